@@ -1,0 +1,1 @@
+"""Executors of the op vocabulary (app/ops.py): `ggml` (the engine) and, later, `webgpu`."""

@@ -1,0 +1,220 @@
+"""Run a model (app/models) on the engine: weights, KV cache, prefill and decode steps.
+
+Prefill goes in chunks of at most `ubatch` tokens (512, as llama.cpp), decode one token
+at a time. Graphs are cached per bucket (n_tokens, n_kv): the KV length visible to a
+step is padded to a multiple of 256, so a decode graph is reused for 256 tokens and a
+decode step costs a handful of engine calls from Python.
+"""
+from __future__ import annotations
+
+import array
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from ...gguf import GGUFFile, TensorInfo
+from ...models import Model, Weights
+from .graph import F16, LayerCache, StepGraph
+from .library import MATMUL_WEIGHT, EngineError, Library, load_library
+
+KV_PAD = 256  # llama.cpp pads the visible KV length (and the context) to 256 cells
+UBATCH = 512  # llama.cpp's default physical batch
+
+# Types the engine computes with (ggml has CPU kernels for each); others are refused at load.
+SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                   "Q6_K", "IQ4_NL", "IQ4_XS")
+
+
+def _pad(n: int, to: int) -> int:
+    return (n + to - 1) // to * to
+
+
+@dataclass
+class StepStats:
+    graphs_built: int = 0
+    build_ms: float = 0.0
+    compute_ms: float = 0.0
+    python_ms: float = 0.0  # time in Python around the computes (input filling, bookkeeping)
+    steps: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class GGMLRunner:
+    """A loaded model on the engine, with one sequence of state (the KV cache)."""
+
+    def __init__(self, model: Model, path: str | None = None, n_threads: int = 1, n_ctx: int = 4096,
+                 lib: Library | None = None, loader: Callable[[int, TensorInfo], None] | None = None) -> None:
+        self.model, self.hp, self.gguf = model, model.hp, model.gguf
+        self.lib = lib or load_library()
+        self.check_types(self.gguf)
+        self.eng = self.lib.check(self.lib.eng_new(n_threads), "engine")
+        self.n_threads = n_threads
+        self.kv_size = _pad(max(n_ctx, 1), KV_PAD)
+        self.n_past = 0
+        self.graphs: OrderedDict[tuple[int, int, int], StepGraph] = OrderedDict()
+        self.max_graphs = 4
+        self.stats = StepStats()
+        self.last: StepGraph | None = None
+        self._load_weights(path, loader)
+        self._alloc_cache()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @staticmethod
+    def check_types(gguf: GGUFFile) -> None:
+        bad = sorted({t.type_name for t in gguf.tensors if t.type_name not in SUPPORTED_TYPES})
+        if bad:
+            names = [t.name for t in gguf.tensors if t.type_name in bad][:3]
+            raise EngineError(f"{gguf.source}: tensor type(s) {', '.join(bad)} (e.g. {', '.join(names)}) are not "
+                              f"supported by the ggml backend (supported: {', '.join(SUPPORTED_TYPES)})")
+
+    def _load_weights(self, path: str | None, loader: Callable[[int, TensorInfo], None] | None) -> None:
+        lib, gguf = self.lib, self.gguf
+        self.weight_pool = lib.check(lib.eng_pool_new(self.eng, len(gguf.tensors)), "weight pool")
+        handles: dict[str, int] = {}
+        for t in gguf.tensors:
+            shape = list(t.shape) + [1] * (4 - len(t.shape))
+            flags = MATMUL_WEIGHT if self.model.is_matmul_weight(t.name) else 0
+            handles[t.name] = lib.check(lib.eng_pool_tensor(self.weight_pool, t.ggml_type.id, *shape, flags),
+                                        f"tensor {t.name}")
+        lib.check(lib.eng_pool_alloc(self.weight_pool), "weights allocation")
+        for t in gguf.tensors:
+            if loader is not None:
+                loader(handles[t.name], t)
+            else:
+                lib.check(lib.eng_tensor_load_file(handles[t.name], str(path).encode(), gguf.data_offset + t.offset,
+                                                   t.nbytes), f"loading {t.name}")
+        self.weights = Weights(handles, self.hp.n_layer)
+
+    def _alloc_cache(self) -> None:
+        lib, hp = self.lib, self.hp
+        self.cache_pool = lib.check(lib.eng_pool_new(self.eng, 2 * hp.n_layer), "cache pool")
+        self.caches = []
+        for i in range(hp.n_layer):
+            k = lib.check(lib.eng_pool_tensor(self.cache_pool, F16, hp.n_embd_k_gqa, self.kv_size, 1, 1, 0), "K cache")
+            v = lib.check(lib.eng_pool_tensor(self.cache_pool, F16, hp.n_embd_v_gqa, self.kv_size, 1, 1, 0), "V cache")
+            self.caches.append(LayerCache(k, v, hp.head_dim_k, hp.head_dim_v, hp.n_head_kv,
+                                          self.model.attention_window(i)))
+        lib.check(lib.eng_pool_alloc(self.cache_pool), "KV cache allocation")
+        lib.eng_pool_clear(self.cache_pool)
+
+    @property
+    def weight_bytes(self) -> int:
+        return int(self.lib.eng_pool_bytes(self.weight_pool))
+
+    @property
+    def cache_bytes(self) -> int:
+        return int(self.lib.eng_pool_bytes(self.cache_pool))
+
+    def set_threads(self, n_threads: int) -> None:
+        self.lib.check(self.lib.eng_set_threads(self.eng, n_threads), "threads")
+        self.n_threads = n_threads
+
+    def close(self) -> None:
+        for sg in self.graphs.values():
+            sg.free()
+        self.graphs.clear()
+        self.lib.eng_pool_free(self.cache_pool)
+        self.lib.eng_pool_free(self.weight_pool)
+        self.lib.eng_free(self.eng)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget the sequence (cells past n_past are masked, so no clearing is needed)."""
+        self.n_past = 0
+
+    def truncate(self, n: int) -> None:
+        """Roll the sequence back to its first n tokens."""
+        if not 0 <= n <= self.n_past:
+            raise ValueError(f"cannot truncate a sequence of {self.n_past} tokens to {n}")
+        self.n_past = n
+
+    # -- steps --------------------------------------------------------------------------------------
+
+    def _graph(self, n_tokens: int, n_kv: int, n_outputs: int) -> StepGraph:
+        key = (n_tokens, n_kv, n_outputs)
+        sg = self.graphs.get(key)
+        if sg is not None:
+            self.graphs.move_to_end(key)
+            return sg
+        t0 = time.perf_counter()
+        sg = StepGraph(self.lib, self.eng, self.caches, self.kv_size, n_tokens, n_kv, n_outputs)
+        sg.finish(self.model.forward(sg, self.weights))
+        self.graphs[key] = sg
+        while len(self.graphs) > self.max_graphs:
+            _, old = self.graphs.popitem(last=False)
+            old.free()
+        self.stats.graphs_built += 1
+        self.stats.build_ms += (time.perf_counter() - t0) * 1e3
+        return sg
+
+    def _step(self, tokens: list[int], all_logits: bool) -> StepGraph:
+        n = len(tokens)
+        if self.n_past + n > self.kv_size:
+            raise ContextFull(f"context full: {self.n_past} + {n} tokens exceed the context of {self.kv_size}")
+        t0 = time.perf_counter()
+        n_kv = min(self.kv_size, max(KV_PAD, _pad(self.n_past + n, KV_PAD)))
+        n_out = n if all_logits else 1
+        sg = self._graph(n, n_kv, n_out)
+        lib = self.lib
+        ids = array.array("i", tokens)
+        lib.check(lib.eng_tensor_set(sg.tokens, 0, ids.buffer_info()[0], 4 * n), "tokens")
+        lib.eng_fill_arange(sg.pos, self.n_past, n)
+        lib.eng_fill_arange(sg.kv_idx, self.n_past, n)
+        for window, mask in sg.masks.items():
+            lib.eng_fill_causal_mask(mask, n_kv, n, self.n_past, window)
+        lib.eng_fill_arange(sg.out_ids, 0 if all_logits else n - 1, n_out)
+        t1 = time.perf_counter()
+        lib.check(lib.eng_graph_compute(sg.g), "compute")
+        t2 = time.perf_counter()
+        self.n_past += n
+        self.last = sg
+        self.stats.steps += 1
+        self.stats.compute_ms += (t2 - t1) * 1e3
+        self.stats.python_ms += (t1 - t0) * 1e3 + (time.perf_counter() - t2) * 1e3
+        return sg
+
+    def eval(self, tokens: Iterable[int], all_logits: bool = False,
+             on_chunk: Callable[[int], bool | None] | None = None) -> None:
+        """Append tokens to the sequence (prefill in chunks of UBATCH).
+
+        on_chunk(n_done) is called after each chunk; returning False stops early."""
+        tokens = list(tokens)
+        if not tokens:
+            return
+        for i in range(0, len(tokens), UBATCH):
+            self._step(tokens[i:i + UBATCH], all_logits)
+            if on_chunk is not None and on_chunk(min(i + UBATCH, len(tokens))) is False:
+                raise Cancelled(min(i + UBATCH, len(tokens)))
+
+    def argmax(self) -> int:
+        """Greedy token from the last step's last logits row (computed in the engine)."""
+        assert self.last is not None and self.last.logits is not None
+        return self.lib.check(self.lib.eng_argmax(self.last.logits, self.last.n_outputs - 1), "argmax")
+
+    def logits(self, row: int = -1) -> array.array:
+        """A copy of one logits row of the last step (as a float array)."""
+        assert self.last is not None and self.last.logits is not None
+        n_vocab = int(self.lib.eng_tensor_ne(self.last.logits, 0))
+        if row < 0:
+            row += self.last.n_outputs
+        out = array.array("f", bytes(4 * n_vocab))
+        self.lib.check(self.lib.eng_tensor_get(self.last.logits, 4 * n_vocab * row, out.buffer_info()[0],
+                                               4 * n_vocab), "logits")
+        return out
+
+    def logits_tensor(self) -> int:
+        assert self.last is not None and self.last.logits is not None
+        return self.last.logits
+
+
+class ContextFull(RuntimeError):
+    pass
+
+
+class Cancelled(Exception):
+    def __init__(self, n_done: int) -> None:
+        super().__init__(f"cancelled after {n_done} prompt tokens")
+        self.n_done = n_done

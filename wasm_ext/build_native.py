@@ -1,0 +1,45 @@
+"""Build the engine as a native shared library into the cache dir; print its path.
+
+Keyed by the pinned sdist and a hash of the engine sources, so rebuilding happens only
+when either changes (about 2-3 min of CPU on 2 cores).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from wasm_ext.sources import SDIST_VERSION, cache_root, llama_cpp_dir  # noqa: E402
+
+ENGINE_SOURCES = ("engine.cpp", "engine.h", "CMakeLists.txt")
+
+
+def engine_key() -> str:
+    h = hashlib.sha256()
+    for name in ENGINE_SOURCES:
+        h.update((HERE / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def native_library() -> Path:
+    build = cache_root() / f"engine-native-{SDIST_VERSION}-{engine_key()}"
+    lib = build / "libpyllm_engine.so"
+    if lib.exists():
+        return lib
+    ggml = llama_cpp_dir() / "ggml"
+    log = build.parent / (build.name + ".log")
+    build.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        for cmd in (["cmake", "-S", str(HERE), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", f"-DGGML_DIR={ggml}"],
+                    ["cmake", "--build", str(build), "--target", "pyllm_engine", "-j", str(os.cpu_count() or 2)]):
+            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
+                raise RuntimeError(f"engine build failed: see {log}")
+    return lib
+
+
+if __name__ == "__main__":
+    print(native_library())
