@@ -61,7 +61,7 @@ class _WideTable(dict):
     """Only non-ASCII whitespace changes (to \\x0b), as llama.cpp does for its wide regexes."""
 
     def __missing__(self, cp: int) -> int:
-        out = 0x0B if cp in WHITESPACE else cp
+        out = 0x0B if cp >= 128 and cp in WHITESPACE else cp
         self[cp] = out
         return out
 
