@@ -15,13 +15,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from wasm_ext.sources import SDIST_VERSION, cache_root, llama_cpp_dir  # noqa: E402
 
-ENGINE_SOURCES = ("engine.cpp", "engine.h", "CMakeLists.txt")
+def engine_sources() -> list[Path]:
+    """Every file that goes into the engine: engine*.cpp/h and the CMake recipe."""
+    return sorted([*HERE.glob("engine*.cpp"), *HERE.glob("engine*.h"), HERE / "CMakeLists.txt"])
 
 
 def engine_key() -> str:
     h = hashlib.sha256()
-    for name in ENGINE_SOURCES:
-        h.update((HERE / name).read_bytes())
+    for path in engine_sources():
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
 
 

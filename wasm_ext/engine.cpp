@@ -4,12 +4,7 @@
 // - Weights that feed mat-muls may be placed in ggml-cpu's "extra" (repack) buffer type,
 //   decided with the same dummy-op test llama.cpp uses, so both run the same kernels.
 // - Handles index process-wide tables; graph tensors are released with their graph.
-#include "engine.h"
-
-#include "ggml-alloc.h"
-#include "ggml-backend.h"
-#include "ggml-cpu.h"
-#include "ggml.h"
+#include "engine_internal.h"
 
 #include <cmath>
 #include <cstdarg>
@@ -18,9 +13,14 @@
 #include <cstring>
 #include <vector>
 
-namespace {
+namespace eng {
 
-char g_error[512];
+static char g_error[512];
+static std::vector<Engine *> g_engines;
+static std::vector<Pool *> g_pools;
+static std::vector<Graph *> g_graphs;
+static std::vector<ggml_tensor *> g_tensors;
+static std::vector<int> g_free_tensor_slots;
 
 void set_error(const char * fmt, ...) {
     va_list ap;
@@ -29,39 +29,7 @@ void set_error(const char * fmt, ...) {
     va_end(ap);
 }
 
-struct Engine {
-    ggml_backend_t backend = nullptr;
-    ggml_backend_dev_t dev = nullptr;
-    ggml_threadpool_t threadpool = nullptr;
-    ggml_backend_buffer_type_t extra_buft = nullptr;  // repack layout, or null
-    int n_threads = 1;
-};
-
-struct Pool {
-    int eng = -1;
-    ggml_context * ctx_plain = nullptr;
-    ggml_context * ctx_extra = nullptr;
-    ggml_backend_buffer_t buf_plain = nullptr;
-    ggml_backend_buffer_t buf_extra = nullptr;
-    std::vector<int> handles;
-};
-
-struct Graph {
-    int eng = -1;
-    ggml_context * ctx = nullptr;
-    ggml_cgraph * gf = nullptr;
-    ggml_gallocr_t galloc = nullptr;
-    std::vector<int> handles;
-    bool allocated = false;
-};
-
-std::vector<Engine *> g_engines;
-std::vector<Pool *> g_pools;
-std::vector<Graph *> g_graphs;
-std::vector<ggml_tensor *> g_tensors;
-std::vector<int> g_free_tensor_slots;
-
-template <class T> T * lookup(std::vector<T *> & table, int h, const char * what) {
+template <class T_> static T_ * lookup(std::vector<T_ *> & table, int h, const char * what) {
     if (h < 0 || (size_t)h >= table.size() || !table[h]) {
         set_error("invalid %s handle %d", what, h);
         return nullptr;
@@ -69,7 +37,11 @@ template <class T> T * lookup(std::vector<T *> & table, int h, const char * what
     return table[h];
 }
 
-ggml_tensor * T(int h) {
+Engine * engine(int h) { return lookup(g_engines, h, "engine"); }
+Pool * pool(int h) { return lookup(g_pools, h, "pool"); }
+Graph * graph(int h) { return lookup(g_graphs, h, "graph"); }
+
+ggml_tensor * tensor(int h) {
     if (h < 0 || (size_t)h >= g_tensors.size() || !g_tensors[h]) {
         set_error("invalid tensor handle %d", h);
         return nullptr;
@@ -89,15 +61,6 @@ int new_tensor_handle(ggml_tensor * t) {
     return (int)g_tensors.size() - 1;
 }
 
-template <class T_> int put(std::vector<T_ *> & table, T_ * obj) {
-    for (size_t i = 0; i < table.size(); i++) {
-        if (!table[i]) { table[i] = obj; return (int)i; }
-    }
-    table.push_back(obj);
-    return (int)table.size() - 1;
-}
-
-// Add a graph node: register it in the graph's handle list.
 int node(Graph * g, ggml_tensor * t) {
     if (!t) { set_error("ggml returned no tensor"); return -1; }
     int h = new_tensor_handle(t);
@@ -105,7 +68,19 @@ int node(Graph * g, ggml_tensor * t) {
     return h;
 }
 
-bool repack_supported(Engine * e, ggml_type type, const int64_t ne[4]) {
+template <class T_> static int put(std::vector<T_ *> & table, T_ * obj) {
+    for (size_t i = 0; i < table.size(); i++) {
+        if (!table[i]) { table[i] = obj; return (int)i; }
+    }
+    table.push_back(obj);
+    return (int)table.size() - 1;
+}
+
+static void release_handles(const std::vector<int> & handles) {
+    for (int h : handles) { g_tensors[h] = nullptr; g_free_tensor_slots.push_back(h); }
+}
+
+static bool repack_supported(Engine * e, ggml_type type, const int64_t ne[4]) {
     if (!e->extra_buft) return false;
     ggml_init_params p = { 8 * ggml_tensor_overhead(), nullptr, true };
     ggml_context * ctx = ggml_init(p);
@@ -121,14 +96,13 @@ bool repack_supported(Engine * e, ggml_type type, const int64_t ne[4]) {
 }
 
 // ggml logs informational lines (repacking, ...) to stderr; keep warnings and errors only.
-void quiet_log(ggml_log_level level, const char * text, void *) {
+static void quiet_log(ggml_log_level level, const char * text, void *) {
     if (level == GGML_LOG_LEVEL_WARN || level == GGML_LOG_LEVEL_ERROR) fputs(text, stderr);
 }
 
-#define GET_GRAPH(g_) Graph * G = lookup(g_graphs, g_, "graph"); if (!G) return -1;
-#define GET(t_, h_) ggml_tensor * t_ = T(h_); if (!t_) return -1;
+}  // namespace eng
 
-}  // namespace
+using namespace eng;
 
 extern "C" {
 
@@ -163,7 +137,7 @@ int32_t eng_new(int32_t n_threads) {
 }
 
 void eng_free(int32_t eng) {
-    Engine * e = lookup(g_engines, eng, "engine");
+    Engine * e = engine(eng);
     if (!e) return;
     if (e->threadpool) ggml_threadpool_free(e->threadpool);
     ggml_backend_free(e->backend);
@@ -172,7 +146,7 @@ void eng_free(int32_t eng) {
 }
 
 int32_t eng_set_threads(int32_t eng, int32_t n_threads) {
-    Engine * e = lookup(g_engines, eng, "engine");
+    Engine * e = engine(eng);
     if (!e) return -1;
     if (n_threads < 1) { set_error("n_threads must be >= 1, got %d", n_threads); return -1; }
     if (e->threadpool && e->n_threads == n_threads) return 0;
@@ -198,7 +172,7 @@ int32_t eng_type_supported(int32_t type) {
 // ---- pools ------------------------------------------------------------------------------
 
 int32_t eng_pool_new(int32_t eng, int32_t max_tensors) {
-    if (!lookup(g_engines, eng, "engine")) return -1;
+    if (!engine(eng)) return -1;
     Pool * p = new Pool();
     p->eng = eng;
     ggml_init_params ip = { (size_t)(max_tensors + 8) * ggml_tensor_overhead(), nullptr, true };
@@ -208,7 +182,7 @@ int32_t eng_pool_new(int32_t eng, int32_t max_tensors) {
 }
 
 int32_t eng_pool_tensor(int32_t pool, int32_t type, double ne0, double ne1, double ne2, double ne3, int32_t flags) {
-    Pool * p = lookup(g_pools, pool, "pool");
+    Pool * p = eng::pool(pool);
     if (!p) return -1;
     if (p->buf_plain || p->buf_extra) { set_error("pool %d is already allocated", pool); return -1; }
     if (type < 0 || type >= GGML_TYPE_COUNT || ggml_blck_size((ggml_type)type) == 0) {
@@ -231,7 +205,7 @@ int32_t eng_pool_tensor(int32_t pool, int32_t type, double ne0, double ne1, doub
 }
 
 int32_t eng_pool_alloc(int32_t pool) {
-    Pool * p = lookup(g_pools, pool, "pool");
+    Pool * p = eng::pool(pool);
     if (!p) return -1;
     Engine * e = g_engines[p->eng];
     if (ggml_get_first_tensor(p->ctx_plain)) {
@@ -248,7 +222,7 @@ int32_t eng_pool_alloc(int32_t pool) {
 }
 
 double eng_pool_bytes(int32_t pool) {
-    Pool * p = lookup(g_pools, pool, "pool");
+    Pool * p = eng::pool(pool);
     if (!p) return -1;
     double n = 0;
     if (p->buf_plain) n += (double)ggml_backend_buffer_get_size(p->buf_plain);
@@ -257,7 +231,7 @@ double eng_pool_bytes(int32_t pool) {
 }
 
 int32_t eng_pool_clear(int32_t pool) {
-    Pool * p = lookup(g_pools, pool, "pool");
+    Pool * p = eng::pool(pool);
     if (!p) return -1;
     if (p->buf_plain) ggml_backend_buffer_clear(p->buf_plain, 0);
     if (p->buf_extra) ggml_backend_buffer_clear(p->buf_extra, 0);
@@ -265,9 +239,9 @@ int32_t eng_pool_clear(int32_t pool) {
 }
 
 void eng_pool_free(int32_t pool) {
-    Pool * p = lookup(g_pools, pool, "pool");
+    Pool * p = eng::pool(pool);
     if (!p) return;
-    for (int h : p->handles) { g_tensors[h] = nullptr; g_free_tensor_slots.push_back(h); }
+    release_handles(p->handles);
     if (p->buf_plain) ggml_backend_buffer_free(p->buf_plain);
     if (p->buf_extra) ggml_backend_buffer_free(p->buf_extra);
     ggml_free(p->ctx_plain);
@@ -400,7 +374,7 @@ int32_t eng_argmax(int32_t h, int32_t row) {
 // ---- graphs -------------------------------------------------------------------------------
 
 int32_t eng_graph_new(int32_t eng, int32_t max_nodes) {
-    if (!lookup(g_engines, eng, "engine")) return -1;
+    if (!engine(eng)) return -1;
     Graph * g = new Graph();
     g->eng = eng;
     ggml_init_params ip = { (size_t)max_nodes * ggml_tensor_overhead() + ggml_graph_overhead_custom(max_nodes, false),
@@ -451,9 +425,9 @@ double eng_graph_bytes(int32_t gh) {
 }
 
 void eng_graph_free(int32_t gh) {
-    Graph * G = lookup(g_graphs, gh, "graph");
+    Graph * G = graph(gh);
     if (!G) return;
-    for (int h : G->handles) { g_tensors[h] = nullptr; g_free_tensor_slots.push_back(h); }
+    release_handles(G->handles);
     if (G->galloc) ggml_gallocr_free(G->galloc);
     ggml_free(G->ctx);
     delete G;
@@ -509,7 +483,7 @@ int32_t eng_rope(int32_t gh, int32_t a, int32_t pos, int32_t ff, int32_t n_dims,
                  float beta_slow) {
     GET_GRAPH(gh); GET(A, a); GET(P, pos);
     ggml_tensor * F = nullptr;
-    if (ff >= 0) { F = T(ff); if (!F) return -1; }
+    if (ff >= 0) { F = tensor(ff); if (!F) return -1; }
     return node(G, ggml_rope_ext(G->ctx, A, P, F, n_dims, mode, n_ctx_orig, freq_base, freq_scale, ext_factor,
                                  attn_factor, beta_fast, beta_slow));
 }
@@ -518,7 +492,7 @@ int32_t eng_flash_attn(int32_t gh, int32_t q, int32_t k, int32_t v, int32_t mask
                        float softcap) {
     GET_GRAPH(gh); GET(Q, q); GET(K, k); GET(V, v);
     ggml_tensor * M = nullptr;
-    if (mask >= 0) { M = T(mask); if (!M) return -1; }
+    if (mask >= 0) { M = tensor(mask); if (!M) return -1; }
     ggml_tensor * r = ggml_flash_attn_ext(G->ctx, Q, K, V, M, scale, max_bias, softcap);
     ggml_prec_set_acc(r, GGML_PREC_F32);
     return node(G, r);
@@ -527,7 +501,7 @@ int32_t eng_flash_attn(int32_t gh, int32_t q, int32_t k, int32_t v, int32_t mask
 int32_t eng_soft_max(int32_t gh, int32_t a, int32_t mask, float scale, float max_bias) {
     GET_GRAPH(gh); GET(A, a);
     ggml_tensor * M = nullptr;
-    if (mask >= 0) { M = T(mask); if (!M) return -1; }
+    if (mask >= 0) { M = tensor(mask); if (!M) return -1; }
     return node(G, ggml_soft_max_ext(G->ctx, A, M, scale, max_bias));
 }
 
