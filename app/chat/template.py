@@ -1,0 +1,105 @@
+"""Rendering a model's chat template (or its fallback) into the prompt text."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Template
+from jinja2.exceptions import TemplateError
+
+import copy
+import json
+
+from .environment import ChatTemplateError, container_ids, frozen, make_environment, strftime_now
+from .fallback import FALLBACKS, choose_fallback
+
+_ENV = make_environment()
+
+
+@dataclass
+class ChatTemplate:
+    text: str
+    source: str  # "gguf" or "fallback:<name>"
+    bos_token: str = ""
+    eos_token: str = ""
+    _compiled: Template | None = field(default=None, repr=False)
+
+    def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True,
+               tools: list[dict[str, Any]] | None = None, **extra: Any) -> str:
+        """The prompt text for `messages` ({"role", "content"[, "tool_calls"]} dicts).
+
+        Like llama.cpp, adapts the conversation to what the template can take: a template
+        that refuses a system turn gets the system text at the top of the first user turn,
+        and one that wants tool-call arguments as a JSON string gets them so.
+        """
+        attempts = [messages]
+        if messages and messages[0].get("role") == "system":
+            attempts.append(_fold_system(messages))
+        if any(isinstance(c.get("function", {}).get("arguments"), dict)
+               for m in messages for c in (m.get("tool_calls") or [])):
+            attempts += [_string_arguments(m) for m in list(attempts)]
+        error: Exception | None = None
+        for msgs in attempts:
+            try:
+                return self._render_once(msgs, add_generation_prompt, tools, extra)
+            except (TemplateError, TypeError) as e:
+                error = error or e
+        raise ChatTemplateError(f"chat template ({self.source}) refused the conversation: {error}") from error
+
+    def _render_once(self, messages, add_generation_prompt, tools, extra) -> str:
+        if self._compiled is None:
+            try:
+                self._compiled = _ENV.from_string(self.text)
+            except TemplateError as e:
+                raise ChatTemplateError(f"chat template ({self.source}) does not compile: {e}") from e
+        context = dict(bos_token=self.bos_token, eos_token=self.eos_token, messages=messages,
+                       add_generation_prompt=add_generation_prompt,
+                       # firefunction-style templates read these two (llama.cpp sets them too)
+                       functions=json.dumps(tools, ensure_ascii=False) if tools else "",
+                       datetime=strftime_now("%b %d %Y"))
+        context.update(extra)
+        if tools is not None:
+            context["tools"] = tools
+        with frozen(container_ids(messages, tools, extra)):
+            return self._compiled.render(**context)
+
+    @property
+    def supports_tools(self) -> bool:
+        return "tools" in self.text
+
+
+def _token_text(metadata: dict[str, Any], key: str) -> str:
+    tokens = metadata.get("tokenizer.ggml.tokens") or []
+    tid = metadata.get(f"tokenizer.ggml.{key}_token_id")
+    return tokens[tid] if isinstance(tid, int) and 0 <= tid < len(tokens) else ""
+
+
+def chat_template_from_metadata(metadata: dict[str, Any]) -> ChatTemplate:
+    """The GGUF's `tokenizer.chat_template`, or a fallback chosen from the metadata."""
+    bos, eos = _token_text(metadata, "bos"), _token_text(metadata, "eos")
+    text = metadata.get("tokenizer.chat_template")
+    if isinstance(text, str) and text.strip():
+        return ChatTemplate(text, "gguf", bos, eos)
+    name = choose_fallback(metadata)
+    return ChatTemplate(FALLBACKS[name], f"fallback:{name}", bos, eos)
+
+
+def _fold_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """System text moved to the top of the first user turn (for templates without a system role)."""
+    system, rest = messages[0], [dict(m) for m in messages[1:]]
+    for m in rest:
+        if m.get("role") == "user":
+            m["content"] = f"{system.get('content', '')}\n\n{m.get('content', '')}"
+            return rest
+    return [{"role": "user", "content": system.get("content", "")}] + rest
+
+
+def _string_arguments(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool-call arguments as JSON strings instead of objects."""
+    out = copy.deepcopy(messages)
+    for m in out:
+        for call in m.get("tool_calls") or []:
+            fn = call.get("function", {})
+            if isinstance(fn.get("arguments"), dict):
+                fn["arguments"] = json.dumps(fn["arguments"], ensure_ascii=False)
+    return out
