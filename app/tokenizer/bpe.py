@@ -28,6 +28,8 @@ BYTE_TO_UNICODE = _bytes_to_unicode()
 UNICODE_TO_BYTE = {c: b for b, c in enumerate(BYTE_TO_UNICODE)}
 _BYTE_ENCODE = {b: c for b, c in enumerate(BYTE_TO_UNICODE)}  # for bytes.translate-like use
 _CACHE_LIMIT = 1 << 17
+_SMALL_WORD = 256  # pieces up to this many symbols use the list scan, longer ones the heap
+_NO_RANK = 1 << 62
 
 
 class BPE:
@@ -46,9 +48,11 @@ class BPE:
         merges = vocab.merges
         self.ranks: dict[str, int] = dict(zip(reversed(merges), range(len(merges) - 1, -1, -1)))
         self.cache: dict[str, list[int]] = {}
+        # Byte-encoded symbols never hold a space (it is "Ġ"), so the split check is moot.
+        self.spaced_tokens = not self.byte_encode
 
     def _rank(self, left: str, right: str) -> int | None:
-        if " " in left[1:]:
+        if self.spaced_tokens and " " in left[1:]:
             return None
         return self.ranks.get(left + " " + right)
 
@@ -79,6 +83,8 @@ class BPE:
         n = len(syms)
         if n < 2:
             return syms
+        if n <= _SMALL_WORD:
+            return self._merge_small(syms)
         nxt = list(range(1, n + 1))
         nxt[-1] = -1
         prv = list(range(-1, n - 1))
@@ -106,6 +112,28 @@ class BPE:
             if after >= 0 and (r := rank(text, syms[after])) is not None:
                 heapq.heappush(heap, (r, left, after, text + syms[after]))
         return [s for s in syms if s]
+
+    def _merge_small(self, parts: list[str]) -> list[str]:
+        """Same merge order as the queue (lowest rank, then leftmost), with the scans done
+        by min()/index() in C: faster for the short pieces that make up most text."""
+        rank, none = self._rank, _NO_RANK
+        ranks = [rank(a, b) for a, b in zip(parts, parts[1:])]
+        ranks = [none if r is None else r for r in ranks]
+        while ranks:
+            best = min(ranks)
+            if best == none:
+                break
+            i = ranks.index(best)
+            parts[i] += parts[i + 1]
+            del parts[i + 1]
+            del ranks[i]
+            if i > 0:
+                r = rank(parts[i - 1], parts[i])
+                ranks[i - 1] = none if r is None else r
+            if i < len(ranks):
+                r = rank(parts[i], parts[i + 1])
+                ranks[i] = none if r is None else r
+        return parts
 
     def _finish(self, syms: list[str]) -> list[int]:
         t2i = self.t2i

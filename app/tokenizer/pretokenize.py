@@ -152,6 +152,10 @@ class PreTokenizer:
         """Pieces of `text`, in order, covering it exactly."""
         if not text:
             return []
+        if len(self._compiled) == 1:
+            fast = self._split_one(text)
+            if fast is not None:
+                return fast
         shadows: dict[bool, str] = {}
         spans = [(0, len(text))]
         for pattern, collapsed in self._compiled:
@@ -173,6 +177,26 @@ class PreTokenizer:
                     out.append((last, b))
             spans = out
         return [text[a:b] for a, b in spans]
+
+    def _split_one(self, text: str) -> list[str] | None:
+        """One regex whose matches tile the text (the common case): findall in C, then,
+        for non-ASCII text, the same lengths cut from the original. None if there are gaps."""
+        pattern, collapsed = self._compiled[0]
+        if pattern.groups:
+            return None
+        shadow = collapse(text) if collapsed else widen(text)
+        words = pattern.findall(shadow)
+        if sum(map(len, words)) != len(text):
+            return None  # unmatched gaps: take the general path
+        if shadow is text:
+            return words
+        out = []
+        pos = 0
+        for w in words:
+            end = pos + len(w)
+            out.append(text[pos:end])
+            pos = end
+        return out
 
 
 def supported_pre_tokenizers() -> list[str]:

@@ -9,23 +9,42 @@ from __future__ import annotations
 
 from .vocab import CONTROL, LSTRIP, RSTRIP, UNKNOWN, Vocab
 
-Fragment = "int | tuple[int, int]"  # a token id, or a (start, end) span of raw text
 _C_SPACE = " \t\n\v\f\r"  # C isspace() in the "C" locale
+_PREFIX = 2  # specials are grouped by their first characters for a cheap "absent" test
 
 
-def partition(text: str, vocab: Vocab, parse_special: bool) -> list:
-    """Fragments of `text` in order: token ids and (start, end) spans of raw text."""
-    if not text:
-        return []
-    frags: list = [(0, len(text))]
-    tokens, attrs = vocab.tokens, vocab.attrs
-    for tid in vocab.special_ids:
-        attr = attrs[tid]
-        if not parse_special and attr & (CONTROL | UNKNOWN):
-            continue
-        needle = tokens[tid]
-        if needle not in text:  # cheap whole-text test first: most specials never occur
-            continue
+class SpecialSplitter:
+    def __init__(self, vocab: Vocab) -> None:
+        self.tokens = vocab.tokens
+        self.attrs = vocab.attrs
+        self.order = vocab.special_ids  # longest first
+        self.prefix = {tid: vocab.tokens[tid][:_PREFIX] for tid in self.order}
+
+    def split(self, text: str, parse_special: bool) -> list:
+        """Fragments of `text` in order: token ids (int) and (start, end) spans of raw text."""
+        if not text:
+            return []
+        frags: list = [(0, len(text))]
+        present: dict[str, bool] = {}
+        tokens, attrs = self.tokens, self.attrs
+        for tid in self.order:
+            attr = attrs[tid]
+            if not parse_special and attr & (CONTROL | UNKNOWN):
+                continue
+            prefix = self.prefix[tid]
+            seen = present.get(prefix)
+            if seen is None:
+                seen = present[prefix] = prefix in text
+            if not seen:
+                continue  # most specials share a prefix that the text never contains
+            needle = tokens[tid]
+            if needle not in text:
+                continue
+            frags = self._split_on(text, frags, tid, needle, attr)
+        return frags
+
+    @staticmethod
+    def _split_on(text: str, frags: list, tid: int, needle: str, attr: int) -> list:
         out: list = []
         for frag in frags:
             if isinstance(frag, int):
@@ -50,5 +69,4 @@ def partition(text: str, vocab: Vocab, parse_special: bool) -> list:
                         start += 1
                 if start >= end:
                     break
-        frags = out
-    return frags
+        return out

@@ -5,7 +5,7 @@ from typing import Any
 
 from .bpe import BPE
 from .pieces import Pieces
-from .special import partition
+from .special import SpecialSplitter
 from .spm import SPM
 from .stream import StreamDecoder
 from .vocab import Vocab
@@ -18,6 +18,7 @@ class Tokenizer:
         self.vocab = vocab
         self._model = SPM(vocab) if vocab.is_spm else BPE(vocab)
         self._pieces = Pieces(vocab)
+        self._specials = SpecialSplitter(vocab)
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any]) -> "Tokenizer":
@@ -82,7 +83,7 @@ class Tokenizer:
                 raise ValueError("add_bos_token is set but the vocab has no BOS token")
             out.append(v.ids["bos"])
         prev_special = True  # SPM prefixes a space to text at the start or after a special
-        for frag in partition(text, v, parse_special):
+        for frag in self._specials.split(text, parse_special):
             if isinstance(frag, int):
                 out.append(frag)
                 prev_special = True
