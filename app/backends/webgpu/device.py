@@ -1,0 +1,169 @@
+"""The GPU behind the WebGPU backend: one small interface, two implementations.
+
+`WgpuDevice` drives wgpu-py on the host (Mesa lavapipe on a CPU, NVIDIA/AMD through
+Vulkan); `BrowserDevice` is the same interface over `navigator.gpu` through Pyodide's
+`js` module. The backend only ever: creates buffers, writes and reads them, compiles a
+WGSL compute pipeline (with override constants), makes bind groups, and submits a list
+of dispatches as ONE compute pass (a dispatch costs ~7 us that way against ~65 us when
+each gets its own pass).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class DeviceError(RuntimeError):
+    """No usable GPU adapter, or one whose limits are too small for the model."""
+
+
+class Device:
+    """What the backend needs from a GPU. Handles are opaque to the caller."""
+
+    name = "?"
+    limits: dict[str, int]
+    has_f16 = False
+    has_subgroups = False
+
+    def buffer(self, size: int, label: str = "") -> Any:
+        """A storage buffer of `size` bytes (rounded up to 4), zero-filled."""
+        raise NotImplementedError
+
+    def uniform(self, data: bytes, label: str = "") -> Any:
+        """A small uniform buffer holding `data`."""
+        raise NotImplementedError
+
+    def write(self, buf: Any, offset: int, data: Any) -> None:
+        raise NotImplementedError
+
+    def read(self, buf: Any, offset: int, size: int) -> memoryview:
+        raise NotImplementedError
+
+    def pipeline(self, code: str, constants: dict[str, float] | None = None, label: str = "") -> Any:
+        raise NotImplementedError
+
+    def bind(self, pipeline: Any, resources: Sequence[Any]) -> Any:
+        """A bind group for group 0: resources[i] is bound at binding i (a buffer, or
+        (buffer, offset, size) for a range)."""
+        raise NotImplementedError
+
+    def run(self, dispatches: Sequence[tuple[Any, Any, tuple[int, int, int]]]) -> None:
+        """Encode (pipeline, bind_group, (x, y, z)) dispatches in one compute pass and submit."""
+        raise NotImplementedError
+
+    def sync(self) -> None:
+        """Wait until submitted work has finished."""
+        raise NotImplementedError
+
+
+class WgpuDevice(Device):
+    """wgpu-py (PyPI `wgpu`): Vulkan/Metal/D3D12 on the host, lavapipe on a bare CPU."""
+
+    def __init__(self, power_preference: str = "high-performance") -> None:
+        try:
+            import wgpu  # noqa: PLC0415
+        except ImportError as exc:  # pragma: no cover - the dev requirements pin it
+            raise DeviceError("the WebGPU backend on the host needs wgpu-py: pip install wgpu") from exc
+        self.wgpu = wgpu
+        adapter = wgpu.gpu.request_adapter_sync(power_preference=power_preference)
+        if adapter is None:
+            raise DeviceError("no WebGPU adapter (install a Vulkan driver, e.g. Debian mesa-vulkan-drivers)")
+        info = adapter.info
+        self.name = f"{info.get('device', '?')} ({info.get('backend_type', '?')}, {info.get('adapter_type', '?')})"
+        feats = set(adapter.features)
+        alim = adapter.limits
+        want = {}
+        for key in ("max-storage-buffer-binding-size", "max-buffer-size", "max-storage-buffers-per-shader-stage",
+                    "max-compute-workgroup-storage-size", "max-compute-invocations-per-workgroup",
+                    "max-compute-workgroup-size-x", "max-compute-workgroups-per-dimension"):
+            if key in alim:
+                want[key] = alim[key]
+        self.has_f16 = "shader-f16" in feats
+        self.has_subgroups = "subgroup" in feats
+        self.device = adapter.request_device_sync(required_limits=want)
+        self.limits = dict(self.device.limits)
+        self.queue = self.device.queue
+        self._usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
+        self._modules: dict[str, Any] = {}
+
+    def buffer(self, size: int, label: str = "") -> Any:
+        size = max(16, (size + 15) // 16 * 16)
+        if size > self.limits["max-buffer-size"]:
+            raise DeviceError(f"buffer {label!r} of {size} bytes exceeds the adapter's max buffer size "
+                              f"{self.limits['max-buffer-size']}")
+        return self.device.create_buffer(size=size, usage=self._usage, label=label)
+
+    def uniform(self, data: bytes, label: str = "") -> Any:
+        u = self.wgpu.BufferUsage
+        buf = self.device.create_buffer(size=max(16, (len(data) + 15) // 16 * 16), usage=u.UNIFORM | u.COPY_DST,
+                                        label=label)
+        self.queue.write_buffer(buf, 0, bytes(data) + bytes((-len(data)) % 4))
+        return buf
+
+    def write(self, buf: Any, offset: int, data: Any) -> None:
+        mv = memoryview(data).cast("B")
+        pad = (-len(mv)) % 4
+        self.queue.write_buffer(buf, offset, bytes(mv) + bytes(pad) if pad else mv)
+
+    def read(self, buf: Any, offset: int, size: int) -> memoryview:
+        size4 = (size + 3) // 4 * 4
+        return memoryview(self.queue.read_buffer(buf, offset, size4)).cast("B")[:size]
+
+    def pipeline(self, code: str, constants: dict[str, float] | None = None, label: str = "") -> Any:
+        mod = self._modules.get(code)
+        if mod is None:
+            mod = self._modules[code] = self.device.create_shader_module(code=code, label=label)
+        stage: dict[str, Any] = {"module": mod, "entry_point": "main"}
+        if constants:
+            stage["constants"] = dict(constants)
+        return self.device.create_compute_pipeline(layout="auto", compute=stage, label=label)
+
+    def bind(self, pipeline: Any, resources: Sequence[Any]) -> Any:
+        entries = []
+        for i, r in enumerate(resources):
+            if isinstance(r, tuple):
+                buf, off, size = r
+                entries.append({"binding": i, "resource": {"buffer": buf, "offset": off, "size": size}})
+            else:
+                entries.append({"binding": i, "resource": {"buffer": r, "offset": 0, "size": r.size}})
+        return self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
+
+    def run(self, dispatches: Sequence[tuple[Any, Any, tuple[int, int, int]]]) -> None:
+        enc = self.device.create_command_encoder()
+        cp = enc.begin_compute_pass()
+        last = None
+        for pipe, bg, (x, y, z) in dispatches:
+            if pipe is not last:
+                cp.set_pipeline(pipe)
+                last = pipe
+            cp.set_bind_group(0, bg)
+            cp.dispatch_workgroups(x, y, z)
+        cp.end()
+        self.queue.submit([enc.finish()])
+
+    def sync(self) -> None:
+        # reading back a few bytes waits for the queue
+        if not hasattr(self, "_sync_buf"):
+            self._sync_buf = self.buffer(16, "sync")
+        self.queue.read_buffer(self._sync_buf, 0, 4)
+
+
+class BrowserDevice(Device):
+    """`navigator.gpu` through Pyodide's `js` module. Not written yet: the host path
+    (WgpuDevice) is the one tested; this class names the calls it will make."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError(
+            "the browser WebGPU device (navigator.gpu via Pyodide's js module) is not implemented yet; "
+            "use WgpuDevice on the host or the ggml backend in the browser")
+
+
+_default: Device | None = None
+
+
+def default_device() -> Device:
+    """The process-wide device (compiled pipelines are cached on it)."""
+    global _default
+    if _default is None:
+        import sys  # noqa: PLC0415
+        _default = BrowserDevice() if sys.platform == "emscripten" else WgpuDevice()
+    return _default

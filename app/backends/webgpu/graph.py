@@ -1,0 +1,313 @@
+"""The op vocabulary (app/ops.py) on WebGPU: each call records dispatches of shaders/*.wgsl.
+
+A `StepRecorder` records one forward pass for a shape bucket (n_tokens new tokens,
+n_outputs logits rows) as a list of dispatches. Tensors are virtual while recording;
+`finish()` then gives every intermediate a buffer, reusing buffers whose last reader
+has run (so a 512-token prefill does not hold every layer's activations at once), and
+makes the bind groups. Per step the runner only writes the step's inputs (token ids
+and n_past) and replays the list in one compute pass: the KV length is read from the
+step's uniform inside the attention kernel, so a decode recording serves every position.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...ops import Rope
+
+F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
+QUANTIZED = (Q4_0, Q8_0)
+MAX_GROUPS = 65535
+
+
+def _grid(n_groups: int) -> tuple[int, int, int]:
+    """A 1-d count of workgroups as an (x, y) grid within the per-dimension limit."""
+    if n_groups <= MAX_GROUPS:
+        return (max(1, n_groups), 1, 1)
+    return (MAX_GROUPS, (n_groups + MAX_GROUPS - 1) // MAX_GROUPS, 1)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return (a + b - 1) // b
+
+
+class Storage:
+    """Bytes an op writes; gets a device buffer in StepRecorder.finish()."""
+    __slots__ = ("nbytes", "buf", "pinned", "last", "label")
+
+    def __init__(self, nbytes: int, label: str = "", pinned: bool = False) -> None:
+        self.nbytes, self.label, self.pinned = nbytes, label, pinned
+        self.buf: Any = None
+        self.last = -1
+
+
+class T:
+    """An activation tensor (f32) in ggml's shape order."""
+    __slots__ = ("shape", "st")
+
+    def __init__(self, shape: tuple[int, ...], st: Storage) -> None:
+        self.shape, self.st = shape, st
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"T{self.shape}"
+
+
+@dataclass
+class Weight:
+    """A model tensor on the device (GGUF bytes as they are, BF16 widened to F32)."""
+    name: str
+    type: int
+    shape: tuple[int, ...]
+    buf: Any
+    host: bytes | None = None  # small F32 tensors are also kept on the host (rope_freqs)
+
+    @property
+    def n_rows(self) -> int:
+        return self.shape[1] if len(self.shape) > 1 else 1
+
+
+@dataclass
+class LayerCache:
+    k: Any  # device buffer [kv_size, n_embd_k_gqa] f16
+    v: Any
+    n_head_kv: int
+    head_dim: int
+
+
+@dataclass
+class Dispatch:
+    kernel: str
+    consts: dict
+    params: bytes | None
+    res: list  # Storage | Weight | device buffer, in binding order (params, then `extra`)
+    grid: tuple[int, int, int]
+    extra: list = field(default_factory=list)  # bound after the params uniform
+
+
+class StepRecorder:
+    """Implements app.ops.Ops by recording dispatches; `run_list` is what a step replays."""
+
+    def __init__(self, ctx: Any, n_tokens: int, n_outputs: int) -> None:
+        self.ctx, self.dev = ctx, ctx.device
+        self.n_tokens, self.n_outputs = n_tokens, n_outputs
+        self.disp: list[Dispatch] = []
+        self.step_buf = self.dev.uniform(struct.pack("<4I", 0, n_tokens, 0, 0), "step")
+        self.tokens = self.dev.buffer(4 * n_tokens, "tokens")
+        self._q8: dict[int, Storage] = {}
+        self.logits: T | None = None
+        self.argmax_buf = self.dev.buffer(16, "argmax")
+        self.run_list: list = []
+        self.n_buffers = 0
+        self.act_bytes = 0
+
+    # -- recording helpers ----------------------------------------------------------------------
+
+    def _new(self, shape: tuple[int, ...], label: str = "") -> T:
+        n = 1
+        for d in shape:
+            n *= d
+        return T(shape, Storage(4 * n, label))
+
+    def _add(self, kernel: str, consts: dict, params: bytes | None, res: list, grid, extra=()) -> None:
+        self.disp.append(Dispatch(kernel, consts, params, list(res), grid, list(extra)))
+
+    # -- the op vocabulary ------------------------------------------------------------------------
+
+    def token_embeddings(self, table: Weight) -> T:
+        d = table.shape[0]
+        y = self._new((d, self.n_tokens), "embd")
+        self._add("get_rows", {"TYPE": table.type}, struct.pack("<4I", d, self.n_tokens, 0, 0),
+                  [table, self.tokens, y.st], _grid(_cdiv(d * self.n_tokens, 256)))
+        return y
+
+    def _quantized(self, x: T) -> Storage:
+        q = self._q8.get(id(x.st))
+        if q is None:
+            k, n = x.shape[0], x.numel // x.shape[0]
+            q = Storage(n * k + 4 * (n * k // 32), "q8")
+            nb = n * k // 32
+            self._add("quantize", {}, struct.pack("<4I", k, nb, n * k // 4, k), [x.st, q], _grid(_cdiv(nb, 64)))
+            self._q8[id(x.st)] = q
+        return q
+
+    def linear(self, w: Weight, x: T, bias: T | Weight | None = None) -> T:
+        k, n_out = w.shape[0], w.n_rows
+        if x.shape[0] != k:
+            raise ValueError(f"linear {w.name}: input rows {x.shape[0]} != weight rows {k}")
+        n = x.numel // k
+        y = self._new((n_out, n), w.name)
+        if w.type in QUANTIZED:
+            if k % 32:
+                raise ValueError(f"{w.name}: row length {k} is not a multiple of 32")
+            xs, xstride, scales = self._quantized(x), k // 4, n * k // 4
+        elif w.type in (F32, F16):
+            xs, xstride, scales = x.st, k, 0
+        else:
+            raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
+        if _cdiv(n_out, 8) > MAX_GROUPS or n > MAX_GROUPS:
+            raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
+        self._add("matvec", {"TYPE": w.type}, struct.pack("<6I2I", k, n_out, xstride, scales, n_out, 0, 0, 0),
+                  [w, xs, y.st], (_cdiv(n_out, 8), n, 1))
+        if bias is not None:
+            y = self.add(y, bias)
+        return y
+
+    def rms_norm(self, x: T, weight: Weight | None, eps: float) -> T:
+        d = x.shape[0]
+        rows = x.numel // d
+        y = self._new(x.shape, "norm")
+        wl = weight.shape[0] if weight is not None else d
+        self._add("rms_norm", {"HAS_W": weight is not None}, struct.pack("<2If I", d, rows, eps, wl),
+                  [x.st, weight if weight is not None else x.st, y.st], _grid(rows))
+        return y
+
+    def _eltwise(self, op: int, a: T, b: Any = None, s: float = 0.0) -> T:
+        y = self._new(a.shape, "elt")
+        if b is None:
+            bres, nb = a.st, a.numel
+        elif isinstance(b, Weight):
+            bres, nb = b, b.shape[0] * b.n_rows
+        else:
+            bres, nb = b.st, b.numel
+        if a.numel % nb:
+            raise ValueError(f"cannot broadcast {nb} elements over {a.shape}")
+        self._add("elementwise", {"OP": op}, struct.pack("<2If I", a.numel, nb, s, 0), [a.st, bres, y.st],
+                  _grid(_cdiv(a.numel, 256)))
+        return y
+
+    @staticmethod
+    def _numel(t: Any) -> int:
+        return t.numel if isinstance(t, T) else t.shape[0] * t.n_rows
+
+    def add(self, a: Any, b: Any) -> T:
+        if isinstance(a, Weight) or self._numel(b) > self._numel(a):
+            a, b = b, a
+        return self._eltwise(0, a, b)
+
+    def mul(self, a: Any, b: Any) -> T:
+        if isinstance(a, Weight) or self._numel(b) > self._numel(a):
+            a, b = b, a
+        return self._eltwise(1, a, b)
+
+    def scale(self, x: T, s: float) -> T:
+        return self._eltwise(2, x, None, s)
+
+    def tanh(self, x: T) -> T:
+        return self._eltwise(3, x)
+
+    def swiglu(self, gate: T, up: T) -> T:
+        return self._eltwise(4, gate, up)
+
+    def geglu(self, gate: T, up: T) -> T:
+        return self._eltwise(5, gate, up)
+
+    def heads(self, x: T, head_dim: int) -> T:
+        d = x.shape[0]
+        return T((head_dim, d // head_dim, x.numel // d), x.st)
+
+    def rope(self, x: T, rope: Rope, freq_factors: Weight | None = None) -> T:
+        hd, nh, n = x.shape
+        if rope.n_dims > hd or rope.n_dims % 2:
+            raise ValueError(f"rope n_dims {rope.n_dims} does not fit head_dim {hd}")
+        table = self.ctx.rope_table(rope, freq_factors)
+        y = self._new(x.shape, "rope")
+        self._add("rope", {"NEOX": rope.neox}, struct.pack("<4I", hd, nh, n, rope.n_dims), [x.st, table, y.st],
+                  _grid(_cdiv(hd // 2 * nh * n, 64)), extra=[self.step_buf])
+        return y
+
+    def attention(self, layer: int, q: T, k: T, v: T, scale: float, window: int = 0, softcap: float = 0.0) -> T:
+        c = self.ctx.caches[layer]
+        hd, nh, n = q.shape
+        if hd > 256 or hd % 2:
+            raise ValueError(f"head_dim {hd} is not supported by the WebGPU attention kernel (even, <= 256)")
+        if k.shape != (c.head_dim, c.n_head_kv, n) or v.shape != k.shape:
+            raise ValueError(f"attention layer {layer}: k {k.shape} / v {v.shape} do not match the cache")
+        e = c.n_head_kv * c.head_dim
+        self._add("kv_store", {}, struct.pack("<4I", e, n, 0, 0), [k.st, v.st, c.k, c.v],
+                  _grid(_cdiv(e // 2 * n, 64)), extra=[self.step_buf])
+        y = self._new((hd * nh, n), "attn")
+        self._add("attention", {"Q_F16": n < 64},
+                  struct.pack("<4I2f2I", hd, nh, c.n_head_kv, n, scale, softcap, window, 0),
+                  [q.st, c.k, c.v, y.st], (nh, n, 1), extra=[self.step_buf])
+        return y
+
+    def output_rows(self, x: T) -> T:
+        if self.n_outputs == self.n_tokens:
+            return x
+        d = x.numel // self.n_tokens
+        first = self.n_tokens - self.n_outputs
+        ids = self.dev.buffer(4 * self.n_outputs, "out_ids")
+        self.dev.write(ids, 0, struct.pack(f"<{self.n_outputs}I", *range(first, self.n_tokens)))
+        y = self._new((d, self.n_outputs), "out_rows")
+        self._add("get_rows", {"TYPE": F32}, struct.pack("<4I", d, self.n_outputs, 0, 0), [x.st, ids, y.st],
+                  _grid(_cdiv(d * self.n_outputs, 256)))
+        return y
+
+    # -- direct inputs (kernel tests, tools) -------------------------------------------------------
+
+    def input(self, shape: tuple[int, ...], data: Any) -> T:
+        """A pinned f32 tensor holding `data` (bytes or a float array) now."""
+        t = self._new(shape, "input")
+        t.st.pinned = True
+        t.st.buf = self.dev.buffer(t.st.nbytes, "input")
+        self.dev.write(t.st.buf, 0, data)
+        return t
+
+    def keep(self, t: T) -> T:
+        """Keep `t`'s buffer alive (not reused) so it can be read after a run."""
+        t.st.pinned = True
+        return t
+
+    def read(self, t: T) -> bytes:
+        return bytes(self.dev.read(t.st.buf, 0, t.st.nbytes))
+
+    # -- finishing: buffers, bind groups ---------------------------------------------------------
+
+    def finish(self, logits: T) -> None:
+        self.logits = logits
+        logits.st.pinned = True
+        vocab = logits.shape[0]
+        self._add("argmax", {}, struct.pack("<4I", vocab, vocab * (self.n_outputs - 1), 0, 0),
+                  [logits.st, self.argmax_buf], (1, 1, 1))
+        # liveness: last dispatch that touches each storage
+        for i, d in enumerate(self.disp):
+            for r in d.res:
+                if isinstance(r, Storage):
+                    r.last = i
+        free: dict[int, list] = {}
+        for i, d in enumerate(self.disp):
+            for r in d.res:
+                if isinstance(r, Storage) and r.buf is None:
+                    pool = free.get(r.nbytes)
+                    if pool:
+                        r.buf = pool.pop()
+                    else:
+                        r.buf = self.dev.buffer(r.nbytes, r.label)
+                        self.n_buffers += 1
+                        self.act_bytes += r.nbytes
+            for r in d.res:
+                if isinstance(r, Storage) and r.last == i and not r.pinned:
+                    free.setdefault(r.nbytes, []).append(r.buf)
+                    r.last = -2  # released once
+        kern = self.ctx.kernels
+        run = []
+        for d in self.disp:
+            pipe = kern.get(d.kernel, **d.consts)
+            res = [r.buf if isinstance(r, Storage) else r.buf if isinstance(r, Weight) else r for r in d.res]
+            if d.params is not None:
+                res.append(self.dev.uniform(d.params, d.kernel))
+            res.extend(d.extra)
+            run.append((pipe, self.dev.bind(pipe, res), d.grid))
+        self.run_list = run
+
+    @property
+    def n_dispatches(self) -> int:
+        return len(self.run_list)

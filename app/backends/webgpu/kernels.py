@@ -1,0 +1,36 @@
+"""WGSL sources (shaders/*.wgsl) and the pipelines compiled from them, cached per device."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+_SHADER_DIRS = [Path(__file__).resolve().parents[3] / "shaders", Path(__file__).resolve().parent / "shaders"]
+_sources: dict[str, str] = {}
+
+
+def source(name: str) -> str:
+    if name not in _sources:
+        for d in _SHADER_DIRS:
+            f = d / f"{name}.wgsl"
+            if f.exists():
+                _sources[name] = f.read_text()
+                break
+        else:
+            raise FileNotFoundError(f"shader {name}.wgsl not found in {', '.join(map(str, _SHADER_DIRS))}")
+    return _sources[name]
+
+
+class Kernels:
+    """Pipelines by (shader, override constants), compiled once per device."""
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+        self._cache: dict[tuple, Any] = {}
+
+    def get(self, name: str, **constants: Any) -> Any:
+        key = (name, tuple(sorted(constants.items())))
+        p = self._cache.get(key)
+        if p is None:
+            consts = {k: (float(v) if not isinstance(v, bool) else float(v)) for k, v in constants.items()}
+            p = self._cache[key] = self.device.pipeline(source(name), consts, label=name)
+        return p

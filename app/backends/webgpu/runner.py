@@ -1,0 +1,219 @@
+"""Run a model (app/models) on WebGPU: weights in device buffers, an F16 KV cache, and one
+recorded dispatch list per shape bucket replayed per step.
+
+The same interface as app.backends.ggml.runner.GGMLRunner (eval, argmax, logits, reset,
+truncate), so generation code and the agreement tests drive either one.
+"""
+from __future__ import annotations
+
+import array
+import math
+import struct
+import time
+from collections import OrderedDict
+from typing import Any, Callable, Iterable
+
+from ...gguf import GGUFFile, TensorInfo
+from ...models import Model, Weights
+from ...ops import Rope
+from .device import Device, DeviceError, default_device
+from .graph import F32, LayerCache, StepRecorder, Weight
+from .kernels import Kernels
+
+UBATCH = 512
+SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0")
+_HOST_KEEP = 1 << 20  # keep F32 tensors up to this size on the host too
+
+
+class WebGPUError(RuntimeError):
+    pass
+
+
+class ContextFull(WebGPUError):
+    pass
+
+
+def _f32(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def rope_cache(rope: Rope, n_pos: int, freq_factors: list[float] | None = None) -> array.array:
+    """(cos, sin) per (position, pair), computed as ggml's CPU rope cache computes them
+    (float theta, theta *= theta_scale per pair, cosf/sinf times attn_factor)."""
+    if rope.ext_factor != 0.0:
+        raise WebGPUError("YaRN rope (ext_factor != 0) is not supported by the WebGPU backend yet")
+    nd2 = rope.n_dims // 2
+    theta_scale = _f32(rope.freq_base ** _f32(-2.0 / rope.n_dims))
+    out = array.array("f", bytes(8 * n_pos * nd2))
+    th = array.array("f", range(n_pos))
+    fs, mscale = _f32(rope.freq_scale), rope.attn_factor
+    for i in range(nd2):
+        ff = freq_factors[i] if freq_factors else 1.0
+        te = array.array("f", [v / ff for v in th]) if ff != 1.0 else th
+        ti = array.array("f", [fs * v for v in te]) if fs != 1.0 else te
+        out[2 * i::2 * nd2] = array.array("f", [math.cos(v) * mscale for v in ti])
+        out[2 * i + 1::2 * nd2] = array.array("f", [math.sin(v) * mscale for v in ti])
+        th = array.array("f", [v * theta_scale for v in th])
+    return out
+
+
+_kernels: dict[int, Kernels] = {}
+
+
+class WebGPURunner:
+    """A loaded model on a WebGPU device, with one sequence of state (the KV cache)."""
+
+    def __init__(self, model: Model, path: str | None = None, n_ctx: int = 4096, device: Device | None = None,
+                 reader: Callable[[TensorInfo], bytes] | None = None) -> None:
+        self.model, self.hp, self.gguf = model, model.hp, model.gguf
+        self.device = device or default_device()
+        self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))
+        self.check_types(self.gguf)
+        self.kv_size = max(n_ctx, 1)
+        self.n_past = 0
+        self.buckets: OrderedDict[tuple[int, int], StepRecorder] = OrderedDict()
+        self.max_buckets = 4
+        self.last: StepRecorder | None = None
+        self._ropes: dict[tuple, Any] = {}
+        self.stats = {"recorded": 0, "record_ms": 0.0, "steps": 0, "submit_ms": 0.0}
+        self._load_weights(path, reader)
+        self._alloc_cache()
+
+    @staticmethod
+    def check_types(gguf: GGUFFile) -> None:
+        bad = sorted({t.type_name for t in gguf.tensors if t.type_name not in SUPPORTED_TYPES})
+        if bad:
+            names = [t.name for t in gguf.tensors if t.type_name in bad][:3]
+            raise WebGPUError(f"{gguf.source}: tensor type(s) {', '.join(bad)} (e.g. {', '.join(names)}) are not "
+                              f"supported by the WebGPU backend yet (supported: {', '.join(SUPPORTED_TYPES)})")
+
+    def _load_weights(self, path: str | None, reader: Callable[[TensorInfo], bytes] | None) -> None:
+        dev, gguf = self.device, self.gguf
+        limit = dev.limits.get("max-storage-buffer-binding-size", 1 << 27)
+        handles: dict[str, Weight] = {}
+        f = open(path, "rb") if reader is None else None
+        try:
+            for t in gguf.tensors:
+                type_id = t.ggml_type.id
+                nbytes = t.nbytes if t.type_name != "BF16" else 2 * t.nbytes
+                if nbytes > limit:
+                    raise DeviceError(f"{gguf.source}: tensor {t.name} ({nbytes} bytes) exceeds the adapter's "
+                                      f"storage-binding limit of {limit} bytes (splitting is not implemented yet)")
+                buf = dev.buffer(nbytes, t.name)
+                if reader is not None:
+                    data = reader(t)
+                else:
+                    f.seek(gguf.data_offset + t.offset)
+                    data = f.read(t.nbytes)
+                if len(data) != t.nbytes:
+                    raise WebGPUError(f"{gguf.source}: tensor {t.name} is truncated")
+                if t.type_name == "BF16":  # widen to F32 at upload: bf16 bits are the top half of f32
+                    wide = bytearray(2 * len(data))
+                    wide[2::4] = data[0::2]
+                    wide[3::4] = data[1::2]
+                    data, type_id = bytes(wide), F32
+                step = 1 << 26
+                for off in range(0, len(data), step):
+                    dev.write(buf, off, memoryview(data)[off:off + step])
+                host = data if type_id == F32 and len(data) <= _HOST_KEEP else None
+                handles[t.name] = Weight(t.name, type_id, tuple(t.shape), buf, host)
+        finally:
+            if f is not None:
+                f.close()
+        self.weights = Weights(handles, self.hp.n_layer)
+        self.weight_bytes = sum(t.nbytes for t in gguf.tensors)
+
+    def _alloc_cache(self) -> None:
+        hp, dev = self.hp, self.device
+        if hp.head_dim_k != hp.head_dim_v:
+            raise WebGPUError("different K and V head sizes are not supported by the WebGPU backend yet")
+        self.caches = []
+        for i in range(hp.n_layer):
+            k = dev.buffer(2 * hp.n_embd_k_gqa * self.kv_size, f"k{i}")
+            v = dev.buffer(2 * hp.n_embd_v_gqa * self.kv_size, f"v{i}")
+            self.caches.append(LayerCache(k, v, hp.n_head_kv, hp.head_dim_k))
+        self.cache_bytes = 4 * hp.n_embd_k_gqa * self.kv_size * hp.n_layer
+
+    def rope_table(self, rope: Rope, freq_factors: Weight | None) -> Any:
+        key = (rope, None if freq_factors is None else freq_factors.name)
+        buf = self._ropes.get(key)
+        if buf is None:
+            ff = None
+            if freq_factors is not None:
+                if freq_factors.host is None:
+                    raise WebGPUError(f"{freq_factors.name}: rope frequency factors must be F32")
+                ff = array.array("f", freq_factors.host).tolist()
+            table = rope_cache(rope, self.kv_size, ff)
+            buf = self._ropes[key] = self.device.buffer(4 * len(table), "rope")
+            self.device.write(buf, 0, table)
+        return buf
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.n_past = 0
+
+    def truncate(self, n: int) -> None:
+        if not 0 <= n <= self.n_past:
+            raise ValueError(f"cannot truncate a sequence of {self.n_past} tokens to {n}")
+        self.n_past = n
+
+    def close(self) -> None:
+        self.buckets.clear()
+
+    # -- steps --------------------------------------------------------------------------------------
+
+    def recorder(self, n_tokens: int, n_outputs: int) -> StepRecorder:
+        key = (n_tokens, n_outputs)
+        rec = self.buckets.get(key)
+        if rec is not None:
+            self.buckets.move_to_end(key)
+            return rec
+        t0 = time.perf_counter()
+        rec = StepRecorder(self, n_tokens, n_outputs)
+        rec.finish(self.model.forward(rec, self.weights))
+        self.buckets[key] = rec
+        while len(self.buckets) > self.max_buckets:
+            self.buckets.popitem(last=False)
+        self.stats["recorded"] += 1
+        self.stats["record_ms"] += (time.perf_counter() - t0) * 1e3
+        return rec
+
+    def _step(self, tokens: list[int], all_logits: bool) -> StepRecorder:
+        n = len(tokens)
+        if self.n_past + n > self.kv_size:
+            raise ContextFull(f"context full: {self.n_past} + {n} tokens exceed the context of {self.kv_size}")
+        rec = self.recorder(n, n if all_logits else 1)
+        t0 = time.perf_counter()
+        dev = self.device
+        dev.write(rec.step_buf, 0, struct.pack("<4I", self.n_past, n, 0, 0))
+        dev.write(rec.tokens, 0, array.array("I", tokens))
+        dev.run(rec.run_list)
+        self.n_past += n
+        self.last = rec
+        self.stats["steps"] += 1
+        self.stats["submit_ms"] += (time.perf_counter() - t0) * 1e3
+        return rec
+
+    def eval(self, tokens: Iterable[int], all_logits: bool = False,
+             on_chunk: Callable[[int], bool | None] | None = None) -> None:
+        tokens = list(tokens)
+        for i in range(0, len(tokens), UBATCH):
+            self._step(tokens[i:i + UBATCH], all_logits)
+            if on_chunk is not None and on_chunk(min(i + UBATCH, len(tokens))) is False:
+                break
+
+    def argmax(self) -> int:
+        """Greedy token of the last step's last logits row, computed on the GPU (4 bytes back)."""
+        assert self.last is not None
+        return struct.unpack("<I", self.device.read(self.last.argmax_buf, 0, 4))[0]
+
+    def logits(self, row: int = -1) -> array.array:
+        rec = self.last
+        assert rec is not None and rec.logits is not None
+        vocab = rec.logits.shape[0]
+        if row < 0:
+            row += rec.n_outputs
+        out = array.array("f")
+        out.frombytes(bytes(self.device.read(rec.logits.st.buf, 4 * vocab * row, 4 * vocab)))
+        return out

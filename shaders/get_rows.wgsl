@@ -1,0 +1,39 @@
+// Rows of a (possibly quantized) table: Y[t][k] = dequant(W[ids[t]][k]); embeddings
+// (get_rows on Q4_0/Q8_0/F16/F32 tables) and output-row selection (F32).
+// TYPE: 0 F32, 1 F16, 2 Q4_0, 8 Q8_0.
+override TYPE: u32 = 0u;
+struct P { D: u32, n: u32, id_off: u32, w_off: u32 }
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+
+fn u16at(i: u32) -> u32 { return (W[i >> 1u] >> ((i & 1u) * 16u)) & 0xFFFFu; }
+fn f16at(i: u32) -> f32 { return unpack2x16float(u16at(i)).x; }
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let i = gid.y * nw.x * 256u + gid.x;
+  if (i >= p.D * p.n) { return; }
+  let t = i / p.D;
+  let k = i % p.D;
+  let row = ids[p.id_off + t];
+  var v: f32;
+  if (TYPE == 0u) {
+    v = bitcast<f32>(W[p.w_off + row * p.D + k]);
+  } else if (TYPE == 1u) {
+    v = f16at(p.w_off + row * p.D + k);
+  } else if (TYPE == 2u) {
+    let s = p.w_off + (row * (p.D / 32u) + k / 32u) * 9u;
+    let j = k % 32u;
+    let byte = u16at(s + 1u + (j % 16u) / 2u) >> (((j % 16u) & 1u) * 8u);
+    let q = select(byte & 0xFu, (byte >> 4u) & 0xFu, j >= 16u);
+    v = (f32(q) - 8.0) * f16at(s);
+  } else {
+    let s = p.w_off + (row * (p.D / 32u) + k / 32u) * 17u;
+    let j = k % 32u;
+    let byte = (u16at(s + 1u + j / 2u) >> ((j & 1u) * 8u)) & 0xFFu;
+    v = f32(extractBits(bitcast<i32>(byte), 0u, 8u)) * f16at(s);
+  }
+  Y[i] = v;
+}

@@ -1,0 +1,32 @@
+// f32 rows -> Q8_0 blocks, as ggml's quantize_row_q8_0 (x86): d = amax/127 stored as
+// f16, q = round_half_even(x * 127/amax). Output: qs as packed i8 words
+// [n][K/4], then the f16-rounded scales as f32 [n][K/32] at word offset `scales`.
+struct P {
+  K: u32,
+  n_blocks: u32,   // total blocks = n * K / 32
+  scales: u32,
+  x_stride: u32,   // floats per x row
+}
+@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Q: array<u32>;
+@group(0) @binding(2) var<uniform> p: P;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  let g = gid.y * nw.x * 64u + gid.x;
+  if (g >= p.n_blocks) { return; }
+  let bpr = p.K / 32u;
+  let t = g / bpr;
+  let b = g % bpr;
+  let base = t * p.x_stride + b * 32u;
+  var amax = 0.0;
+  for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(X[base + i])); }
+  let d = amax / 127.0;
+  let id = select(0.0, 127.0 / amax, amax != 0.0);
+  for (var w = 0u; w < 8u; w++) {
+    var v = vec4<f32>(X[base + 4u * w], X[base + 4u * w + 1u], X[base + 4u * w + 2u], X[base + 4u * w + 3u]);
+    let q = vec4<i32>(round(v * id));
+    Q[g * 8u + w] = pack4xI8(q);
+  }
+  Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x);
+}
