@@ -70,6 +70,15 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "eng_cont": (_i32, [_i32, _i32]),
     "eng_cast": (_i32, [_i32, _i32, _i32]),
     "eng_cpy": (_i32, [_i32, _i32, _i32]),
+    "eng_sampler_new": (_i32, []),
+    "eng_sampler_free": (None, [_i32]),
+    "eng_sampler_seed": (_i32, [_i32, _i32, _i32]),
+    "eng_sampler_set_chain": (_i32, [_i32, _i32, _f32, _f32, _f32, _f32, _i32]),
+    "eng_sampler_set_penalties": (_i32, [_i32, _f32, _f32, _f32]),
+    "eng_sampler_set_bias": (_i32, [_i32, _ptr, _ptr, _i32]),
+    "eng_sampler_sample": (_i32, [_i32, _i32, _i32, _ptr, _i32]),
+    "eng_sampler_candidates": (_i32, [_i32, _ptr, _ptr, _i32]),
+    "eng_sampler_uniform": (_f64, [_i32]),
 }
 
 UNARY = {"tanh": 0, "gelu": 1, "silu": 2, "relu": 3, "exp": 4, "sigmoid": 5}

@@ -1,0 +1,16 @@
+"""Errors of the generation layer."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ContextFullError(RuntimeError):
+    """The conversation does not fit the context; `.reply` holds what was generated."""
+
+    def __init__(self, message: str, reply: Any = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+class ReplyInterrupted(RuntimeError):
+    """A reply was left unfinished because another one started on the same model."""
