@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from tokenizer_support import (FIXTURES, corpus, gemma3_path, ids_digest, metadata, pieces_digest, read_vectors,
-                               tokenizer, vector_files, vocab_files)
+from tokenizer_support import (FIXTURES, PRE_CHECK_VOCAB, corpus, corpus_digest, gemma3_path, ids_digest, metadata,
+                               pieces_digest, read_vectors, tokenizer, vector_files, vocab_dir, vocab_files)
 
 from app.tokenizer import SUPPORTED_MODELS, Tokenizer, TokenizerError
 
@@ -69,6 +69,24 @@ def test_vocab_corpus_matches_llama_cpp(vocab):
     for mode, (add, parse) in MODES.items():
         bad = [t for t, d in zip(texts, expected[mode]) if ids_digest(tok.encode(t, add, parse)) != d]
         assert not bad, f"{mode}: {len(bad)} strings differ, first: {bad[0]!r}"
+
+
+PRE_EXPECTED = json.loads((FIXTURES / "pre_corpus.json").read_text())
+
+
+@pytest.mark.parametrize("pre", sorted(PRE_EXPECTED))
+def test_every_pre_tokenizer_matches_llama_cpp(pre):
+    """Each supported tokenizer.ggml.pre on one BPE vocab, against llama.cpp on the corpus."""
+    md = {**metadata(str(vocab_dir() / PRE_CHECK_VOCAB)), "tokenizer.ggml.pre": pre}
+    tok = Tokenizer.from_metadata(md)
+    texts = corpus()
+    for mode, (add, parse) in MODES.items():
+        assert corpus_digest([tok.encode(t, add, parse) for t in texts]) == PRE_EXPECTED[pre][mode], mode
+
+
+def test_pre_tokenizer_table_fully_checked():
+    from app.tokenizer import supported_pre_tokenizers
+    assert set(supported_pre_tokenizers()) - set(PRE_EXPECTED) == {"gemma4"}  # gemma4: its own vocab file
 
 
 def _piece_models():

@@ -68,6 +68,14 @@ def ids_digest(ids: list[int]) -> str:
     return hashlib.sha256(" ".join(map(str, ids)).encode()).hexdigest()[:12]
 
 
+def corpus_digest(all_ids: list[list[int]]) -> str:
+    """One fingerprint for the ids of a whole corpus."""
+    return hashlib.sha256("\n".join(" ".join(map(str, ids)) for ids in all_ids).encode()).hexdigest()
+
+
+PRE_CHECK_VOCAB = "ggml-vocab-qwen2.gguf"  # the BPE vocab every pre-tokenizer is checked on
+
+
 def pieces_digest(pieces: list[bytes]) -> str:
     """sha256 of the pieces in llama_ref's `pieces` output format (one hex line per id)."""
     h = hashlib.sha256()
@@ -96,3 +104,17 @@ def oracle_pieces(model: Path, special: bool) -> list[bytes]:
     out = subprocess.run([str(oracle_binary()), "pieces", str(model), str(int(special))],
                          capture_output=True, check=True).stdout.decode()
     return [bytes.fromhex(line) for line in out.split("\n")[:-1]]
+
+
+def with_pre_tokenizer(src: Path, pre: str, dest: Path) -> Path:
+    """Copy of a tensor-less vocab GGUF with `tokenizer.ggml.pre` replaced (for checking
+    each pre-tokenizer against llama.cpp on the same vocabulary)."""
+    data = src.read_bytes()
+    assert struct.unpack_from("<Q", data, 8)[0] == 0, "only tensor-less vocab files can be patched"
+    key = b"tokenizer.ggml.pre"
+    head = struct.pack("<Q", len(key)) + key + struct.pack("<I", 8)
+    at = data.index(head) + len(head)
+    old_len = struct.unpack_from("<Q", data, at)[0]
+    value = pre.encode()
+    dest.write_bytes(data[:at] + struct.pack("<Q", len(value)) + value + data[at + 8 + old_len:])
+    return dest

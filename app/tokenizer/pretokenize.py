@@ -43,6 +43,38 @@ _DEEPSEEK_LLM_LETTERS = (
 _DEEPSEEK_LLM_PUNCT = "!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002"
 _CJK = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+"
 _STARCODER = [r"\p{N}", _GPT2]
+_CJK3 = "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"
+_ASCII_PUNCT_WORD = r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+"
+_DEEPSEEK3 = [r"\p{N}{1,3}", _CJK3, _ASCII_PUNCT_WORD + r"|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"
+              r"| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"]
+_SPARK = [r"\p{N}{1,3}", _CJK3, _ASCII_PUNCT_WORD + r"|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"
+          r"| ?[\p{P}\p{S}]+|[\r\n]|\s+(?!\S)|\s+", r"\p{N}"]
+_CASED = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+" + _CONTRACTIONS
+          + r"?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*" + _CONTRACTIONS + "?")
+_YOUTU = ["[\uac00-\ud7a3\u3131-\u318e]+|[\uff01\u2026\u201c\u201d\u2018\u2019\u2014\uff1a\uff1b\uff0c"
+          "\u3001-\u303f\ufe30-\ufe4f]+|[\u3105-\u312f]+|" + _CJK3,
+          _CASED + r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"]
+# Upper-then-lower letter runs, written with lookaheads as llama.cpp adapts them.
+_UPPER_LOWER = (r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+{c}"
+                r"|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*{c}")
+_TEKKEN = (_UPPER_LOWER.replace("{c}", "") + r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_GPT4O = (_UPPER_LOWER.replace("{c}", _CONTRACTIONS + "?")
+          + r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_GRANITE_MULTI = _GPT4O.replace(r"(?=[\p{L}])", r"(?=[\p{L}\p{M}])")
+_PORO = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+"
+_JAIS2 = (_CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+"
+          + "".join(rf"|\s{{{n}}}(?!\S)" for n in (512, 256, 128, 64, 32, 16, 8, 4)) + r"|\s{1,2}(?!\S)|\s{1}")
+_BAILING = (r"'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+            r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+")
+_SEED_CODER = (_CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+"
+               r"|\s+(?!\S)|\s+")
+_UFAKZEKA = r"[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+_EXAONE_MOE = (_CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?(?:\p{L}\p{M}*(?: \p{L}\p{M}*)*)+|\p{N}"
+               r"| ?[^\s\p{L}\p{N}]+[\r\n/]?|\s*[\r\n]|\s+(?!\S)|\s+")
+_MINICPM5 = [r"\p{N}{1,3}", _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}+| ?[^\s\p{L}\p{N}]+[\r\n]*"
+             r"|\s*[\r\n]+|\s+(?!\S)|\s+"]
+_CHAMELEON = ["<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", r"\p{N}",
+              r"[\p{P}!-/:-@\[-`{-~]", _GPT2]
 
 
 @dataclass(frozen=True)
@@ -54,6 +86,7 @@ class PreSpec:
     ignore_merges: bool = False  # a piece that is a whole token skips the merges
     add_bos: bool = False  # default when metadata has no add_bos_token
     escape_whitespaces: bool = False  # spaces become U+2581 before splitting (SPM-style BPE)
+    no_bos: bool = False  # the vocab has no default BOS id (ChatGLM)
 
 
 def _spec(regexes, **kw) -> PreSpec:
@@ -97,7 +130,33 @@ PRE_TOKENIZERS: dict[str, PreSpec] = {
     "trillion": _spec([_GPT2], clean_spaces=False),
     "granite-docling": _spec([_GPT2], clean_spaces=False),
     "gemma4": _spec(["[^\n]+|[\n]+"], byte_encode=False, escape_whitespaces=True),
+    "chatglm-bpe": _spec([_LLAMA3], no_bos=True),
+    "glm4": _spec([_LLAMA3], no_bos=True, ignore_merges=True),
+    "glm5": _spec([_LLAMA3], no_bos=True, ignore_merges=True),
+    "jais-2": _spec([_JAIS2]),
+    "tekken": _spec([_TEKKEN], clean_spaces=False, ignore_merges=True, add_bos=True),
+    **{n: _spec([_GPT4O], clean_spaces=False) for n in ("gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2")},
+    "granite-embed-multi-97m": _spec([_GRANITE_MULTI], clean_spaces=False, ignore_merges=True),
+    **{n: _spec(_DEEPSEEK3, clean_spaces=False) for n in ("deepseek-v3", "hunyuan-dense", "joyai-llm", "hy_v4")},
+    "spark2_5": _spec(_SPARK, clean_spaces=False),
+    "youtu": _spec(_YOUTU, clean_spaces=False, ignore_merges=True),
+    "bloom": _spec([_PORO]),
+    "gpt3-finnish": _spec([_PORO]),
+    "poro-chat": _spec([_PORO], clean_spaces=False),
+    "viking": _spec([_PORO, r"\p{N}"], clean_spaces=False),
+    "chameleon": _spec(_CHAMELEON, clean_spaces=False, add_bos=True),
+    **{n: _spec([_BAILING], clean_spaces=False) for n in ("bailingmoe", "bailingmoe2", "llada-moe")},
+    "seed-coder": _spec([_SEED_CODER], clean_spaces=False),
+    "ufakzeka": _spec([_UFAKZEKA], clean_spaces=False),
+    "grok-2": _spec([_QWEN2], clean_spaces=False),
+    "laguna": _spec(["[^\n]+|[\n]+", _QWEN2], clean_spaces=False),
+    "exaone-moe": _spec([_EXAONE_MOE]),
+    "minicpm5": _spec(_MINICPM5, ignore_merges=True),
 }
+
+
+# llama.cpp maps the letter subcategories to the whole letter class.
+_CLASS_ALIAS = {"Lu": "L", "Ll": "L", "Lt": "L", "Lm": "L", "Lo": "L"}
 
 
 def _translate(expr: str) -> str:
@@ -111,12 +170,16 @@ def _translate(expr: str) -> str:
             nxt = expr[i + 1]
             if nxt == "p" and expr.startswith("{", i + 2):
                 end = expr.index("}", i)
-                members = CLASS[expr[i + 3:end]]
+                members = CLASS[_CLASS_ALIAS.get(expr[i + 3:end], expr[i + 3:end])]
                 out.append(members if inside else "[" + members + "]")
                 i = end + 1
                 continue
             if nxt == "s":
                 out.append(ASCII_WS if inside else "[" + ASCII_WS + "]")
+                i += 2
+                continue
+            if nxt == "d":  # ECMAScript \d is ASCII only (Python's would take any Nd digit)
+                out.append("0-9" if inside else "[0-9]")
                 i += 2
                 continue
             if nxt == "S" and not inside:

@@ -119,6 +119,8 @@ class Vocab:
             spec = self.pre_spec = get_pre_tokenizer(self.pre).spec
             if self.model == "gpt2":
                 ids.update(bos=11, eos=11)
+            if spec.no_bos:
+                ids["bos"] = None
             self.add_bos, self.clean_spaces = spec.add_bos, spec.clean_spaces
             self.escape_whitespaces = spec.escape_whitespaces
         self.add_space_prefix = bool(md.get(KV + "add_space_prefix", self.add_space_prefix))
