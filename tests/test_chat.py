@@ -55,13 +55,24 @@ def test_gemma3_model_gets_the_gemma_fallback():
     from tokenizer_support import gemma3_path, metadata, tokenizer
     md = metadata(str(gemma3_path()))
     assert "tokenizer.chat_template" not in md
-    t = chat_template_from_metadata(md)
-    assert t.source == "fallback:gemma" and t.bos_token == "<bos>"
-    prompt = t.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
-    assert prompt == "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
     tok = tokenizer(str(gemma3_path()))
-    ids = tok.encode(prompt, add_special=False, parse_special=True)
-    assert ids[:2] == [tok.bos_id, tok.token_id("<start_of_turn>")] and ids[-3] == tok.token_id("<start_of_turn>")
+    t = chat_template_from_metadata(md, tok)
+    assert t.source == "fallback:gemma" and t.bos_token == "<bos>" and t.strip_bos
+    # The tokenizer adds BOS itself (add_bos_token), so the prompt text leaves it out.
+    prompt = t.render([{"role": "user", "content": "Hi"}], add_generation_prompt=True)
+    assert prompt == "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n"
+    ids = tok.encode(prompt, add_special=True, parse_special=True)
+    assert ids[:2] == [tok.bos_id, tok.token_id("<start_of_turn>")] and ids.count(tok.bos_id) == 1
+    assert ids[-3] == tok.token_id("<start_of_turn>")
+    assert chat_template_from_metadata(md).bos_token == "<bos>"  # builds its own tokenizer
+
+
+def test_template_bos_kept_when_tokenizer_adds_none():
+    from tokenizer_support import tokenizer, vocab_dir
+    path = vocab_dir() / "ggml-vocab-qwen2.gguf"
+    tok = tokenizer(str(path))
+    t = chat_template_from_metadata({"tokenizer.chat_template": "{{ bos_token }}{{ messages[0]['content'] }}"}, tok)
+    assert not tok.add_bos and t.render([{"role": "user", "content": "x"}]) == "<|endoftext|>x"
 
 
 @pytest.mark.parametrize("tokens,model,arch,want", [

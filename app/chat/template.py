@@ -1,15 +1,15 @@
 """Rendering a model's chat template (or its fallback) into the prompt text."""
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Template
 from jinja2.exceptions import TemplateError
 
-import copy
-import json
-
+from ..tokenizer import Tokenizer, TokenizerError
 from .environment import ChatTemplateError, container_ids, frozen, make_environment, strftime_now
 from .fallback import FALLBACKS, choose_fallback
 
@@ -22,6 +22,10 @@ class ChatTemplate:
     source: str  # "gguf" or "fallback:<name>"
     bos_token: str = ""
     eos_token: str = ""
+    # The tokenizer adds BOS/EOS itself (add_special): drop the template's own copy, as
+    # llama.cpp does, so the prompt does not start with two BOS tokens.
+    strip_bos: bool = False
+    strip_eos: bool = False
     _compiled: Template | None = field(default=None, repr=False)
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True,
@@ -41,10 +45,17 @@ class ChatTemplate:
         error: Exception | None = None
         for msgs in attempts:
             try:
-                return self._render_once(msgs, add_generation_prompt, tools, extra)
+                return self._strip(self._render_once(msgs, add_generation_prompt, tools, extra))
             except (TemplateError, TypeError) as e:
                 error = error or e
         raise ChatTemplateError(f"chat template ({self.source}) refused the conversation: {error}") from error
+
+    def _strip(self, text: str) -> str:
+        if self.strip_bos and self.bos_token and text.startswith(self.bos_token):
+            text = text[len(self.bos_token):]
+        if self.strip_eos and self.eos_token and text.endswith(self.eos_token):
+            text = text[:-len(self.eos_token)]
+        return text
 
     def _render_once(self, messages, add_generation_prompt, tools, extra) -> str:
         if self._compiled is None:
@@ -74,14 +85,30 @@ def _token_text(metadata: dict[str, Any], key: str) -> str:
     return tokens[tid] if isinstance(tid, int) and 0 <= tid < len(tokens) else ""
 
 
-def chat_template_from_metadata(metadata: dict[str, Any]) -> ChatTemplate:
-    """The GGUF's `tokenizer.chat_template`, or a fallback chosen from the metadata."""
-    bos, eos = _token_text(metadata, "bos"), _token_text(metadata, "eos")
+def chat_template_from_metadata(metadata: dict[str, Any], tokenizer: Tokenizer | None = None) -> ChatTemplate:
+    """The GGUF's `tokenizer.chat_template`, or a fallback chosen from the metadata.
+
+    bos_token/eos_token are the vocab's BOS/EOS pieces, and the template's leading BOS
+    (trailing EOS) is dropped when the tokenizer adds one itself, as llama.cpp does. Pass
+    the model's tokenizer to avoid building a second one from the metadata.
+    """
+    if tokenizer is None:
+        try:
+            tokenizer = Tokenizer.from_metadata(metadata)
+        except TokenizerError:
+            tokenizer = None
+    if tokenizer is not None:
+        def piece(tid: int | None) -> str:
+            return "" if tid is None else tokenizer.token_to_piece(tid, special=True).decode("utf-8", "replace")
+        special = dict(bos_token=piece(tokenizer.bos_id), eos_token=piece(tokenizer.eos_id),
+                       strip_bos=tokenizer.add_bos, strip_eos=tokenizer.add_eos)
+    else:
+        special = dict(bos_token=_token_text(metadata, "bos"), eos_token=_token_text(metadata, "eos"))
     text = metadata.get("tokenizer.chat_template")
     if isinstance(text, str) and text.strip():
-        return ChatTemplate(text, "gguf", bos, eos)
+        return ChatTemplate(text, "gguf", **special)
     name = choose_fallback(metadata)
-    return ChatTemplate(FALLBACKS[name], f"fallback:{name}", bos, eos)
+    return ChatTemplate(FALLBACKS[name], f"fallback:{name}", **special)
 
 
 def _fold_system(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
