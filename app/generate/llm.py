@@ -121,7 +121,8 @@ class LLM:
         still streaming on this model: there is one model state."""
         if self.active is not None and not self.active.done:
             self.active.close()
-        reply = Reply(lambda r: stream_reply(self, list(tokens), opts, r, shrink), on_done)
+        reply = Reply(lambda r: stream_reply(self, r.prompt_tokens, opts, r, shrink), on_done)
+        reply.prompt_tokens = list(tokens)
         self.active = reply
         return reply
 

@@ -125,4 +125,5 @@ def _make_room(rt: Runtime, opts: GenerateOptions, reply: Reply, shrink: Shrink 
         raise ContextFullError(f"context full: {seq.n_ctx} tokens used after {len(reply.tokens)} generated tokens; "
                                f"start a new conversation, lower max_tokens or load with a larger n_ctx{hint}")
     reply.stats.dropped_tokens += len(seq.tokens) + 1 - len(new)
+    reply.prompt_tokens = new[:len(new) - len(reply.tokens)]
     seq.prefill(new)

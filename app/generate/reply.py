@@ -27,6 +27,7 @@ class Reply:
     def __init__(self, run: Callable[["Reply"], Iterator[Piece]],
                  on_done: Callable[["Reply"], None] | None = None) -> None:
         self.text = ""
+        self.prompt_tokens: list[int] = []    # the token sequence this reply continues
         self.tokens: list[int] = []
         self.stop_reason: str | None = None
         self.stop_string: str | None = None   # the stop string that matched
