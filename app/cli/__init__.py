@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import generate
+from . import chat, complete, generate
 
 # subcommand name -> module with add_parser(subparsers) and run(args) -> int
-COMMANDS = {"generate": generate}
+COMMANDS = {"generate": generate, "chat": chat, "complete": complete}
 
 
 def main(argv: list[str] | None = None) -> int:
