@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,12 @@ from .environment import ChatTemplateError, container_ids, frozen, make_environm
 from .fallback import FALLBACKS, choose_fallback
 
 _ENV = make_environment()
+
+
+@functools.lru_cache(maxsize=16)
+def _compile(text: str) -> Template:
+    """Compiled once per distinct template text (a chat session per model reuses it)."""
+    return _ENV.from_string(text)
 
 
 @dataclass
@@ -60,7 +67,7 @@ class ChatTemplate:
     def _render_once(self, messages, add_generation_prompt, tools, extra) -> str:
         if self._compiled is None:
             try:
-                self._compiled = _ENV.from_string(self.text)
+                self._compiled = _compile(self.text)
             except TemplateError as e:
                 raise ChatTemplateError(f"chat template ({self.source}) does not compile: {e}") from e
         context = dict(bos_token=self.bos_token, eos_token=self.eos_token, messages=messages,
