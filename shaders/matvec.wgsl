@@ -1,12 +1,20 @@
-// y[t][r] = sum_k W[r][k] * x[t][k]: matrix-vector (and few-token) products that read
+// y[t][r] = sum_k W[r][k] * x[t][k]: matrix-vector and matrix-matrix products that read
 // GGUF blocks in place. One workgroup of 256 threads computes 8 rows (32 lanes a row)
-// for one token (grid: rows/8 x tokens).
+// for TN tokens (grid: rows/8 x tokens/TN); each weight block is decoded once and used
+// for all TN tokens, so a prefill reads the weights n/TN times, not n times.
 //
-// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 8 Q8_0 (ggml type ids).
+// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 8 Q8_0 (ggml type ids), 30 BF16 widened to F32
+// at upload (then x is rounded to bf16 first, as ggml's BF16 dot converts it).
 //   F32/F16: x is f32 (for F16 rounded to f16 first, as ggml's F16 dot converts it).
 //   Q4_0/Q8_0: x is already quantized to Q8_0 blocks (quantize.wgsl), so the integer
 //   block sums are exact and only the float sum order differs from ggml's CPU dot.
+// Fusions the recorder applies after recording (each saves a dispatch):
+//   RES: y = W x + R          (a residual add that only this product feeds)
+//   GLU: y = act(W x) * (W2 x) with act = silu (GLU 1) or gelu_tanh at f16 (GLU 2)
 override TYPE: u32 = 0u;
+override TN: u32 = 1u;
+override RES: bool = false;
+override GLU: u32 = 0u;
 
 struct P {
   K: u32,          // input features (row length)
@@ -14,100 +22,164 @@ struct P {
   x_stride: u32,   // words per x row: K (f32) or K/4 (q8 qs)
   x_scales: u32,   // word offset of the q8 scales in x (q8 only)
   y_stride: u32,   // floats per y row
-  w_off: u32,      // u16 offset (quantized) / word offset (float) of row 0 in W
+  n: u32,          // tokens
+  pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> W: array<u32>;
 @group(0) @binding(1) var<storage, read> X: array<u32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding(4) var<storage, read> R: array<f32>;
+@group(0) @binding(5) var<storage, read> W2: array<u32>;
 
-var<workgroup> part: array<f32, 256>;
+const TNMAX = 8u;
+var<workgroup> part: array<f32, 2048>;   // [TNMAX][256]
+var<workgroup> part2: array<f32, 2048>;
 
-fn f16at(i: u32) -> f32 {  // the f16 at u16 index i of W
-  let w = W[i >> 1u];
-  return unpack2x16float(select(w, w >> 16u, (i & 1u) == 1u)).x;
+fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack2x16float(v)); }
+fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+
+fn wd(second: bool, i: u32) -> u32 {
+  if (second) { return W2[i]; }
+  return W[i];
 }
 
 fn funnel(a: u32, b: u32, odd: bool) -> u32 {  // 32 bits starting at a u16 boundary
   return select(a, (a >> 16u) | (b << 16u), odd);
 }
 
-fn dot_q4_0(s: u32, xq: u32, xd: f32) -> f32 {  // block at u16 index s, x block words from xq
-  let d = f16at(s);
-  let j = (s + 1u) >> 1u;
-  let odd = ((s + 1u) & 1u) == 1u;
-  let a0 = W[j]; let a1 = W[j + 1u]; let a2 = W[j + 2u]; let a3 = W[j + 3u];
-  let a4 = select(0u, W[j + 4u], odd);
-  let q = array<u32, 4>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd));
-  var sumi: i32 = 0;
-  for (var i = 0u; i < 4u; i++) {
-    let lo = (((q[i] & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
-    let hi = ((((q[i] >> 4u) & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
-    sumi += dot4I8Packed(lo, X[xq + i]) + dot4I8Packed(hi, X[xq + 4u + i]);
-  }
-  return f32(sumi) * (d * xd);
+fn f16at(second: bool, i: u32) -> f32 {  // the f16 at u16 index i
+  let w = wd(second, i >> 1u);
+  return unpack2x16float(select(w, w >> 16u, (i & 1u) == 1u)).x;
 }
 
-fn dot_q8_0(s: u32, xq: u32, xd: f32) -> f32 {
-  let d = f16at(s);
-  let j = (s + 1u) >> 1u;
-  let odd = ((s + 1u) & 1u) == 1u;
-  var sumi: i32 = 0;
-  var a = W[j];
-  for (var i = 0u; i < 8u; i++) {
-    let b = select(0u, W[j + i + 1u], odd || i < 7u);
-    sumi += dot4I8Packed(funnel(a, b, odd), X[xq + i]);
-    a = b;
-  }
-  return f32(sumi) * (d * xd);
+fn nib(q: u32) -> u32 {  // 4 nibbles (one per byte) minus 8, as packed i8
+  return (((q & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
 }
 
-fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack2x16float(v)); }
+// partial dot products of rows r (this lane's share) for up to TN tokens
+fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
+  var acc: array<f32, TNMAX>;
+  for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
+  if (TYPE == 2u || TYPE == 8u) {
+    let nb = p.K / 32u;
+    let bsz = select(17u, 9u, TYPE == 2u);  // block size in u16
+    let row = r * nb * bsz;
+    for (var b = lane; b < nb; b += 32u) {
+      let s = row + b * bsz;
+      let d = f16at(second, s);
+      let j = (s + 1u) >> 1u;
+      let odd = ((s + 1u) & 1u) == 1u;
+      var q: array<u32, 8>;
+      if (TYPE == 2u) {
+        let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u);
+        let a3 = wd(second, j + 3u);
+        var a4 = 0u;
+        if (odd) { a4 = wd(second, j + 4u); }
+        let w0 = funnel(a0, a1, odd); let w1 = funnel(a1, a2, odd);
+        let w2 = funnel(a2, a3, odd); let w3 = funnel(a3, a4, odd);
+        q[0] = nib(w0); q[1] = nib(w1); q[2] = nib(w2); q[3] = nib(w3);
+        q[4] = nib(w0 >> 4u); q[5] = nib(w1 >> 4u); q[6] = nib(w2 >> 4u); q[7] = nib(w3 >> 4u);
+      } else {
+        var a = wd(second, j);
+        for (var i = 0u; i < 8u; i++) {
+          var bw = 0u;
+          if (odd || i < 7u) { bw = wd(second, j + i + 1u); }
+          q[i] = funnel(a, bw, odd);
+          a = bw;
+        }
+      }
+      for (var t = 0u; t < TN; t++) {
+        let tt = t0 + t;
+        if (tt < p.n) {
+          let xq = tt * p.x_stride + b * 8u;
+          var sumi: i32 = 0;
+          for (var i = 0u; i < 8u; i++) { sumi += dot4I8Packed(q[i], X[xq + i]); }
+          acc[t] += f32(sumi) * (d * bitcast<f32>(X[p.x_scales + tt * nb + b]));
+        }
+      }
+    }
+  } else if (TYPE == 1u) {
+    let nw = p.K / 2u;  // words per row
+    let row = r * nw;
+    for (var k = lane; k < nw; k += 32u) {
+      let w = unpack2x16float(wd(second, row + k));
+      for (var t = 0u; t < TN; t++) {
+        let tt = t0 + t;
+        if (tt < p.n) {
+          let xi = tt * p.x_stride + 2u * k;
+          let x = f16r(vec2<f32>(bitcast<f32>(X[xi]), bitcast<f32>(X[xi + 1u])));
+          acc[t] += w.x * x.x + w.y * x.y;
+        }
+      }
+    }
+  } else {
+    let row = r * p.K;
+    for (var k = lane; k < p.K; k += 32u) {
+      let w = bitcast<f32>(wd(second, row + k));
+      for (var t = 0u; t < TN; t++) {
+        let tt = t0 + t;
+        if (tt < p.n) {
+          var x = bitcast<f32>(X[tt * p.x_stride + k]);
+          if (TYPE == 30u) { x = bf16r(x); }
+          acc[t] += w * x;
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+fn bf16r(v: f32) -> f32 {  // round to nearest even bf16 (ggml_compute_fp32_to_bf16)
+  let u = bitcast<u32>(v);
+  return bitcast<f32>((u + 0x7FFFu + ((u >> 16u) & 1u)) & 0xFFFF0000u);
+}
+
+fn tanh_safe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let lane = li & 31u;
   let r = wg.x * 8u + (li >> 5u);
-  let t = wg.y;
-  var acc = 0.0;
+  let t0 = wg.y * TN;
+  var acc: array<f32, TNMAX>;
+  var acc2: array<f32, TNMAX>;
   if (r < p.N) {
-    if (TYPE == 2u || TYPE == 8u) {
-      let nb = p.K / 32u;
-      let bsz = select(17u, 9u, TYPE == 2u);  // block size in u16
-      let row = p.w_off + r * nb * bsz;
-      for (var b = lane; b < nb; b += 32u) {
-        let xq = t * p.x_stride + b * 8u;
-        let xd = bitcast<f32>(X[p.x_scales + t * nb + b]);
-        if (TYPE == 2u) {
-          acc += dot_q4_0(row + b * bsz, xq, xd);
-        } else {
-          acc += dot_q8_0(row + b * bsz, xq, xd);
-        }
-      }
-    } else if (TYPE == 1u) {
-      let nw = p.K / 2u;  // words per row
-      let row = p.w_off + r * nw;
-      for (var k = lane; k < nw; k += 32u) {
-        let w = unpack2x16float(W[row + k]);
-        let xi = t * p.x_stride + 2u * k;
-        let x = f16r(vec2<f32>(bitcast<f32>(X[xi]), bitcast<f32>(X[xi + 1u])));
-        acc += w.x * x.x + w.y * x.y;
-      }
-    } else {
-      let row = p.w_off + r * p.K;
-      for (var k = lane; k < p.K; k += 32u) {
-        acc += bitcast<f32>(W[row + k]) * bitcast<f32>(X[t * p.x_stride + k]);
-      }
-    }
+    acc = row_dots(false, r, t0, lane);
+    if (GLU != 0u) { acc2 = row_dots(true, r, t0, lane); }
   }
-  part[li] = acc;
+  for (var t = 0u; t < TN; t++) {
+    part[t * 256u + li] = acc[t];
+    if (GLU != 0u) { part2[t * 256u + li] = acc2[t]; }
+  }
   workgroupBarrier();
   for (var s = 16u; s > 0u; s >>= 1u) {
-    if (lane < s) { part[li] += part[li + s]; }
+    if (lane < s) {
+      for (var t = 0u; t < TN; t++) {
+        part[t * 256u + li] += part[t * 256u + li + s];
+        if (GLU != 0u) { part2[t * 256u + li] += part2[t * 256u + li + s]; }
+      }
+    }
     workgroupBarrier();
   }
-  if (lane == 0u && r < p.N) {
-    Y[t * p.y_stride + r] = part[li];
+  if (lane < TN && r < p.N) {
+    let tt = t0 + lane;
+    if (tt < p.n) {
+      var v = part[lane * 256u + (li - lane)];
+      let o = tt * p.y_stride + r;
+      if (GLU == 1u) {
+        v = v / (1.0 + exp(-v)) * part2[lane * 256u + (li - lane)];
+      } else if (GLU == 2u) {
+        var g: f32;
+        if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else {
+          let x = f16r1(v);
+          g = f16r1(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));
+        }
+        v = g * part2[lane * 256u + (li - lane)];
+      }
+      if (RES) { v += R[o]; }
+      Y[o] = v;
+    }
   }
 }

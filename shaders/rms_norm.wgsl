@@ -1,10 +1,14 @@
 // y = x / sqrt(mean(x^2) + eps) [* w], over rows of length D; one workgroup a row.
+// QUANT (a fusion the recorder applies): also write y as Q8_0 blocks for the mat-vecs
+// that read it (same layout and rounding as quantize.wgsl), saving a dispatch.
 override HAS_W: bool = true;
-struct P { D: u32, n_rows: u32, eps: f32, w_len: u32 }
+override QUANT: bool = false;
+struct P { D: u32, n_rows: u32, eps: f32, w_len: u32, scales: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> Wt: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding(4) var<storage, read_write> Q: array<u32>;
 
 var<workgroup> part: array<f32, 256>;
 
@@ -27,5 +31,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
     var v = X[base + i] * scale;
     if (HAS_W) { v *= Wt[i % p.w_len]; }
     Y[base + i] = v;
+  }
+  if (QUANT) {
+    storageBarrier();
+    let nb = p.D / 32u;
+    for (var b = li; b < nb; b += 256u) {
+      let o = base + 32u * b;
+      var amax = 0.0;
+      for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(Y[o + i])); }
+      let d = amax / 127.0;
+      let id = select(0.0, 127.0 / amax, amax != 0.0);
+      let g = row * nb + b;
+      for (var w = 0u; w < 8u; w++) {
+        let v = vec4<f32>(Y[o + 4u * w], Y[o + 4u * w + 1u], Y[o + 4u * w + 2u], Y[o + 4u * w + 3u]);
+        Q[g * 8u + w] = pack4xI8(vec4<i32>(round(v * id)));
+      }
+      Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x);
+    }
   }
 }

@@ -17,6 +17,7 @@ from typing import Any
 from ...ops import Rope
 
 F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
+BF16_AS_F32 = 30  # BF16 in the file, widened to F32 at upload (products round x to bf16, as ggml)
 QUANTIZED = (Q4_0, Q8_0)
 MAX_GROUPS = 65535
 
@@ -82,14 +83,17 @@ class LayerCache:
     head_dim: int
 
 
+PARAMS = None  # where a dispatch's uniform parameters go in its binding list
+
+
 @dataclass
 class Dispatch:
     kernel: str
     consts: dict
-    params: bytes | None
-    res: list  # Storage | Weight | device buffer, in binding order (params, then `extra`)
+    params: bytes
+    res: list  # in binding order: Storage | Weight | device buffer | PARAMS
     grid: tuple[int, int, int]
-    extra: list = field(default_factory=list)  # bound after the params uniform
+    out: Storage | None = None  # the storage it writes (None: it writes a cache)
 
 
 class StepRecorder:
@@ -104,6 +108,8 @@ class StepRecorder:
         self._q8: dict[int, Storage] = {}
         self.logits: T | None = None
         self.argmax_buf = self.dev.buffer(16, "argmax")
+        self.dummy = self.dev.buffer(16, "dummy")
+        self.fuse = getattr(ctx, "fuse", True)
         self.run_list: list = []
         self.n_buffers = 0
         self.act_bytes = 0
@@ -116,15 +122,17 @@ class StepRecorder:
             n *= d
         return T(shape, Storage(4 * n, label))
 
-    def _add(self, kernel: str, consts: dict, params: bytes | None, res: list, grid, extra=()) -> None:
-        self.disp.append(Dispatch(kernel, consts, params, list(res), grid, list(extra)))
+    def _add(self, kernel: str, consts: dict, params: bytes, res: list, grid, extra=()) -> None:
+        """Bindings: res..., the params uniform, extra...; the storage written is res[-1]."""
+        out = res[-1] if isinstance(res[-1], Storage) else None
+        self.disp.append(Dispatch(kernel, dict(consts), params, list(res) + [PARAMS] + list(extra), grid, out))
 
     # -- the op vocabulary ------------------------------------------------------------------------
 
     def token_embeddings(self, table: Weight) -> T:
         d = table.shape[0]
         y = self._new((d, self.n_tokens), "embd")
-        self._add("get_rows", {"TYPE": table.type}, struct.pack("<4I", d, self.n_tokens, 0, 0),
+        self._add("get_rows", {"TYPE": F32 if table.type == BF16_AS_F32 else table.type}, struct.pack("<4I", d, self.n_tokens, 0, 0),
                   [table, self.tokens, y.st], _grid(_cdiv(d * self.n_tokens, 256)))
         return y
 
@@ -148,14 +156,16 @@ class StepRecorder:
             if k % 32:
                 raise ValueError(f"{w.name}: row length {k} is not a multiple of 32")
             xs, xstride, scales = self._quantized(x), k // 4, n * k // 4
-        elif w.type in (F32, F16):
+        elif w.type in (F32, F16, BF16_AS_F32):
             xs, xstride, scales = x.st, k, 0
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
         if _cdiv(n_out, 8) > MAX_GROUPS or n > MAX_GROUPS:
             raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
-        self._add("matvec", {"TYPE": w.type}, struct.pack("<6I2I", k, n_out, xstride, scales, n_out, 0, 0, 0),
-                  [w, xs, y.st], (_cdiv(n_out, 8), n, 1))
+        tn = 1 if n == 1 else 8
+        self._add("matvec", {"TYPE": w.type, "TN": tn, "RES": False, "GLU": 0},
+                  struct.pack("<8I", k, n_out, xstride, scales, n_out, n, 0, 0),
+                  [w, xs, y.st], (_cdiv(n_out, 8), _cdiv(n, tn), 1), extra=[xs, w])
         if bias is not None:
             y = self.add(y, bias)
         return y
@@ -165,8 +175,9 @@ class StepRecorder:
         rows = x.numel // d
         y = self._new(x.shape, "norm")
         wl = weight.shape[0] if weight is not None else d
-        self._add("rms_norm", {"HAS_W": weight is not None}, struct.pack("<2If I", d, rows, eps, wl),
-                  [x.st, weight if weight is not None else x.st, y.st], _grid(rows))
+        self._add("rms_norm", {"HAS_W": weight is not None, "QUANT": False},
+                  struct.pack("<2If5I", d, rows, eps, wl, 0, 0, 0, 0),
+                  [x.st, weight if weight is not None else x.st, y.st], _grid(rows), extra=[self.dummy])
         return y
 
     def _eltwise(self, op: int, a: T, b: Any = None, s: float = 0.0) -> T:
@@ -277,6 +288,8 @@ class StepRecorder:
         vocab = logits.shape[0]
         self._add("argmax", {}, struct.pack("<4I", vocab, vocab * (self.n_outputs - 1), 0, 0),
                   [logits.st, self.argmax_buf], (1, 1, 1))
+        if self.fuse:
+            self._fuse()
         # liveness: last dispatch that touches each storage
         for i, d in enumerate(self.disp):
             for r in d.res:
@@ -301,12 +314,90 @@ class StepRecorder:
         run = []
         for d in self.disp:
             pipe = kern.get(d.kernel, **d.consts)
-            res = [r.buf if isinstance(r, Storage) else r.buf if isinstance(r, Weight) else r for r in d.res]
-            if d.params is not None:
-                res.append(self.dev.uniform(d.params, d.kernel))
-            res.extend(d.extra)
+            res = []
+            for r in d.res:
+                if r is PARAMS:
+                    res.append(self.dev.uniform(d.params, d.kernel))
+                else:
+                    res.append(r.buf if isinstance(r, (Storage, Weight)) else r)
             run.append((pipe, self.dev.bind(pipe, res), d.grid))
         self.run_list = run
+
+    def _fuse(self) -> None:
+        """Peephole fusions over the recorded list, where the data flow allows them:
+        rms_norm -> quantize; matvec -> add (residual); matvec(gate), matvec(up) -> glu."""
+        disp = self.disp
+        producer: dict[int, int] = {}
+        readers: dict[int, list[int]] = {}
+
+        def index() -> None:
+            producer.clear()
+            readers.clear()
+            for i, d in enumerate(disp):
+                if d.out is not None:
+                    producer[id(d.out)] = i
+                for r in d.res:
+                    if isinstance(r, Storage) and r is not d.out:
+                        lst = readers.setdefault(id(r), [])
+                        if not lst or lst[-1] != i:
+                            lst.append(i)
+
+        def only_reader(st: Storage, j: int) -> bool:
+            return not st.pinned and readers.get(id(st)) == [j]
+
+        index()
+        drop: set[int] = set()
+        for j, d in enumerate(disp):
+            if d.kernel == "quantize":
+                i = producer.get(id(d.res[0]), -1)
+                if i >= 0 and disp[i].kernel == "rms_norm" and not disp[i].consts["QUANT"]:
+                    k, nb, scales, _ = struct.unpack("<4I", d.params)
+                    dn = disp[i]
+                    if struct.unpack("<2I", dn.params[:8])[0] == k:
+                        dn.consts["QUANT"] = True
+                        dn.params = dn.params[:16] + struct.pack("<4I", scales, 0, 0, 0)
+                        dn.res[-1] = d.out  # the Q binding
+                        producer[id(d.out)] = i
+                        drop.add(j)
+            elif d.kernel == "elementwise" and d.consts["OP"] in (0, 4, 5):
+                a, b = d.res[0], d.res[1]
+                n, nb = struct.unpack("<2I", d.params[:8])
+                if n != nb or not isinstance(a, Storage) or not isinstance(b, Storage):
+                    continue
+                if d.consts["OP"] == 0:  # residual add into the product that feeds it
+                    for s_, other in ((a, b), (b, a)):
+                        i = producer.get(id(s_), -1)
+                        if i < 0 or i in drop or disp[i].kernel != "matvec" or disp[i].consts["RES"] \
+                                or disp[i].consts["GLU"] or not only_reader(s_, j):
+                            continue
+                        if producer.get(id(other), -1) >= i:
+                            continue
+                        m = disp[i]
+                        m.consts["RES"] = True
+                        m.res[2] = m.out = d.out
+                        m.res[4] = other
+                        producer[id(d.out)] = i
+                        readers.setdefault(id(other), []).append(i)
+                        drop.add(j)
+                        break
+                else:  # act(gate) * up from two products of the same input
+                    i1, i2 = producer.get(id(a), -1), producer.get(id(b), -1)
+                    if min(i1, i2) < 0 or i1 in drop or i2 in drop:
+                        continue
+                    g, u = disp[i1], disp[i2]
+                    if g.kernel != "matvec" or u.kernel != "matvec" or g.consts != u.consts \
+                            or g.consts["RES"] or g.consts["GLU"] or g.res[1] is not u.res[1] \
+                            or g.params != u.params or g.res[0].type != u.res[0].type:
+                        continue
+                    if not (only_reader(a, j) and only_reader(b, j)):
+                        continue
+                    g.consts["GLU"] = 1 if d.consts["OP"] == 4 else 2
+                    g.res[2] = g.out = d.out
+                    g.res[5] = u.res[0]
+                    producer[id(d.out)] = i1
+                    drop.update((i2, j))
+        if drop:
+            self.disp = [d for i, d in enumerate(disp) if i not in drop]
 
     @property
     def n_dispatches(self) -> int:

@@ -17,7 +17,7 @@ from ...gguf import GGUFFile, TensorInfo
 from ...models import Model, Weights
 from ...ops import Rope
 from .device import Device, DeviceError, default_device
-from .graph import F32, LayerCache, StepRecorder, Weight
+from .graph import BF16_AS_F32, F32, LayerCache, StepRecorder, Weight
 from .kernels import Kernels
 
 UBATCH = 512
@@ -111,11 +111,11 @@ class WebGPURunner:
                     wide = bytearray(2 * len(data))
                     wide[2::4] = data[0::2]
                     wide[3::4] = data[1::2]
-                    data, type_id = bytes(wide), F32
+                    data, type_id = bytes(wide), BF16_AS_F32
                 step = 1 << 26
                 for off in range(0, len(data), step):
                     dev.write(buf, off, memoryview(data)[off:off + step])
-                host = data if type_id == F32 and len(data) <= _HOST_KEEP else None
+                host = data if type_id in (F32, BF16_AS_F32) and len(data) <= _HOST_KEEP else None
                 handles[t.name] = Weight(t.name, type_id, tuple(t.shape), buf, host)
         finally:
             if f is not None:
