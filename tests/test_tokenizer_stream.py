@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import pytest
 
@@ -81,18 +80,15 @@ def _llama_cpp_flag_table():
 
 
 def test_unicode_classes_agree_with_llama_cpp():
-    """Same class as llama.cpp for every codepoint both Unicode versions have assigned."""
+    """Same class as llama.cpp for every codepoint (its tables are Unicode 15.1; the pinned
+    delta covers what this Python's unicodedata assigns differently)."""
     flag_to_rep = {0x02: NUMBER, 0x04: LETTER, 0x10: MARK, 0x20: PUNCT, 0x40: SYMBOL}
     ranges = _llama_cpp_flag_table()
     wrong = []
     for (start, flags), (end, _) in zip(ranges, ranges[1:]):
-        if flags & 0x01:  # unassigned in llama.cpp's Unicode
-            continue
+        want = flag_to_rep.get(flags & 0xFF, OTHER)
         for cp in range(max(start, 128), end):
-            if unicodedata.category(chr(cp)) == "Cn":  # unassigned in this Python's Unicode
-                continue
             rep = representative(cp)
-            want = flag_to_rep.get(flags & 0xFF, OTHER)
-            if rep != want and not (rep == SPACE):
+            if rep != want and rep != SPACE:
                 wrong.append(hex(cp))
     assert not wrong, f"{len(wrong)} codepoints differ, e.g. {wrong[:10]}"

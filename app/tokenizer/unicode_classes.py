@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from .unicode_delta import PINNED_RANGES
+
 # Representatives of the collapsed text (the same code units llama.cpp uses).
 OTHER = "\xd0"  # controls, separators that are not whitespace, unassigned, private use
 NUMBER = "\xd1"
@@ -28,6 +30,11 @@ WHITESPACE = frozenset(
     + list(range(0x2000, 0x200B)))
 
 _BY_MAJOR = {"L": LETTER, "N": NUMBER, "P": PUNCT, "M": MARK, "S": SYMBOL}
+
+# llama.cpp's classes follow Unicode 15.1; where this Python's unicodedata (14.0 on
+# CPython 3.11, 16.0 in Pyodide's 3.14) disagrees, the pinned class wins, so every
+# runtime splits text exactly like llama.cpp.
+_PINNED = {cp: _BY_MAJOR.get(c, OTHER) for a, b, c in PINNED_RANGES for cp in range(a, b + 1)}
 
 # Regex classes over the collapsed alphabet (for use inside [...]).
 ASCII_WS = "\\t\\n\\x0b\\x0c\\r "
@@ -45,6 +52,9 @@ def representative(cp: int) -> str:
     """Collapsed stand-in for a non-ASCII codepoint."""
     if cp in WHITESPACE:
         return SPACE
+    rep = _PINNED.get(cp)
+    if rep is not None:
+        return rep
     return _BY_MAJOR.get(unicodedata.category(chr(cp))[0], OTHER)
 
 
