@@ -98,3 +98,27 @@ def test_unsupported_type_is_a_clear_error(device):
     model = model_for(read_gguf(str(path)))
     with pytest.raises(WebGPUError, match="Q4_1.*not supported by the WebGPU backend"):
         WebGPURunner(model, path, n_ctx=64, device=device)
+
+
+def test_fusions_and_pipelined_greedy_match_plain_steps(device):
+    """The fused dispatch list computes what the unfused one does, with fewer dispatches;
+    generate_greedy (GPU-fed tokens, one read at the end) matches eval+argmax per token."""
+    from tools.testmodels import tiny
+    path = tiny("llama", "Q4_0")
+    model = model_for(read_gguf(str(path)))
+    plain = WebGPURunner(model, path, n_ctx=128, device=device, fuse=False)
+    fused = WebGPURunner(model, path, n_ctx=128, device=device)
+    prompt = [1, 50, 60, 70, 80, 90, 100, 110, 120]
+    plain.eval(prompt, all_logits=True)
+    fused.eval(prompt, all_logits=True)
+    for i in range(len(prompt)):
+        a, b = np.asarray(plain.logits(i)), np.asarray(fused.logits(i))
+        assert _cos(a, b) > 0.99999
+    assert fused.last.n_dispatches < plain.last.n_dispatches
+    seq = []
+    for _ in range(20):  # feed the greedy token, collect the next one
+        plain.eval([plain.argmax()])
+        seq.append(plain.argmax())
+    assert fused.generate_greedy(20) == seq
+    assert fused.argmax() == seq[-1]
+    assert fused.n_past == plain.n_past == len(prompt) + 20

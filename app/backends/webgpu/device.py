@@ -46,8 +46,11 @@ class Device:
         (buffer, offset, size) for a range)."""
         raise NotImplementedError
 
-    def run(self, dispatches: Sequence[tuple[Any, Any, tuple[int, int, int]]]) -> None:
-        """Encode (pipeline, bind_group, (x, y, z)) dispatches in one compute pass and submit."""
+    def run(self, dispatches: Sequence[tuple[Any, Any, tuple[int, int, int]]],
+            before: Sequence[tuple[Any, int, Any, int, int]] = (),
+            after: Sequence[tuple[Any, int, Any, int, int]] = ()) -> None:
+        """Encode (pipeline, bind_group, (x, y, z)) dispatches in one compute pass and submit;
+        `before`/`after` are buffer copies (src, src_offset, dst, dst_offset, size) around it."""
         raise NotImplementedError
 
     def sync(self) -> None:
@@ -127,8 +130,12 @@ class WgpuDevice(Device):
                 entries.append({"binding": i, "resource": {"buffer": r, "offset": 0, "size": r.size}})
         return self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=entries)
 
-    def run(self, dispatches: Sequence[tuple[Any, Any, tuple[int, int, int]]]) -> None:
+    def run(self, dispatches: Sequence[tuple[Any, Any, tuple[int, int, int]]],
+            before: Sequence[tuple[Any, int, Any, int, int]] = (),
+            after: Sequence[tuple[Any, int, Any, int, int]] = ()) -> None:
         enc = self.device.create_command_encoder()
+        for c in before:
+            enc.copy_buffer_to_buffer(*c)
         cp = enc.begin_compute_pass()
         last = None
         for pipe, bg, (x, y, z) in dispatches:
@@ -138,6 +145,8 @@ class WgpuDevice(Device):
             cp.set_bind_group(0, bg)
             cp.dispatch_workgroups(x, y, z)
         cp.end()
+        for c in after:
+            enc.copy_buffer_to_buffer(*c)
         self.queue.submit([enc.finish()])
 
     def sync(self) -> None:

@@ -64,7 +64,8 @@ class WebGPURunner:
     """A loaded model on a WebGPU device, with one sequence of state (the KV cache)."""
 
     def __init__(self, model: Model, path: str | None = None, n_ctx: int = 4096, device: Device | None = None,
-                 reader: Callable[[TensorInfo], bytes] | None = None) -> None:
+                 reader: Callable[[TensorInfo], bytes] | None = None, fuse: bool = True) -> None:
+        self.fuse = fuse  # peephole fusions in the recorded dispatch lists (graph.StepRecorder._fuse)
         self.model, self.hp, self.gguf = model, model.hp, model.gguf
         self.device = device or default_device()
         self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))
@@ -202,6 +203,37 @@ class WebGPURunner:
             self._step(tokens[i:i + UBATCH], all_logits)
             if on_chunk is not None and on_chunk(min(i + UBATCH, len(tokens))) is False:
                 break
+
+    def generate_greedy(self, n: int, first: int | None = None) -> list[int]:
+        """n greedy tokens without a round trip per token: each step's embedding reads the
+        previous step's GPU argmax (a buffer copy ahead of the pass), the ids collect in a
+        device buffer read once at the end, so encoding step t+1 overlaps the GPU running
+        step t. `first` is the token to feed first (default: the last step's argmax)."""
+        if n <= 0:
+            return []
+        if self.n_past + n > self.kv_size:
+            raise ContextFull(f"context full: {self.n_past} + {n} tokens exceed the context of {self.kv_size}")
+        rec = self.recorder(1, 1)
+        dev = self.device
+        ids = dev.buffer(4 * n, "generated")
+        if first is not None:
+            dev.write(rec.tokens, 0, struct.pack("<I", first))
+            before: list = []
+        else:
+            assert self.last is not None, "nothing evaluated yet: pass `first`"
+            before = [(self.last.argmax_buf, 0, rec.tokens, 0, 4)]
+        t0 = time.perf_counter()
+        for i in range(n):
+            dev.write(rec.step_buf, 0, struct.pack("<4I", self.n_past, 1, 0, 0))
+            dev.run(rec.run_list, before, [(rec.argmax_buf, 0, ids, 4 * i, 4)])
+            before = [(rec.argmax_buf, 0, rec.tokens, 0, 4)]
+            self.n_past += 1
+            self.last = rec
+        out = array.array("I")
+        out.frombytes(bytes(dev.read(ids, 0, 4 * n)))
+        self.stats["steps"] += n
+        self.stats["submit_ms"] += (time.perf_counter() - t0) * 1e3
+        return out.tolist()
 
     def argmax(self) -> int:
         """Greedy token of the last step's last logits row, computed on the GPU (4 bytes back)."""

@@ -1,0 +1,241 @@
+"""WebGPU speed: decode and prefill tok/s of a random Llama-3.2-1B-shaped model (Q4_0 by
+default), dispatches per token, achieved GB/s, and where the decode time goes.
+
+    python3 bench/bench_webgpu.py [--shape llama1b|half|tiny] [--type Q4_0] [--prompt 512]
+                                  [--decode 128] [--json OUT.json] [--check CHECK.npz]
+
+The model is generated on first use (tools/testmodels.py, cached under $PYLLM_CACHE):
+llama1b is 16 layers, n_embd 2048, 32/8 heads of 64, n_ff 8192, vocab 128256, tied
+output and rope_freqs like Llama 3.2 1B. Runs on whatever adapter wgpu-py picks
+(high-performance): an NVIDIA GPU through its Vulkan driver, or lavapipe on a CPU.
+
+Decode is measured two ways: `sync` reads each token back before feeding it (eval +
+argmax per token), `pipelined` feeds the GPU's own argmax to the next step and reads all
+ids at the end (runner.generate_greedy), so encoding step t+1 overlaps step t on the GPU.
+GB/s counts the bytes a decode step must read: every mat-vec weight, one embedding row
+and the visible KV cache. `--check` (a file from `--make-check`, which needs the ggml
+engine) compares the adapter's forced-decoding top-1 and logits with ggml's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import struct
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.backends.webgpu import WebGPURunner, WgpuDevice  # noqa: E402
+from app.gguf import read_gguf  # noqa: E402
+from app.models import model_for  # noqa: E402
+
+
+def shapes():
+    from tools.testmodels import LLAMA_HALF_B, TINY, Shape
+    return {
+        "llama1b": Shape("llama", n_vocab=128256, n_embd=2048, n_layer=16, n_head=32, n_head_kv=8, head_dim=64,
+                         n_ff=8192, tied_output=True, rope_freqs=True),
+        "half": LLAMA_HALF_B,
+        "tiny": TINY["llama"],
+        "tiny-wide": replace(TINY["llama"], n_embd=512, n_ff=1536),
+    }
+
+
+def sync(r: WebGPURunner) -> None:
+    r.argmax()  # a 4-byte read waits for the queue
+
+
+def decode_bytes(r: WebGPURunner, n_kv: int) -> int:
+    """Bytes one decode step must read: mat-vec weights, an embedding row, the KV cache."""
+    g, hp = r.gguf, r.hp
+    total = 0
+    for t in g.tensors:
+        if r.model.is_matmul_weight(t.name):
+            total += t.nbytes
+    embd = g.tensor_index["token_embd.weight"]
+    if "output.weight" not in g.tensor_index:
+        total += embd.nbytes  # tied: the output product reads the whole table
+    total += embd.nbytes // embd.shape[1]
+    total += 2 * 2 * hp.n_embd_k_gqa * n_kv * hp.n_layer
+    return total
+
+
+def kernel_profile(r: WebGPURunner, reps: int = 20) -> dict:
+    """Time of each kernel variant of the decode list, replayed alone (CPU encode + GPU)."""
+    rec = r.recorder(1, 1)
+    groups: dict[str, list] = {}
+    for d, item in zip(rec.disp, rec.run_list):
+        key = d.kernel + "".join(f" {k}={int(v)}" for k, v in sorted(d.consts.items()) if v not in (0, False))
+        groups.setdefault(key, []).append(item)
+    out = {}
+    for key, items in groups.items():
+        r.device.run(items)
+        sync(r)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            r.device.run(items)
+        r.device.sync()
+        ms = (time.perf_counter() - t0) / reps * 1e3
+        out[key] = {"dispatches": len(items), "ms_per_token": round(ms, 4)}
+    return out
+
+
+def make_check(path: Path, arch: str = "llama", type_name: str = "Q4_0", n: int = 128) -> None:
+    """Reference from the ggml engine: tokens, top-1 and logits of forced decoding."""
+    import numpy as np
+    from app.backends.ggml.runner import GGMLRunner
+    from tools.testmodels import tiny
+    model_file = tiny(arch, type_name)
+    m = model_for(read_gguf(str(model_file)))
+    g = GGMLRunner(m, model_file, n_ctx=256)
+    toks = np.random.default_rng(7).integers(3, m.hp.n_vocab, n)
+    logits = []
+    for t in toks.tolist():
+        g.eval([t])
+        logits.append(np.asarray(g.logits()))
+    np.savez_compressed(path, tokens=toks, logits=np.stack(logits), model=np.frombuffer(model_file.read_bytes(), np.uint8))
+
+
+def run_check(path: Path, device) -> dict:
+    import numpy as np
+    import tempfile
+    ref = np.load(path)
+    with tempfile.NamedTemporaryFile(suffix=".gguf", delete=False) as f:
+        f.write(ref["model"].tobytes())
+    m = model_for(read_gguf(f.name))
+    r = WebGPURunner(m, f.name, n_ctx=256, device=device)
+    agree, coss = 0, []
+    for i, t in enumerate(ref["tokens"].tolist()):
+        r.eval([t])
+        a, b = ref["logits"][i], np.asarray(r.logits())
+        coss.append(float(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)))
+        agree += int(a.argmax()) == r.argmax()
+    return {"positions": len(coss), "top1_agreement": agree / len(coss), "min_cos": min(coss)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", default="llama1b")
+    ap.add_argument("--type", default="Q4_0")
+    ap.add_argument("--prompt", type=int, default=512)
+    ap.add_argument("--decode", type=int, default=128)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--json")
+    ap.add_argument("--check")
+    ap.add_argument("--make-check")
+    ap.add_argument("--no-profile", action="store_true")
+    args = ap.parse_args()
+    if args.make_check:
+        make_check(Path(args.make_check))
+        print("wrote", args.make_check)
+        return
+
+    res: dict = {}
+    dev = WgpuDevice()
+    res["device"] = dev.name
+    res["limits"] = {k: dev.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size")}
+    print("device:", dev.name, flush=True)
+    if args.check:
+        res["check"] = run_check(Path(args.check), dev)
+        print("check vs ggml:", res["check"], flush=True)
+
+    from tools.testmodels import model_path
+    t0 = time.perf_counter()
+    path = model_path(shapes()[args.shape], args.type)
+    res["generate_s"] = round(time.perf_counter() - t0, 1)
+    m = model_for(read_gguf(str(path)))
+    t0 = time.perf_counter()
+    r = WebGPURunner(m, path, n_ctx=args.prompt + args.decode + 16, device=dev)
+    res["load_s"] = round(time.perf_counter() - t0, 2)
+    res["model"] = {"shape": args.shape, "type": args.type, "weight_bytes": r.weight_bytes,
+                    "file_bytes": path.stat().st_size}
+    print(f"model {path.name}: {r.weight_bytes / 1e6:.0f} MB of weights, generated in {res['generate_s']} s, "
+          f"loaded in {res['load_s']} s", flush=True)
+
+    prompt = [1] + [(i * 7919) % (m.hp.n_vocab - 3) + 3 for i in range(args.prompt - 1)]
+    # first runs record the buckets
+    t0 = time.perf_counter()
+    r.eval(prompt)
+    sync(r)
+    res["prefill_first_s"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    r.eval([r.argmax()])
+    sync(r)
+    res["decode_first_s"] = round(time.perf_counter() - t0, 3)
+    res["record_ms_total"] = round(r.stats["record_ms"], 1)
+
+    times = []
+    for _ in range(args.reps):
+        r.reset()
+        t0 = time.perf_counter()
+        r.eval(prompt)
+        sync(r)
+        times.append(time.perf_counter() - t0)
+    res["prefill"] = {"tokens": args.prompt, "best_s": round(min(times), 4),
+                      "tok_s": round(args.prompt / min(times), 1),
+                      "tok_s_median": round(args.prompt / statistics.median(times), 1),
+                      "dispatches": r.last.n_dispatches}
+    print("prefill:", res["prefill"], flush=True)
+
+    # decode, a round trip per token
+    r.eval([r.argmax()])
+    sync(r)
+    n_kv0 = r.n_past
+    t0 = time.perf_counter()
+    toks = []
+    for _ in range(args.decode):
+        t = r.argmax()
+        toks.append(t)
+        r.eval([t])
+    sync(r)
+    dt = time.perf_counter() - t0
+    n_kv_mid = n_kv0 + args.decode // 2
+    nbytes = decode_bytes(r, n_kv_mid)
+    res["decode_sync"] = {"tokens": args.decode, "tok_s": round(args.decode / dt, 1),
+                          "ms_per_token": round(dt / args.decode * 1e3, 3),
+                          "dispatches_per_token": r.last.n_dispatches,
+                          "bytes_per_token": nbytes, "GB_s": round(nbytes * args.decode / dt / 1e9, 1)}
+    print("decode (sync):", res["decode_sync"], flush=True)
+
+    # decode, pipelined (GPU-fed greedy tokens)
+    r.truncate(n_kv0)
+    r.eval([toks[0]])
+    sync(r)
+    t0 = time.perf_counter()
+    gen = r.generate_greedy(args.decode - 1)
+    dt = time.perf_counter() - t0
+    res["decode_pipelined"] = {"tokens": args.decode - 1, "tok_s": round((args.decode - 1) / dt, 1),
+                               "ms_per_token": round(dt / (args.decode - 1) * 1e3, 3),
+                               "GB_s": round(nbytes * (args.decode - 1) / dt / 1e9, 1),
+                               "same_tokens_as_sync": gen[:len(toks) - 2] == toks[2:]}
+    print("decode (pipelined):", res["decode_pipelined"], flush=True)
+
+    # CPU cost of encoding one decode step (no waiting)
+    rec = r.recorder(1, 1)
+    sync(r)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        r.device.run(rec.run_list)
+    enc = (time.perf_counter() - t0) / 20
+    r.device.sync()
+    res["encode_ms_per_token"] = round(enc * 1e3, 3)
+    res["encode_us_per_dispatch"] = round(enc / len(rec.run_list) * 1e6, 2)
+    print(f"encode: {res['encode_ms_per_token']} ms per decode step, {res['encode_us_per_dispatch']} us per dispatch",
+          flush=True)
+    if not args.no_profile:
+        res["decode_profile"] = kernel_profile(r)
+        for k, v in sorted(res["decode_profile"].items(), key=lambda kv: -kv[1]["ms_per_token"]):
+            print(f"  {v['ms_per_token']:8.3f} ms  {v['dispatches']:4d} x  {k}")
+    res["targets"] = {"decode_tok_s": 250, "prefill_tok_s": 3000}
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    print(json.dumps({k: res[k] for k in ("device", "prefill", "decode_sync", "decode_pipelined")}))
+
+
+if __name__ == "__main__":
+    main()
