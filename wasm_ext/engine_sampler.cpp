@@ -387,6 +387,16 @@ int32_t eng_sampler_sample(int32_t h, int32_t logits, int32_t row, const int32_t
     const size_t n = (size_t)t->ne[0];
     const float * x = (const float *)((const char *)t->data + row * t->nb[1]);
 
+    const bool penalised = n_recent > 0 && !(S->repeat == 1.0f && S->frequency == 0.0f && S->presence == 0.0f);
+    if (S->temperature <= 0.0f && S->bias_ids.empty() && !penalised) {  // plain greedy: no copy needed
+        size_t best = 0;
+        for (size_t i = 1; i < n; ++i)
+            if (x[i] > x[best] || x[best] != x[best]) best = i;  // NaN counts as -inf
+        if (!(x[best] > -INFINITY)) { eng::set_error("every token has a logit of -inf or NaN"); return -1; }
+        S->cur.assign(1, Cand{x[best], (int32_t)best, 1.0});
+        S->size = 1;
+        return (int32_t)best;
+    }
     S->vals.assign(x, x + n);
     for (size_t i = 0; i < S->bias_ids.size(); ++i) {
         const int32_t id = S->bias_ids[i];
