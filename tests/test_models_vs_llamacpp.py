@@ -69,7 +69,7 @@ def test_architecture_matches_llama_cpp(llama_cpp, arch, type_name):
     assert stats.graphs_built == 2 and stats.steps == 64
 
 
-@pytest.mark.parametrize("type_name", ["BF16", "Q4_1", "Q5_0", "Q5_1", "Q5_K"])
+@pytest.mark.parametrize("type_name", ["BF16", "Q4_1", "Q5_0", "Q5_1", "Q5_K", "Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS"])
 def test_remaining_tensor_types_match_llama_cpp(llama_cpp, type_name):
     _check(llama_cpp, tiny("llama", type_name), type_name)
 

@@ -26,7 +26,7 @@ GENERATOR_VERSION = 1  # bump when the files this writes change
 
 # gguf-py writes these itself; K-quants come from llama.cpp's quantizer (llama_ftype ids)
 GGUF_PY_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
-LLAMA_FTYPES = {"Q4_K": 15, "Q5_K": 17, "Q6_K": 18, "Q2_K": 10, "Q3_K": 12}
+LLAMA_FTYPES = {"Q4_K": 15, "Q5_K": 17, "Q6_K": 18, "Q2_K": 10, "Q3_K": 12, "IQ4_NL": 25, "IQ4_XS": 30}
 
 
 @dataclass(frozen=True)
