@@ -120,7 +120,9 @@ def test_breaking_out_of_the_loop_cancels(llm):
         break
     other = llm.complete("hello", max_tokens=3, temperature=0)  # ends the abandoned reply
     assert reply.done and reply.stop_reason == "cancelled"
-    assert other.read() is not None and other.stop_reason == "length"
+    never = llm.complete("hello", max_tokens=3, temperature=0)  # ends `other` before it started
+    assert other.done and other.stop_reason == "cancelled" and list(other) == [] and other.read() == ""
+    assert never.read() is not None and never.stop_reason == "length"
 
 
 def test_cancel_during_long_prefill_keeps_finished_batches(llm):

@@ -11,6 +11,3 @@ class ContextFullError(RuntimeError):
         super().__init__(message)
         self.reply = reply
 
-
-class ReplyInterrupted(RuntimeError):
-    """A reply was left unfinished because another one started on the same model."""

@@ -43,6 +43,8 @@ class Reply:
     def __iter__(self) -> Iterator[Piece]:
         if self._gen is not None:
             raise RuntimeError("a reply streams once; read .text for what it said")
+        if self.done:  # closed before it started (another request took the model)
+            return iter(())
         self._gen = self._drive()
         return self._gen
 
