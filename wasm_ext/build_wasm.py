@@ -1,0 +1,180 @@
+"""Build the engine for the browser with Debian's Emscripten (3.1.6); print the outputs.
+
+Same sources as the native engine (wasm_ext/engine*.cpp + ggml from the pinned sdist),
+two flavours:
+
+  side     Pyodide side module `pyllm_engine.so`: single-threaded, SIMD128,
+           -sSIDE_MODULE=1 -sWASM_BIGINT=1 -fno-exceptions; loaded with ctypes.CDLL
+           inside Pyodide through app/backends/ggml/library.py, like the host library.
+  threads  pthreads module (not built yet; see build notes in wasm_ext/emscripten/).
+
+ggml is built from a patched copy of the extracted tree: upstream's wasm
+`quantize_row_q8_0` / `quantize_row_q8_1` truncate the scaled activations where the
+reference (and the x86 kernels) round to nearest, which biases every quantized mat-mul.
+We round first (`wasm_f32x4_nearest`) and scale by 127/amax as the x86 kernels do, so
+wasm results equal native ones.
+
+Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
+hash of every input (engine sources, this recipe, the patch), never in the repo.
+
+    python wasm_ext/build_wasm.py            # side module path
+    python wasm_ext/build_wasm.py --check    # also verify the SIMD kernels are in
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from wasm_ext.sources import SDIST_VERSION, cache_root, llama_cpp_dir  # noqa: E402
+
+EMSCRIPTEN_CMAKE = HERE / "emscripten" / "CMakeLists.txt"
+BUILD_JOBS = "2"  # the project's machines have 2 cores shared by several people
+
+# Compile flags come from emscripten/CMakeLists.txt (-msimd128 -fno-exceptions, -fPIC or
+# -pthread); these are the link flags. -O2 at link time: -O3 spends minutes in binaryen
+# for no runtime gain.
+SIDE_LINK_FLAGS = ["-O2", "-sSIDE_MODULE=1", "-sWASM_BIGINT=1", "-fno-exceptions"]
+
+
+# ---- the q8 rounding patch ---------------------------------------------------------------
+
+_Q8_TRUNC = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(v);"
+_Q8_ROUND = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v)); /* pyllm: round like x86 */"
+_Q8_ID = "const float id = d ? 1.0f/d : 0.0f;"
+_Q8_ID_X86 = "const float id = amax != 0.0f ? 127.f/amax : 0.0f; /* pyllm: the x86 scale */"
+PATCH_VERSION = 2  # bump when patch_ggml changes what it writes
+
+
+def patch_ggml(ggml: Path) -> None:
+    """Apply our source fixes to a copy of ggml (asserting each one applied)."""
+    quants = ggml / "src" / "ggml-cpu" / "arch" / "wasm" / "quants.c"
+    text = quants.read_text()
+    # quantize_row_q8_0 and quantize_row_q8_1 (activations for Q4_0/Q5_0/Q8_0/IQ4 and
+    # Q4_1/Q5_1 mat-muls) must produce the bytes the x86 kernels produce:
+    # 1. round to nearest (upstream truncates: a bias of half a step on every activation);
+    # 2. scale by 127/amax as x86 does, not 1/(amax/127) as here: the two differ in the
+    #    last bit for some amax, which flips values sitting near .5 (seen in a prefill).
+    # q8_K already rounds with wasm_f32x4_nearest.
+    for old, new in ((_Q8_TRUNC, _Q8_ROUND), (_Q8_ID, _Q8_ID_X86)):
+        n = text.count(old)
+        if n != 2:
+            raise RuntimeError(f"{quants}: expected 2 occurrences of {old!r} to patch, found {n}; "
+                               "the pinned ggml changed: review the wasm q8 quantizers")
+        text = text.replace(old, new)
+        assert text.count(new) == 2
+    quants.write_text(text)
+
+
+def patched_ggml_dir() -> Path:
+    """A copy of the pinned ggml tree with patch_ggml applied (made once per version)."""
+    src = llama_cpp_dir() / "ggml"
+    marker = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    root = cache_root() / f"ggml-wasm-{SDIST_VERSION}-p{PATCH_VERSION}-{marker}"
+    if (root / ".complete").exists():
+        return root / "ggml"
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        dst = Path(tmp) / "ggml"
+        shutil.copytree(src, dst)
+        patch_ggml(dst)
+        if (root / "ggml").exists():
+            shutil.rmtree(root / "ggml")
+        os.replace(dst, root / "ggml")
+    (root / ".complete").write_text("ok")
+    return root / "ggml"
+
+
+# ---- builds ------------------------------------------------------------------------------
+
+def wasm_sources() -> list[Path]:
+    return sorted([*HERE.glob("engine*.cpp"), *HERE.glob("engine*.h"), EMSCRIPTEN_CMAKE, Path(__file__)])
+
+
+def wasm_key() -> str:
+    h = hashlib.sha256()
+    for path in wasm_sources():
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _emscripten_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # the -O2 link runs Debian emscripten's JS optimizer, which needs acorn from here
+    env["NODE_PATH"] = os.pathsep.join(p for p in ("/usr/share/nodejs", env.get("NODE_PATH", "")) if p)
+    return env
+
+
+def _require_emscripten() -> None:
+    for tool in ("emcmake", "emcc"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} not found: install Debian's emscripten (`apt-get install -y emscripten`)")
+
+
+def _build(flavor: str, link_flags: list[str], output: str) -> Path:
+    _require_emscripten()
+    build = cache_root() / f"engine-wasm-{flavor}-{SDIST_VERSION}-{wasm_key()}"
+    out = build / output
+    if (build / ".complete").exists() and out.exists():
+        return out
+    ggml = patched_ggml_dir()
+    log = build.parent / (build.name + ".log")
+    build.mkdir(parents=True, exist_ok=True)
+    env = _emscripten_env()
+    configure = ["emcmake", "cmake", "-S", str(EMSCRIPTEN_CMAKE.parent), "-B", str(build),
+                 "-DCMAKE_BUILD_TYPE=Release", "-DEMSCRIPTEN_SYSTEM_PROCESSOR=wasm32",
+                 f"-DGGML_DIR={ggml}", f"-DENGINE_DIR={HERE}", f"-DPYLLM_WASM_FLAVOR={flavor}",
+                 "-DPYLLM_LINK_FLAGS=" + ";".join(link_flags)]
+    with open(log, "w") as f:
+        for cmd in (configure, ["cmake", "--build", str(build), "--target", "pyllm_engine", "-j", BUILD_JOBS]):
+            f.write("$ " + " ".join(cmd) + "\n")
+            f.flush()
+            if subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env).returncode != 0:
+                raise RuntimeError(f"wasm engine build ({flavor}) failed: see {log}")
+    text = log.read_text()
+    if "Wasm detected" not in text or "GGML_CPU_GENERIC" in text:
+        raise RuntimeError(f"ggml did not select its wasm SIMD kernels: see {log}")
+    if not out.exists():
+        raise RuntimeError(f"wasm engine build ({flavor}) produced no {out.name}: see {log}")
+    (build / ".complete").write_text("ok")
+    return out
+
+
+def side_module() -> Path:
+    """The Pyodide side module (built once per version+sources; ~1-2 min on 2 cores)."""
+    return _build("side", SIDE_LINK_FLAGS, "pyllm_engine.so")
+
+
+# ---- checks ------------------------------------------------------------------------------
+
+def simd_opcodes(wasm: Path) -> dict[str, int]:
+    """Counts of a few SIMD instructions in a wasm binary (scans the code section)."""
+    data = wasm.read_bytes()
+    # 0xfd prefix + LEB128 opcode: i32x4.dot_i16x8_s = 0xfd 0xba 0x01, f32x4.nearest 0xfd 0x6a,
+    # i8x16.narrow_i16x8_s 0xfd 0x65 (byte patterns; a rough count, enough to tell presence)
+    return {"i32x4.dot_i16x8_s": data.count(b"\xfd\xba\x01"),
+            "f32x4.nearest": data.count(b"\xfd\x6a"),
+            "v128.load": data.count(b"\xfd\x00")}
+
+
+def wasm_objdump_has(wasm: Path, mnemonic: str) -> bool | None:
+    """True/False from wasm-objdump when it is installed (wabt), else None."""
+    tool = shutil.which("wasm-objdump")
+    if tool is None:
+        return None
+    out = subprocess.run([tool, "-d", str(wasm)], capture_output=True, text=True).stdout
+    return mnemonic in out
+
+
+if __name__ == "__main__":
+    path = side_module()
+    print(path)
+    if "--check" in sys.argv:
+        print(simd_opcodes(path), file=sys.stderr)
