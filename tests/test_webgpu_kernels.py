@@ -309,7 +309,8 @@ def test_attention(dev, eng, n_past, n, n_head, n_head_kv, hd, window, softcap):
         vt = rec.input((hd, n_head_kv, n), v_all[n_past:].tobytes())
         return rec.attention(0, qt, kt, vt, scale, window=window, softcap=softcap)
     out = c.run(n, build, n_past=n_past)
-    assert rel_err(out, ref) < (2e-3 if n < 64 else 1e-5)  # < 64 rows: both accumulate in f16
+    # < 64 rows: both accumulate in f16 (ggml over the whole range, we over 256-cell chunks)
+    assert rel_err(out, ref) < (1e-3 if n < 64 else 1e-5)
     # the new keys and values landed in the cache as F16 at cells n_past..
     kb = np.frombuffer(bytes(dev.read(kc, 0, 2 * e * n_kv)), np.float16).reshape(n_kv, n_head_kv, hd)
     assert np.array_equal(kb, k_all.astype(np.float16))

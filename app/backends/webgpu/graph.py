@@ -245,9 +245,18 @@ class StepRecorder:
         self._add("kv_store", {}, struct.pack("<4I", e, n, 0, 0), [k.st, v.st, c.k, c.v],
                   _grid(_cdiv(e // 2 * n, 64)), extra=[self.step_buf])
         y = self._new((hd * nh, n), "attn")
-        self._add("attention", {"Q_F16": n < 64},
-                  struct.pack("<4I2f2I", hd, nh, c.n_head_kv, n, scale, softcap, window, 0),
-                  [q.st, c.k, c.v, y.st], (nh, n, 1), extra=[self.step_buf])
+        if n < 64:  # decode and short steps: split over the KV length, then merge
+            n_split = _cdiv(self.ctx.kv_size, 256)
+            part = Storage(4 * n * nh * n_split * (2 + hd), "attn_part")
+            self._add("attention_split", {},
+                      struct.pack("<4I2f2I", hd, nh, c.n_head_kv, n, scale, softcap, window, n_split),
+                      [q.st, c.k, c.v, part], (nh, n_split, n), extra=[self.step_buf])
+            self._add("attention_combine", {"QUANT": False}, struct.pack("<4I", hd, nh, n_split, 0),
+                      [part, y.st], (nh, n, 1), extra=[self.dummy])
+        else:
+            self._add("attention", {"Q_F16": False},
+                      struct.pack("<4I2f2I", hd, nh, c.n_head_kv, n, scale, softcap, window, 0),
+                      [q.st, c.k, c.v, y.st], (nh, n, 1), extra=[self.step_buf])
         return y
 
     def output_rows(self, x: T) -> T:
@@ -350,13 +359,22 @@ class StepRecorder:
         for j, d in enumerate(disp):
             if d.kernel == "quantize":
                 i = producer.get(id(d.res[0]), -1)
+                k, nb, scales, _ = struct.unpack("<4I", d.params)
                 if i >= 0 and disp[i].kernel == "rms_norm" and not disp[i].consts["QUANT"]:
-                    k, nb, scales, _ = struct.unpack("<4I", d.params)
                     dn = disp[i]
                     if struct.unpack("<2I", dn.params[:8])[0] == k:
                         dn.consts["QUANT"] = True
                         dn.params = dn.params[:16] + struct.pack("<4I", scales, 0, 0, 0)
                         dn.res[-1] = d.out  # the Q binding
+                        producer[id(d.out)] = i
+                        drop.add(j)
+                elif i >= 0 and disp[i].kernel == "attention_combine" and not disp[i].consts["QUANT"]:
+                    dn = disp[i]
+                    hd, nh = struct.unpack("<2I", dn.params[:8])
+                    if hd * nh == k and hd % 32 == 0:
+                        dn.consts["QUANT"] = True
+                        dn.params = dn.params[:12] + struct.pack("<I", scales)
+                        dn.res[-1] = d.out
                         producer[id(d.out)] = i
                         drop.add(j)
             elif d.kernel == "elementwise" and d.consts["OP"] in (0, 4, 5):

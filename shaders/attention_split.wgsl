@@ -1,0 +1,101 @@
+// Decode attention split over the KV length (flash-decoding): one workgroup per
+// (head, chunk of CHUNK cells, token) writes a partial (max m, sum l, unnormalised
+// output); attention_combine.wgsl merges the chunks. Within a chunk the scores are
+// computed in parallel, then the cells are visited in order with the output accumulated
+// in f16 and q rounded to f16, as ggml's CPU one-chunk flash attention (whose own
+// split-KV path merges per-thread chunk partials the same way); V goes through shared
+// memory 16 cells at a time so that sequential walk reads no global memory.
+override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
+struct P {
+  hd: u32, n_head: u32, n_head_kv: u32, n: u32,
+  scale: f32, softcap: f32, window: u32, n_split: u32,
+}
+struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<storage, read> Q: array<f32>;
+@group(0) @binding(1) var<storage, read> Kc: array<u32>;
+@group(0) @binding(2) var<storage, read> Vc: array<u32>;
+@group(0) @binding(3) var<storage, read_write> Part: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+@group(0) @binding(5) var<uniform> step: Step;
+
+var<workgroup> qv: array<f32, 256>;
+var<workgroup> sc: array<f32, 256>;
+var<workgroup> vt: array<u32, 2048>;   // 16 cells x up to 128 words (head_dim 256)
+
+const NEG = -3.4028235e38;
+
+fn f16r(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let h = wg.x;
+  let c = wg.y;
+  let t = wg.z;
+  let g = h / (p.n_head / p.n_head_kv);
+  let E = p.n_head_kv * p.hd;
+  let qpos = step.n_past + t;
+  var lo = 0u;
+  if (p.window > 0u && qpos + 1u > p.window) { lo = qpos + 1u - p.window; }
+  let c0 = max(c * CHUNK, lo);
+  let c1 = min(c * CHUNK + CHUNK - 1u, qpos);   // inclusive
+  let pbase = ((t * p.n_head + h) * p.n_split + c) * (2u + p.hd);
+  if (c0 > c1) {
+    if (li == 0u) { Part[pbase] = NEG; Part[pbase + 1u] = 0.0; }
+    return;
+  }
+  let qbase = (t * p.n_head + h) * p.hd;
+  for (var d = li; d < p.hd; d += 64u) { qv[d] = f16r(Q[qbase + d]); }
+  workgroupBarrier();
+  var scale = p.scale;
+  if (p.softcap != 0.0) { scale = scale / p.softcap; }
+  let cnt = c1 + 1u - c0;
+  for (var i = li; i < cnt; i += 64u) {
+    let kb = ((c0 + i) * E + g * p.hd) / 2u;
+    var dot = 0.0;
+    for (var w = 0u; w < p.hd / 2u; w++) {
+      let kv = unpack2x16float(Kc[kb + w]);
+      dot += qv[2u * w] * kv.x + qv[2u * w + 1u] * kv.y;
+    }
+    var s = dot * scale;
+    if (p.softcap != 0.0) { s = p.softcap * tanh(clamp(s, -15.0, 15.0)); }
+    sc[i] = s;
+  }
+  var m = NEG;
+  var l = 0.0;
+  var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  let wpr = p.hd / 2u;
+  for (var t0 = 0u; t0 < cnt; t0 += 16u) {
+    let tn = min(16u, cnt - t0);
+    for (var i = li; i < tn * wpr; i += 64u) {
+      let cell = i / wpr;
+      vt[i] = Vc[((c0 + t0 + cell) * E + g * p.hd) / 2u + i % wpr];
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < tn; jj++) {
+      let sj = sc[t0 + jj];
+      var ms = 1.0;
+      var vs = 1.0;
+      if (sj > m) {
+        ms = exp(m - sj);
+        m = sj;
+        for (var r = 0u; r < 4u; r++) { acc[r] = f16r(acc[r] * ms); }
+      } else {
+        vs = exp(sj - m);
+      }
+      for (var r = 0u; r < 4u; r++) {
+        let d = li + 64u * r;
+        if (d < p.hd) {
+          let vv = unpack2x16float(vt[jj * wpr + d / 2u]);
+          acc[r] = f16r(fma(select(vv.x, vv.y, (d & 1u) == 1u), vs, acc[r]));
+        }
+      }
+      l = l * ms + vs;
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) { Part[pbase] = m; Part[pbase + 1u] = l; }
+  for (var r = 0u; r < 4u; r++) {
+    let d = li + 64u * r;
+    if (d < p.hd) { Part[pbase + 2u + d] = acc[r]; }
+  }
+}
