@@ -99,14 +99,20 @@ def stream_reply(rt: Runtime, target: list[int], opts: GenerateOptions, reply: R
                 reply.stop_string, reason = matcher.matched, "stop"
             elif len(reply.tokens) >= opts.max_tokens:
                 reason = "length"
+            elif cancelled():  # asked while the piece was out: stop before another model step
+                reason = "cancelled"
             elif len(seq.tokens) >= seq.n_ctx:
                 _make_room(rt, opts, reply, shrink)  # leaves the logits after `token`: sample on
             else:
                 seq.push(token)
 
-        tail = "" if reason == "stop" else matcher.feed(decoder.flush()) + matcher.flush()
-        if matcher.matched is not None and reason != "stop":
-            reply.stop_string = matcher.matched
+        tail = ""
+        if reason != "stop":
+            tail = matcher.feed(decoder.flush())
+            if matcher.matched is not None:  # completed by the decoder's last characters
+                reply.stop_string, reason = matcher.matched, "stop"
+            else:
+                tail += matcher.flush()
         reply.stop_reason = reason
         if tail or ids:
             yield Piece(tail, ids, (time.perf_counter() - t0) * 1e3)
