@@ -95,6 +95,8 @@ class ChatSession:
 
     def edit_last(self, text: str, **options: Any) -> Reply:
         """Replace the last user message (dropping its reply) and answer it again."""
+        if not isinstance(text, str):
+            raise OptionError(f"a chat message is a string (got {type(text).__name__})")
         opts = self.llm.options(**{**self.defaults, **options})
         self._settle()
         if self.messages and self.messages[-1]["role"] == "assistant":
