@@ -1,0 +1,227 @@
+"""The Python half of the worker: one loaded model, chats streamed as events.
+
+The JS half (web/worker.js) owns the I/O (fetch, Cache API, postMessage); this class owns
+everything else. It is plain Python with an `emit(event: dict)` callback, so the host
+tests drive it directly and the worker passes a function that posts to the page.
+
+Events emitted (all dicts with "type"):
+  loaded   {model, arch, n_params, n_ctx, n_vocab, load_ms, engine}
+  token    {id, text, n}                       one per generated token (text may be "")
+  done     {id, text, stats, stopped}           stats: prompt tokens, prefill/decode tok/s
+  error    {id, message}
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable
+
+from ..gguf import GGUFFile
+from ..store.stream import ModelStream
+
+Emit = Callable[[dict], None]
+
+DEFAULT_N_CTX = 4096
+
+
+class GenerationCancelled(Exception):
+    pass
+
+
+class WorkerSession:
+    def __init__(self, emit: Emit, lib: Any = None, n_threads: int = 1) -> None:
+        self.emit = emit
+        self.lib = lib
+        self.n_threads = n_threads
+        self.runner: Any = None
+        self.tokenizer: Any = None
+        self.template: Any = None
+        self.gguf: GGUFFile | None = None
+        self.model_name = ""
+        self.loading: ModelStream | None = None
+        self.cancel_requested = False
+        self.history: list[int] = []  # tokens currently in the runner's state
+        self.sampler: Any = None
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX) -> ModelStream:
+        """Start streaming a model; JS feeds it (ms.staging/feed_staged), then calls finish_load."""
+        self.unload()
+        from ..backends.ggml.runner import GGMLRunner
+        from ..models import model_for
+
+        lib = self._lib()
+        n_threads = self.n_threads
+
+        def make_runner(gguf: GGUFFile, loader: Callable) -> Any:
+            ctx = min(n_ctx, int(gguf.metadata.get(f"{gguf.metadata.get('general.architecture')}.context_length",
+                                                    n_ctx) or n_ctx))
+            return GGMLRunner(model_for(gguf), loader=loader, n_threads=n_threads, n_ctx=ctx, lib=lib)
+
+        self.model_name = name
+        self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib)
+        return self.loading
+
+    def finish_load(self) -> dict:
+        ms = self.loading
+        if ms is None:
+            raise RuntimeError("no model is loading")
+        self.loading = None
+        try:
+            runner = ms.finish()
+        except Exception:
+            ms.abort()
+            raise
+        from ..tokenizer import Tokenizer
+        self.runner, self.gguf = runner, ms.gguf
+        self.tokenizer = Tokenizer.from_metadata(self.gguf.metadata)
+        try:
+            from ..chat import chat_template_from_metadata
+            self.template = chat_template_from_metadata(self.gguf.metadata, self.tokenizer)
+        except Exception:  # Jinja2 missing or a broken template: plain prompts still work
+            self.template = None
+        self.history = []
+        n_params = sum(t.n_elements for t in self.gguf.tensors)
+        info = {"type": "loaded", "model": self.model_name,
+                "arch": self.gguf.metadata.get("general.architecture"),
+                "name": self.gguf.metadata.get("general.name") or self.model_name,
+                "n_params": n_params, "n_ctx": runner.kv_size, "n_vocab": self.tokenizer.n_vocab,
+                "load_ms": round((time.perf_counter() - ms.t_start) * 1e3, 1),
+                "weights_mb": round(runner.weight_bytes / 2**20, 1),
+                "template": getattr(self.template, "source", None),
+                "engine": self._lib().eng_system_info().decode()}
+        self.emit(info)
+        return info
+
+    def abort_load(self) -> None:
+        if self.loading is not None:
+            self.loading.abort()
+            self.loading = None
+
+    def unload(self) -> None:
+        self.abort_load()
+        if self.sampler is not None:
+            try:
+                self.sampler.close()
+            except Exception:
+                pass
+            self.sampler = None
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+        self.history = []
+
+    def _lib(self) -> Any:
+        if self.lib is None:
+            from ..backends.ggml.library import load_library
+            self.lib = load_library()
+        return self.lib
+
+    # -- prompts -----------------------------------------------------------------------------------
+
+    def render(self, messages: list[dict]) -> str:
+        if self.template is not None:
+            return self.template.render(messages, add_generation_prompt=True)
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages)
+        return text + "assistant:"
+
+    # -- generation --------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+
+    def reset(self) -> None:
+        """New chat: forget the state."""
+        if self.runner is not None:
+            self.runner.reset()
+        self.history = []
+
+    def _pick(self, temperature: float, top_k: int, top_p: float, seed: int | None) -> int:
+        if temperature <= 0:
+            return self.runner.argmax()
+        if self.sampler is None:
+            from ..sampling import Sampler
+            self.sampler = Sampler(self.runner.lib)
+        from ..sampling import SamplingParams
+        params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        if params != getattr(self, "_params", None):
+            self.sampler.configure(params, self.runner.kv_size)
+            self._params = params
+        last = self.runner.last
+        return self.sampler.sample(last.logits, last.n_outputs - 1, self.history)
+
+    async def generate(self, request_id: Any, messages: list[dict], options: dict | None = None) -> dict:
+        """Stream a reply to `messages`; yields to the event loop between tokens so a cancel
+        message can arrive. Returns (and emits) the done event."""
+        if self.runner is None:
+            raise RuntimeError("no model loaded")
+        opts = dict(options or {})
+        max_tokens = int(opts.get("max_tokens", 256))
+        temperature = float(opts.get("temperature", 0.0))
+        top_k, top_p = int(opts.get("top_k", 40)), float(opts.get("top_p", 0.95))
+        seed = opts.get("seed")
+        self.cancel_requested = False
+        runner, tok = self.runner, self.tokenizer
+        t0 = time.perf_counter()
+        if opts.get("raw"):
+            prompt = tok.encode(messages[-1]["content"], add_special=True, parse_special=False)
+        else:
+            prompt = tok.encode(self.render(messages), add_special=True, parse_special=True)
+        if len(prompt) + max_tokens > runner.kv_size:
+            max_tokens = max(0, runner.kv_size - len(prompt))
+            if max_tokens == 0:
+                raise RuntimeError(f"the conversation ({len(prompt)} tokens) does not fit the context "
+                                   f"({runner.kv_size} tokens): start a new chat")
+        # reuse the state's common prefix with the new prompt (a chat re-sends its history)
+        common = 0
+        for a, b in zip(self.history, prompt):
+            if a != b:
+                break
+            common += 1
+        if common == len(prompt):  # must evaluate at least one token to get logits
+            common -= 1
+        runner.truncate(common)
+        self.history = self.history[:common]
+        todo = prompt[common:]
+        self.emit({"type": "prefill", "id": request_id, "n_prompt": len(prompt), "n_eval": len(todo)})
+        await asyncio.sleep(0)
+        runner.eval(todo)
+        self.history += todo
+        t1 = time.perf_counter()
+        decoder = tok.stream()
+        pieces: list[str] = []
+        n = 0
+        stopped = "length"
+        token = self._pick(temperature, top_k, top_p, seed)
+        while True:
+            if tok.is_stop(token):
+                stopped = "eos"
+                break
+            text = decoder.feed(token)
+            pieces.append(text)
+            n += 1
+            self.emit({"type": "token", "id": request_id, "token": token, "text": text, "n": n})
+            if n >= max_tokens:
+                break
+            await asyncio.sleep(0)
+            if self.cancel_requested:
+                stopped = "cancelled"
+                break
+            runner.eval([token])
+            self.history.append(token)
+            token = self._pick(temperature, top_k, top_p, seed)
+        tail = decoder.flush()
+        if tail:
+            pieces.append(tail)
+            self.emit({"type": "token", "id": request_id, "token": -1, "text": tail, "n": n})
+        t2 = time.perf_counter()
+        decode_n = max(n - 1, 0)
+        stats = {"n_prompt": len(prompt), "n_eval": len(todo), "n_gen": n,
+                 "prefill_ms": round((t1 - t0) * 1e3, 1),
+                 "prefill_tok_s": round(len(todo) / (t1 - t0), 2) if t1 > t0 else 0.0,
+                 "decode_tok_s": round(decode_n / (t2 - t1), 2) if decode_n and t2 > t1 else 0.0,
+                 "first_token_ms": round((t1 - t0) * 1e3, 1)}
+        done = {"type": "done", "id": request_id, "text": "".join(pieces), "stats": stats, "stopped": stopped}
+        self.emit(done)
+        return done

@@ -1,0 +1,224 @@
+// The chat page: talks to web/worker.js, streams replies, never blocks.
+// Model output is rendered with DOM text nodes only (a tiny markdown subset: ``` code
+// blocks, `inline code`, **bold**), so nothing the model writes can inject HTML.
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("status"), select: $("model-select"), load: $("load-btn"), progress: $("progress"),
+  bar: $("progress-bar"), progressText: $("progress-text"), info: $("model-info"), chat: $("chat"),
+  prompt: $("prompt"), send: $("send-btn"), stop: $("stop-btn"), newChat: $("new-btn"), stats: $("stats"),
+  form: $("composer"),
+};
+const state = { ready: false, loaded: false, busy: false, models: [], messages: [], current: null, nextId: 1,
+                bootMs: null, pageT0: performance.now() };
+window.pyllm = state; // for tests and the curious
+
+const worker = new Worker("worker.js", { type: "module" });
+
+function setStatus(text, isError = false) {
+  ui.status.textContent = text;
+  ui.status.classList.toggle("error", isError);
+}
+
+function fmtBytes(n) {
+  if (n == null) return "?";
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(2) + " GB";
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MB";
+  return (n / 1024).toFixed(0) + " kB";
+}
+
+// ---- safe rendering ---------------------------------------------------------------------
+function renderInline(parent, text) {
+  const re = /(`[^`\n]+`|\*\*[^*\n]+\*\*)/g;
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+    const tok = m[0];
+    const el = document.createElement(tok.startsWith("`") ? "code" : "strong");
+    el.textContent = tok.startsWith("`") ? tok.slice(1, -1) : tok.slice(2, -2);
+    parent.appendChild(el);
+    last = m.index + tok.length;
+  }
+  if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+}
+
+function renderMarkdown(el, text) {
+  el.replaceChildren();
+  const parts = text.split(/```/);
+  parts.forEach((part, i) => {
+    if (i % 2 === 1) {
+      const pre = document.createElement("pre");
+      const code = document.createElement("code");
+      code.textContent = part.replace(/^[^\n]*\n/, ""); // drop the language tag line
+      pre.appendChild(code);
+      el.appendChild(pre);
+    } else {
+      renderInline(el, part);
+    }
+  });
+}
+
+function addMessage(role, text) {
+  const el = document.createElement("div");
+  el.className = `msg ${role}`;
+  renderMarkdown(el, text);
+  ui.chat.appendChild(el);
+  ui.chat.scrollTop = ui.chat.scrollHeight;
+  return el;
+}
+
+// ---- controls -----------------------------------------------------------------------------
+function refresh() {
+  ui.load.disabled = !state.ready || state.busy;
+  ui.select.disabled = !state.ready || state.busy;
+  ui.prompt.disabled = !state.loaded;
+  ui.send.disabled = !state.loaded || state.busy;
+  ui.stop.disabled = !state.current;
+}
+
+function options() {
+  return {
+    temperature: Number($("opt-temperature").value) || 0,
+    top_k: Number($("opt-top-k").value) || 0,
+    top_p: Number($("opt-top-p").value) || 1,
+    max_tokens: Number($("opt-max-tokens").value) || 256,
+    raw: $("opt-raw").checked,
+  };
+}
+
+function loadSelected() {
+  const model = state.models.find((m) => m.id === ui.select.value);
+  if (!model) return;
+  state.busy = true;
+  state.loaded = false;
+  state.loadT0 = performance.now();
+  ui.progress.hidden = false;
+  ui.bar.value = 0;
+  ui.info.textContent = "";
+  setStatus(`Loading ${model.name}…`);
+  refresh();
+  worker.postMessage({ type: "load", url: model.url, name: model.name, size: model.size });
+}
+
+function send(text) {
+  if (!text.trim() || !state.loaded || state.busy) return;
+  state.messages.push({ role: "user", content: text });
+  addMessage("user", text);
+  const id = state.nextId++;
+  const el = addMessage("assistant thinking", "");
+  state.current = { id, el, text: "", t0: performance.now(), firstTokenMs: null };
+  state.busy = true;
+  ui.prompt.value = "";
+  setStatus("Thinking…");
+  refresh();
+  const system = $("opt-system").value.trim();
+  const messages = system ? [{ role: "system", content: system }, ...state.messages] : state.messages;
+  worker.postMessage({ type: "generate", id, messages, options: options() });
+}
+
+ui.form.addEventListener("submit", (e) => { e.preventDefault(); send(ui.prompt.value); });
+ui.prompt.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(ui.prompt.value); }
+});
+ui.stop.addEventListener("click", () => worker.postMessage({ type: "cancel" }));
+ui.load.addEventListener("click", loadSelected);
+ui.newChat.addEventListener("click", () => {
+  if (state.current) worker.postMessage({ type: "cancel" });
+  state.messages = [];
+  ui.chat.replaceChildren();
+  ui.stats.textContent = "";
+  worker.postMessage({ type: "reset" });
+});
+
+// ---- worker events -------------------------------------------------------------------------
+worker.onmessage = (event) => {
+  const m = event.data;
+  switch (m.type) {
+    case "status":
+      setStatus(m.text);
+      break;
+    case "ready":
+      state.ready = true;
+      state.bootMs = m.boot_ms;
+      state.readyMs = performance.now() - state.pageT0;
+      state.models = m.build.models || [];
+      ui.select.replaceChildren(...state.models.map((mod) => {
+        const o = document.createElement("option");
+        o.value = mod.id;
+        o.textContent = `${mod.name} — ${fmtBytes(mod.size)}`;
+        return o;
+      }));
+      setStatus(`Ready (Python started in ${(m.boot_ms / 1000).toFixed(1)} s; engine ${m.engine.includes("WASM_SIMD=1") ? "wasm SIMD" : "wasm"}).`);
+      refresh();
+      if (state.models.length) loadSelected(); // the bundled default model
+      break;
+    case "progress":
+      ui.bar.value = m.percent == null ? 0 : m.percent;
+      ui.progressText.textContent = `${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}` +
+        (m.percent == null ? "" : ` (${m.percent.toFixed(0)}%)`) +
+        (m.speed ? ` · ${fmtBytes(m.speed)}/s` : "") + (m.eta_s ? ` · ${m.eta_s.toFixed(0)} s left` : "");
+      break;
+    case "loaded":
+      state.loaded = true;
+      state.busy = false;
+      state.loadedMs = performance.now() - state.loadT0;
+      ui.progress.hidden = true;
+      ui.info.textContent = `${m.name} · ${m.arch} · ${(m.n_params / 1e6).toFixed(0)}M params · ` +
+        `ctx ${m.n_ctx} · loaded in ${(m.load_ms / 1000).toFixed(1)} s`;
+      // a base model without a chat template continues text better than it chats
+      $("opt-raw").checked = !!(m.template && m.template.startsWith("fallback"));
+      setStatus("Model loaded. Say something.");
+      refresh();
+      ui.prompt.focus();
+      break;
+    case "prefill":
+      setStatus(`Reading the prompt (${m.n_eval} tokens)…`);
+      break;
+    case "token": {
+      const c = state.current;
+      if (!c || c.id !== m.id) break;
+      if (c.firstTokenMs == null) {
+        c.firstTokenMs = performance.now() - c.t0;
+        setStatus("Writing…");
+      }
+      c.text += m.text;
+      renderMarkdown(c.el, c.text);
+      const secs = (performance.now() - c.t0 - c.firstTokenMs) / 1000;
+      ui.stats.textContent = `${m.n} tokens` + (secs > 0 && m.n > 1 ? ` · ${((m.n - 1) / secs).toFixed(1)} tok/s` : "");
+      ui.chat.scrollTop = ui.chat.scrollHeight;
+      break;
+    }
+    case "done": {
+      const c = state.current;
+      if (c && c.id === m.id) {
+        c.el.classList.remove("thinking");
+        renderMarkdown(c.el, m.text);
+        state.messages.push({ role: "assistant", content: m.text });
+        const s = m.stats;
+        ui.stats.textContent = `prompt ${s.n_prompt} tokens (${s.n_eval} new) in ${s.prefill_ms} ms · ` +
+          `${s.n_gen} tokens at ${s.decode_tok_s} tok/s` + (m.stopped === "cancelled" ? " · stopped" : "");
+        state.lastStats = s;
+      }
+      state.current = null;
+      state.busy = false;
+      setStatus(m.stopped === "cancelled" ? "Stopped." : "Done.");
+      refresh();
+      break;
+    }
+    case "error": {
+      const where = m.during ? ` (${m.during})` : "";
+      setStatus(`Error${where}: ${m.message}`, true);
+      if (state.current && (m.id == null || state.current.id === m.id)) {
+        state.current.el.classList.remove("thinking");
+        state.current.el.classList.add("error");
+        state.current.el.textContent = m.message;
+        state.current = null;
+      }
+      if (m.during === "load") { ui.progress.hidden = true; state.loaded = false; }
+      state.busy = false;
+      state.lastError = m.message;
+      refresh();
+      break;
+    }
+  }
+};
+worker.onerror = (e) => setStatus(`Worker failed: ${e.message || e}`, true);
