@@ -1,7 +1,7 @@
 // y[t][r] = sum_k W[r][k] * x[t][k]: matrix-vector and matrix-matrix products that read
-// GGUF blocks in place. One workgroup of 256 threads computes 8 rows (32 lanes a row)
-// for TN tokens (grid: rows/8 x tokens/TN); each weight block is decoded once and used
-// for all TN tokens, so a prefill reads the weights n/TN times, not n times.
+// GGUF blocks in place. One workgroup of 256 threads computes 256/LANES rows (LANES
+// threads a row) for TN tokens (grid: rows*LANES/256 x tokens/TN); each weight block is
+// decoded once and used for all TN tokens, so a prefill reads the weights n/TN times.
 //
 // TYPE (override): 0 F32, 1 F16, 2 Q4_0, 8 Q8_0 (ggml type ids), 30 BF16 widened to F32
 // at upload (then x is rounded to bf16 first, as ggml's BF16 dot converts it).
@@ -13,6 +13,7 @@
 //   GLU: y = act(W x) * (W2 x) with act = silu (GLU 1) or gelu_tanh at f16 (GLU 2)
 override TYPE: u32 = 0u;
 override TN: u32 = 1u;
+override LANES: u32 = 32u;   // 32, 64, 128 or 256
 override RES: bool = false;
 override GLU: u32 = 0u;
 
@@ -66,7 +67,7 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
     let nb = p.K / 32u;
     let bsz = select(17u, 9u, TYPE == 2u);  // block size in u16
     let row = r * nb * bsz;
-    for (var b = lane; b < nb; b += 32u) {
+    for (var b = lane; b < nb; b += LANES) {
       let s = row + b * bsz;
       let d = f16at(second, s);
       let j = (s + 1u) >> 1u;
@@ -103,7 +104,7 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
   } else if (TYPE == 1u) {
     let nw = p.K / 2u;  // words per row
     let row = r * nw;
-    for (var k = lane; k < nw; k += 32u) {
+    for (var k = lane; k < nw; k += LANES) {
       let w = unpack2x16float(wd(second, row + k));
       for (var t = 0u; t < TN; t++) {
         let tt = t0 + t;
@@ -116,7 +117,7 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
     }
   } else {
     let row = r * p.K;
-    for (var k = lane; k < p.K; k += 32u) {
+    for (var k = lane; k < p.K; k += LANES) {
       let w = bitcast<f32>(wd(second, row + k));
       for (var t = 0u; t < TN; t++) {
         let tt = t0 + t;
@@ -140,8 +141,8 @@ fn tanh_safe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let lane = li & 31u;
-  let r = wg.x * 8u + (li >> 5u);
+  let lane = li % LANES;
+  let r = wg.x * (256u / LANES) + li / LANES;
   let t0 = wg.y * TN;
   var acc: array<f32, TNMAX>;
   var acc2: array<f32, TNMAX>;
@@ -154,7 +155,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (GLU != 0u) { part2[t * 256u + li] = acc2[t]; }
   }
   workgroupBarrier();
-  for (var s = 16u; s > 0u; s >>= 1u) {
+  for (var s = LANES / 2u; s > 0u; s >>= 1u) {
     if (lane < s) {
       for (var t = 0u; t < TN; t++) {
         part[t * 256u + li] += part[t * 256u + li + s];

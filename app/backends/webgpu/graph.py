@@ -160,12 +160,17 @@ class StepRecorder:
             xs, xstride, scales = x.st, k, 0
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
-        if _cdiv(n_out, 8) > MAX_GROUPS or n > MAX_GROUPS:
-            raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
         tn = 1 if n == 1 else 8
-        self._add("matvec", {"TYPE": w.type, "TN": tn, "RES": False, "GLU": 0},
+        # threads per row: about two blocks (64 values) each, so long rows get more threads
+        lanes = 32
+        while lanes < 256 and k // (64 * lanes) >= 2 and tn == 1:
+            lanes *= 2
+        rows = 256 // lanes
+        if _cdiv(n_out, rows) > MAX_GROUPS or _cdiv(n, tn) > MAX_GROUPS:
+            raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
+        self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0},
                   struct.pack("<8I", k, n_out, xstride, scales, n_out, n, 0, 0),
-                  [w, xs, y.st], (_cdiv(n_out, 8), _cdiv(n, tn), 1), extra=[xs, w])
+                  [w, xs, y.st], (_cdiv(n_out, rows), _cdiv(n, tn), 1), extra=[xs, w])
         if bias is not None:
             y = self.add(y, bias)
         return y
@@ -414,8 +419,36 @@ class StepRecorder:
                     g.res[5] = u.res[0]
                     producer[id(d.out)] = i1
                     drop.update((i2, j))
+            elif d.kernel == "kv_store":  # rope(q), rope(k), kv_store -> rope_store
+                self._fuse_rope_store(j, d, producer, only_reader, drop)
         if drop:
             self.disp = [d for i, d in enumerate(disp) if i not in drop]
+
+    def _fuse_rope_store(self, j: int, d: Dispatch, producer: dict, only_reader, drop: set) -> None:
+        disp = self.disp
+        kst, vst, kc, vc = d.res[:4]
+        a = next((i for i in range(j + 1, len(disp)) if disp[i].kernel in ("attention", "attention_split")
+                  and disp[i].res[1] is kc), -1)
+        if a < 0:
+            return
+        ik, iq = producer.get(id(kst), -1), producer.get(id(disp[a].res[0]), -1)
+        if min(ik, iq) < 0 or ik in drop or iq in drop:
+            return
+        rk, rq = disp[ik], disp[iq]
+        if rk.kernel != "rope" or rq.kernel != "rope" or rk.consts != rq.consts or rk.res[1] is not rq.res[1]:
+            return
+        if not (only_reader(rk.out, j) and only_reader(rq.out, a)):
+            return
+        hd, nh, n, n_dims = struct.unpack("<4I", rq.params)
+        hd_k, nkv, _, n_dims_k = struct.unpack("<4I", rk.params)
+        if hd_k != hd or n_dims_k != n_dims:
+            return
+        fused = Dispatch("rope_store", dict(rq.consts), struct.pack("<8I", hd, nh, nkv, n, n_dims, 0, 0, 0),
+                         [rq.res[0], rk.res[0], vst, rq.res[1], rq.out, kc, vc, PARAMS, self.step_buf],
+                         _grid(_cdiv(hd // 2 * (nh + nkv) * n, 64)), rq.out)
+        disp[j] = fused
+        producer[id(rq.out)] = j
+        drop.update((ik, iq))
 
     @property
     def n_dispatches(self) -> int:
