@@ -28,7 +28,7 @@ class Pieces:
         if attr & (_HIDDEN | USER_DEFINED):
             return text.encode("utf-8")
         if attr & NORMAL:
-            if v.is_spm or v.escape_whitespaces:
+            if v.is_spm or v.is_wpm or v.escape_whitespaces:
                 return text.replace("\u2581", " ").encode("utf-8")
             return _gpt2_decode(text)
         if attr & BYTE:

@@ -9,6 +9,7 @@ from .special import SpecialSplitter
 from .spm import SPM
 from .stream import StreamDecoder
 from .vocab import Vocab
+from .wpm import WPM
 
 
 class Tokenizer:
@@ -16,7 +17,7 @@ class Tokenizer:
 
     def __init__(self, vocab: Vocab) -> None:
         self.vocab = vocab
-        self._model = SPM(vocab) if vocab.is_spm else BPE(vocab)
+        self._model = SPM(vocab) if vocab.is_spm else WPM(vocab) if vocab.is_wpm else BPE(vocab)
         self._pieces = Pieces(vocab)
         self._specials = SpecialSplitter(vocab)
 
@@ -28,7 +29,7 @@ class Tokenizer:
     @property
     def kind(self) -> str:
         """'spm' or 'bpe:<pre-tokenizer>'."""
-        return "spm" if self.vocab.is_spm else f"bpe:{self.vocab.pre}"
+        return "spm" if self.vocab.is_spm else "wpm" if self.vocab.is_wpm else f"bpe:{self.vocab.pre}"
 
     @property
     def n_vocab(self) -> int:
@@ -78,7 +79,7 @@ class Tokenizer:
         in the text become their ids only when `parse_special`."""
         v = self.vocab
         out: list[int] = []
-        if add_special and v.add_bos:
+        if add_special and (v.add_bos or v.is_wpm):  # WordPiece always opens with [CLS]
             if v.ids["bos"] is None:
                 raise ValueError("add_bos_token is set but the vocab has no BOS token")
             out.append(v.ids["bos"])
@@ -97,7 +98,11 @@ class Tokenizer:
                 piece = piece.replace(" ", "\u2581")
             out.extend(self._model.encode(piece))
             prev_special = False
-        if add_special and v.add_eos:
+        if add_special and v.is_wpm:  # ... and closes with [SEP]
+            if v.ids["sep"] is None:
+                raise ValueError("a WordPiece vocab needs a separator token (tokenizer.ggml.seperator_token_id)")
+            out.append(v.ids["sep"])
+        elif add_special and v.add_eos:
             if v.ids["eos"] is None:
                 raise ValueError("add_eos_token is set but the vocab has no EOS token")
             out.append(v.ids["eos"])

@@ -18,7 +18,7 @@ LSTRIP, RSTRIP = 128, 256
 # tokenizer.ggml.token_type values -> attribute
 _TYPE_TO_ATTR = {0: 0, 1: NORMAL, 2: UNKNOWN, 3: CONTROL, 4: USER_DEFINED, 5: UNUSED, 6: BYTE}
 
-SUPPORTED_MODELS = ("llama", "gpt2", "gemma4")
+SUPPORTED_MODELS = ("llama", "gpt2", "gemma4", "bert")
 KV = "tokenizer.ggml."
 
 _EOT_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
@@ -69,6 +69,8 @@ class Vocab:
     add_space_prefix: bool = False
     escape_whitespaces: bool = True
     clean_spaces: bool = False
+    wpm_lowercase: bool = True  # WordPiece normaliser options
+    wpm_strip_accents: bool = True
     eog_ids: set[int] = field(default_factory=set)
     special_ids: list[int] = field(default_factory=list)  # longest text first
 
@@ -76,13 +78,18 @@ class Vocab:
     def is_spm(self) -> bool:
         return self.model == "llama"
 
+    @property
+    def is_wpm(self) -> bool:
+        return self.model == "bert"
+
     @classmethod
     def from_metadata(cls, md: dict[str, Any]) -> "Vocab":
         model = md.get(KV + "model")
         if model not in SUPPORTED_MODELS:
             raise TokenizerError(
                 f"tokenizer.ggml.model = {model!r} is not supported; supported: "
-                "'llama' (SentencePiece with byte fallback), 'gpt2' (byte-level BPE), 'gemma4' (SPM-style BPE)")
+                "'llama' (SentencePiece with byte fallback), 'gpt2' (byte-level BPE), 'gemma4' (SPM-style BPE), "
+                "'bert' (WordPiece)")
         tokens = md.get(KV + "tokens")
         if not isinstance(tokens, list) or not tokens:
             raise TokenizerError("tokenizer.ggml.tokens is missing or empty: the GGUF carries no vocabulary")
@@ -106,6 +113,11 @@ class Vocab:
         if self.model == "llama":
             ids.update(bos=1, eos=2, unk=0)
             self.add_space_prefix, self.add_bos, self.escape_whitespaces = True, True, True
+        elif self.model == "bert":
+            ids.update(bos=101, unk=100, sep=102, pad=0, mask=103)
+            self.add_bos, self.clean_spaces, self.escape_whitespaces = True, True, False
+            self.wpm_lowercase = bool(md.get(KV + "normalizer.lowercase", True))
+            self.wpm_strip_accents = bool(md.get(KV + "normalizer.strip_accents", self.wpm_lowercase))
         else:
             merges = md.get(KV + "merges")
             if not isinstance(merges, list):
