@@ -4,7 +4,8 @@
 // computed in parallel, then the cells are visited in order with the output accumulated
 // in f16 and q rounded to f16, as ggml's CPU one-chunk flash attention (whose own
 // split-KV path merges per-thread chunk partials the same way); V goes through shared
-// memory 16 cells at a time so that sequential walk reads no global memory.
+// memory a tile at a time, and the running max and each cell's softmax factors are found
+// before the walk, which then only rescales, fma's and rounds.
 override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
@@ -20,7 +21,10 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 
 var<workgroup> qv: array<f32, 256>;
 var<workgroup> sc: array<f32, 256>;
-var<workgroup> vt: array<u32, 2048>;   // 16 cells x up to 128 words (head_dim 256)
+var<workgroup> pm: array<f32, 256>;
+var<workgroup> msa: array<f32, 256>;
+var<workgroup> vsa: array<f32, 256>;
+var<workgroup> vt: array<u32, 2048>;   // a tile of V: 32 cells (16 for head_dim 256)
 
 const NEG = -3.4028235e38;
 
@@ -60,33 +64,43 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (p.softcap != 0.0) { s = p.softcap * tanh(clamp(s, -15.0, 15.0)); }
     sc[i] = s;
   }
-  var m = NEG;
+  workgroupBarrier();
+  // the running max before each cell (ggml's M, updated when s > M), by one thread...
+  if (li == 0u) {
+    var run = NEG;
+    for (var j = 0u; j < cnt; j++) {
+      pm[j] = run;
+      if (sc[j] > run) { run = sc[j]; }
+    }
+  }
+  workgroupBarrier();
+  // ...then each cell's factors in parallel: ms rescales the output on a new max, vs
+  // weighs the cell (ms = 1 or vs = 1 exactly as ggml's branches give them)
+  for (var j = li; j < cnt; j += 64u) {
+    let s = sc[j];
+    let mp = pm[j];
+    if (s > mp) { msa[j] = exp(mp - s); vsa[j] = 1.0; } else { msa[j] = 1.0; vsa[j] = exp(s - mp); }
+  }
+  var m = max(pm[cnt - 1u], sc[cnt - 1u]);
   var l = 0.0;
   var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
   let wpr = p.hd / 2u;
-  for (var t0 = 0u; t0 < cnt; t0 += 16u) {
-    let tn = min(16u, cnt - t0);
+  let tile = min(32u, 4096u / p.hd);
+  for (var t0 = 0u; t0 < cnt; t0 += tile) {
+    let tn = min(tile, cnt - t0);
     for (var i = li; i < tn * wpr; i += 64u) {
       let cell = i / wpr;
       vt[i] = Vc[((c0 + t0 + cell) * E + g * p.hd) / 2u + i % wpr];
     }
     workgroupBarrier();
     for (var jj = 0u; jj < tn; jj++) {
-      let sj = sc[t0 + jj];
-      var ms = 1.0;
-      var vs = 1.0;
-      if (sj > m) {
-        ms = exp(m - sj);
-        m = sj;
-        for (var r = 0u; r < 4u; r++) { acc[r] = f16r(acc[r] * ms); }
-      } else {
-        vs = exp(sj - m);
-      }
+      let ms = msa[t0 + jj];
+      let vs = vsa[t0 + jj];
       for (var r = 0u; r < 4u; r++) {
         let d = li + 64u * r;
         if (d < p.hd) {
           let vv = unpack2x16float(vt[jj * wpr + d / 2u]);
-          acc[r] = f16r(fma(select(vv.x, vv.y, (d & 1u) == 1u), vs, acc[r]));
+          acc[r] = f16r(fma(select(vv.x, vv.y, (d & 1u) == 1u), vs, f16r(acc[r] * ms)));
         }
       }
       l = l * ms + vs;
