@@ -137,3 +137,23 @@ def test_default_template(llm):
     reply = chat.send("hi")
     assert reply.read() == reply.text and reply.stop_reason in ("length", "eos")
     assert chat.messages[0] == {"role": "system", "content": "You are terse."}
+
+
+def test_gemma3_chat_reuses_state_and_matches_llama_cpp(gemma3_270m, llama_cpp):
+    """The real Gemma 3 270M with its (fallback) chat template: turn 2 prefills only the
+    turn's new tokens, and its greedy reply is llama.cpp's on the whole history."""
+    llm = app.load(gemma3_270m, n_ctx=1024, threads=2)
+    try:
+        chat = llm.chat(system="Answer briefly.", temperature=0, max_tokens=12)
+        r1 = chat.send("What is the capital of France?")
+        r1.read()
+        r2 = chat.send("And of Italy?")
+        r2.read()
+    finally:
+        llm.close()
+    assert r2.prompt_tokens[:len(r1.prompt_tokens) + len(r1.tokens)] == r1.prompt_tokens + r1.tokens
+    unevaluated = 1 if r1.stop_reason == "length" else 0
+    new = len(r2.prompt_tokens) - len(r1.prompt_tokens) - len(r1.tokens)
+    assert 0 < new < 20 and r2.stats.prefill_tokens == new + unevaluated
+    ref = llama_cpp.eval(gemma3_270m, r2.prompt_tokens, len(r2.tokens) + 1, threads=2)
+    assert ref.tokens[:len(r2.tokens)] == r2.tokens
