@@ -92,6 +92,19 @@ def _token_text(metadata: dict[str, Any], key: str) -> str:
     return tokens[tid] if isinstance(tid, int) and 0 <= tid < len(tokens) else ""
 
 
+_last_built: list = [None, None]  # [metadata, tokenizer]: repeated calls for one model build once
+
+
+def _tokenizer_for(metadata: dict[str, Any]) -> Tokenizer | None:
+    if _last_built[0] is not metadata:
+        try:
+            tok = Tokenizer.from_metadata(metadata)
+        except TokenizerError:
+            tok = None
+        _last_built[:] = [metadata, tok]
+    return _last_built[1]
+
+
 def chat_template_from_metadata(metadata: dict[str, Any], tokenizer: Tokenizer | None = None) -> ChatTemplate:
     """The GGUF's `tokenizer.chat_template`, or a fallback chosen from the metadata.
 
@@ -100,10 +113,7 @@ def chat_template_from_metadata(metadata: dict[str, Any], tokenizer: Tokenizer |
     the model's tokenizer to avoid building a second one from the metadata.
     """
     if tokenizer is None:
-        try:
-            tokenizer = Tokenizer.from_metadata(metadata)
-        except TokenizerError:
-            tokenizer = None
+        tokenizer = _tokenizer_for(metadata)
     if tokenizer is not None:
         def piece(tid: int | None) -> str:
             return "" if tid is None else tokenizer.token_to_piece(tid, special=True).decode("utf-8", "replace")
