@@ -28,6 +28,10 @@ class Rope:
     attn_factor: float = 1.0
     beta_fast: float = 32.0
     beta_slow: float = 1.0
+    # multi-section RoPE (Qwen 3.5: interleaved M-RoPE, mode 40); text tokens use one position
+    # in the first three sections. Empty for the plain rotations above.
+    sections: tuple[int, ...] = ()
+    multi_mode: int = 0
 
 
 class Ops(Protocol):
@@ -69,3 +73,46 @@ class Ops(Protocol):
 
     def output_rows(self, x: Tensor) -> Tensor:
         """Keep only the rows (token positions) whose logits the caller asked for."""
+
+    # -- recurrent layers (Mamba, Gated DeltaNet) -------------------------------------------
+    # A recurrent layer keeps a fixed-size state per sequence instead of a KV cache: the last
+    # d_conv - 1 inputs of its short causal convolution and its scan/delta-rule state. The ops
+    # below read the layer's state and write back the state after this step's tokens.
+
+    def silu(self, x: Tensor) -> Tensor: ...
+    def sigmoid(self, x: Tensor) -> Tensor: ...
+
+    def softplus(self, x: Tensor) -> Tensor:
+        """log(1 + exp(x))."""
+
+    def cont(self, x: Tensor) -> Tensor:
+        """A contiguous copy of a view."""
+
+    def reshape(self, x: Tensor, *shape: int) -> Tensor:
+        """The same values in a new shape (ggml order, up to 4 dims)."""
+
+    def split(self, x: Tensor, offset: int, size: int) -> Tensor:
+        """Values [offset, offset + size) of the first dimension of x [d, n] -> [size, n] (a view)."""
+
+    def split_heads(self, x: Tensor, offset: int, head_dim: int, n_heads: int, head_stride: int = 0) -> Tensor:
+        """A view [head_dim, n_heads, n] of x [d, n]: head h starts at offset + h * head_stride
+        (head_stride defaults to head_dim: heads packed one after the other)."""
+
+    def l2_norm(self, x: Tensor, eps: float) -> Tensor:
+        """x / sqrt(sum(x^2) + eps) over the first dimension (llama.cpp's build_gdn_l2_norm form)."""
+
+    def causal_conv(self, layer: int, x: Tensor, kernel: Tensor) -> Tensor:
+        """Depthwise causal conv1d over the layer's conv state followed by x [channels, n];
+        kernel [d_conv, channels]. Stores the last d_conv - 1 inputs as the new conv state.
+        Returns [channels, n] (no bias, no activation)."""
+
+    def selective_scan(self, layer: int, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
+        """Mamba-1's selective scan from the layer's state: x, dt [d_inner, n]; A [d_state, d_inner];
+        B, C [d_state, 1, n]. h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t, y_t = C_t . h_t.
+        Stores h_n as the new state; returns y [d_inner, n] (without the D skip)."""
+
+    def gated_delta_rule(self, layer: int, q: Tensor, k: Tensor, v: Tensor, gate: Tensor, beta: Tensor) -> Tensor:
+        """Gated DeltaNet from the layer's state S [S_v, S_v, H_v]: q, k [S_k, H_k, n] (L2-normed,
+        H_v % H_k == 0), v [S_v, H_v, n], gate (log decay) and beta [1, H_v, n].
+        S_t = exp(g_t) S_{t-1} + beta_t k_t (v_t - exp(g_t) S_{t-1}^T k_t)^T, o_t = S_t^T q_t / sqrt(S_k).
+        Stores S_n as the new state; returns o [S_v, H_v, n]."""

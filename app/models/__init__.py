@@ -5,10 +5,11 @@ from ..gguf import GGUFFile
 from .base import HParams, Model, ModelError, Weights
 from .gemma3 import Gemma3
 from .llama import Llama
+from .mamba import Mamba
 from .qwen2 import Qwen2
 from .qwen3 import Qwen3
 
-ARCHITECTURES: dict[str, type[Model]] = {m.arch: m for m in (Llama, Qwen2, Qwen3, Gemma3)}
+ARCHITECTURES: dict[str, type[Model]] = {m.arch: m for m in (Llama, Qwen2, Qwen3, Gemma3, Mamba)}
 
 
 def model_for(gguf: GGUFFile) -> Model:

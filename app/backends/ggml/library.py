@@ -79,6 +79,17 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "eng_sampler_sample": (_i32, [_i32, _i32, _i32, _ptr, _i32]),
     "eng_sampler_candidates": (_i32, [_i32, _ptr, _ptr, _i32]),
     "eng_sampler_uniform": (_f64, [_i32]),
+    # recurrent layers (wasm_ext/engine_recurrent.h)
+    "eng_concat": (_i32, [_i32, _i32, _i32, _i32]),
+    "eng_softplus": (_i32, [_i32, _i32]),
+    "eng_l2_norm": (_i32, [_i32, _i32, _f32]),
+    "eng_ssm_conv": (_i32, [_i32, _i32, _i32]),
+    "eng_ssm_scan": (_i32, [_i32, _i32, _i32, _i32, _i32, _i32, _i32, _i32]),
+    "eng_gated_delta_net": (_i32, [_i32, _i32, _i32, _i32, _i32, _i32, _i32]),
+    "eng_rope_multi": (_i32, [_i32, _i32, _i32, _i32, _i32, _i32, _i32, _i32, _i32, _i32, _f32, _f32, _f32, _f32,
+                              _f32, _f32]),
+    "eng_fill_pos_multi": (_i32, [_i32, _f64, _i32]),
+    "eng_tensor_zero": (_i32, [_i32]),
 }
 
 UNARY = {"tanh": 0, "gelu": 1, "silu": 2, "relu": 3, "exp": 4, "sigmoid": 5}

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 
 from ...gguf import GGUFFile, TensorInfo
 from ...models import Model, Weights
-from .graph import F16, LayerCache, StepGraph
+from .graph import F16, F32, LayerCache, RecurrentState, StepGraph
 from .library import MATMUL_WEIGHT, EngineError, Library, load_library
 
 KV_PAD = 256  # llama.cpp pads the visible KV length (and the context) to 256 cells
@@ -52,12 +52,15 @@ class GGMLRunner:
         self.n_threads = n_threads
         self.kv_size = _pad(max(n_ctx, 1), KV_PAD)
         self.n_past = 0
+        self.tokens: list[int] = []  # the sequence's token history (snapshots carry it)
         self.graphs: OrderedDict[tuple[int, int, int], StepGraph] = OrderedDict()
         self.max_graphs = 4
         self.stats = StepStats()
         self.last: StepGraph | None = None
         self._load_weights(path, loader)
         self._alloc_cache()
+        self._alloc_states()
+        self._restored_logits: array.array | None = None  # logits row a loaded snapshot carries
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -85,19 +88,51 @@ class GGMLRunner:
             else:
                 lib.check(lib.eng_tensor_load_file(handles[t.name], str(path).encode(), gguf.data_offset + t.offset,
                                                    t.nbytes), f"loading {t.name}")
-        self.weights = Weights(handles, self.hp.n_layer)
+        # tensors named without a .weight suffix (Mamba's ssm_a, ssm_d) read as `.ssm_a` like the rest
+        self.weights = Weights({n if n.endswith((".weight", ".bias")) else n + ".weight": h
+                                for n, h in handles.items()}, self.hp.n_layer)
+
+    def _recurrent_shape(self, layer: int) -> tuple[int, int] | None:
+        """(conv state, scan state) element counts of a recurrent layer, None for attention."""
+        fn = getattr(self.model, "recurrent_state", None)
+        return fn(layer) if fn is not None else None
+
+    @property
+    def is_recurrent(self) -> bool:
+        return any(s is not None for s in self.states)
 
     def _alloc_cache(self) -> None:
         lib, hp = self.lib, self.hp
         self.cache_pool = lib.check(lib.eng_pool_new(self.eng, 2 * hp.n_layer), "cache pool")
-        self.caches = []
+        self.caches: list[LayerCache | None] = []
         for i in range(hp.n_layer):
+            if self._recurrent_shape(i) is not None:  # recurrent layers keep a fixed-size state instead
+                self.caches.append(None)
+                continue
             k = lib.check(lib.eng_pool_tensor(self.cache_pool, F16, hp.n_embd_k_gqa, self.kv_size, 1, 1, 0), "K cache")
             v = lib.check(lib.eng_pool_tensor(self.cache_pool, F16, hp.n_embd_v_gqa, self.kv_size, 1, 1, 0), "V cache")
             self.caches.append(LayerCache(k, v, hp.head_dim_k, hp.head_dim_v, hp.n_head_kv,
                                           self.model.attention_window(i)))
-        lib.check(lib.eng_pool_alloc(self.cache_pool), "KV cache allocation")
-        lib.eng_pool_clear(self.cache_pool)
+        if any(c is not None for c in self.caches):
+            lib.check(lib.eng_pool_alloc(self.cache_pool), "KV cache allocation")
+            lib.eng_pool_clear(self.cache_pool)
+
+    def _alloc_states(self) -> None:
+        """Recurrent layers' states: F32, sized by the architecture, independent of n_ctx."""
+        lib = self.lib
+        shapes = [self._recurrent_shape(i) for i in range(self.hp.n_layer)]
+        self.state_pool = lib.check(lib.eng_pool_new(self.eng, 2 * self.hp.n_layer), "state pool")
+        self.states: list[RecurrentState | None] = []
+        for shape in shapes:
+            if shape is None:
+                self.states.append(None)
+                continue
+            conv = lib.check(lib.eng_pool_tensor(self.state_pool, F32, shape[0], 1, 1, 1, 0), "conv state")
+            ssm = lib.check(lib.eng_pool_tensor(self.state_pool, F32, shape[1], 1, 1, 1, 0), "scan state")
+            self.states.append(RecurrentState(conv, ssm))
+        if self.is_recurrent:
+            lib.check(lib.eng_pool_alloc(self.state_pool), "recurrent state allocation")
+            lib.eng_pool_clear(self.state_pool)
 
     @property
     def weight_bytes(self) -> int:
@@ -106,6 +141,11 @@ class GGMLRunner:
     @property
     def cache_bytes(self) -> int:
         return int(self.lib.eng_pool_bytes(self.cache_pool))
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of the recurrent layers' states (constant in the sequence length)."""
+        return int(self.lib.eng_pool_bytes(self.state_pool))
 
     def set_threads(self, n_threads: int) -> None:
         self.lib.check(self.lib.eng_set_threads(self.eng, n_threads), "threads")
@@ -116,20 +156,38 @@ class GGMLRunner:
             sg.free()
         self.graphs.clear()
         self.lib.eng_pool_free(self.cache_pool)
+        self.lib.eng_pool_free(self.state_pool)
         self.lib.eng_pool_free(self.weight_pool)
         self.lib.eng_free(self.eng)
 
     # -- state ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget the sequence (cells past n_past are masked, so no clearing is needed)."""
+        """Forget the sequence (KV cells past n_past are masked, so no clearing is needed;
+        recurrent states start from zero)."""
         self.n_past = 0
+        self.tokens = []
+        self._restored_logits = None
+        if self.is_recurrent:
+            self.lib.eng_pool_clear(self.state_pool)
 
     def truncate(self, n: int) -> None:
-        """Roll the sequence back to its first n tokens."""
+        """Roll the sequence back to its first n tokens.
+
+        A recurrent state summarises the whole sequence and cannot be rolled back: models with
+        recurrent layers accept only n == n_past (no-op) or n == 0 (reset); restore a snapshot
+        (save_state/load_state) to return to an earlier point."""
         if not 0 <= n <= self.n_past:
             raise ValueError(f"cannot truncate a sequence of {self.n_past} tokens to {n}")
+        if self.is_recurrent and n not in (0, self.n_past):
+            raise ValueError(f"cannot truncate a sequence of {self.n_past} tokens to {n}: architecture "
+                             f"{self.hp.arch!r} has recurrent layers whose state cannot be rolled back "
+                             f"(only 0 or {self.n_past}); restore a snapshot taken at that point instead")
+        if n == 0:
+            self.reset()
+            return
         self.n_past = n
+        del self.tokens[n:]
 
     # -- steps --------------------------------------------------------------------------------------
 
@@ -140,7 +198,8 @@ class GGMLRunner:
             self.graphs.move_to_end(key)
             return sg
         t0 = time.perf_counter()
-        sg = StepGraph(self.lib, self.eng, self.caches, self.kv_size, n_tokens, n_kv, n_outputs)
+        sg = StepGraph(self.lib, self.eng, self.caches, self.kv_size, n_tokens, n_kv, n_outputs,
+                       states=self.states)
         sg.finish(self.model.forward(sg, self.weights))
         self.graphs[key] = sg
         while len(self.graphs) > self.max_graphs:
@@ -155,14 +214,21 @@ class GGMLRunner:
         if self.n_past + n > self.kv_size:
             raise ContextFull(f"context full: {self.n_past} + {n} tokens exceed the context of {self.kv_size}")
         t0 = time.perf_counter()
-        n_kv = min(self.kv_size, max(KV_PAD, _pad(self.n_past + n, KV_PAD)))
+        has_kv = any(c is not None for c in self.caches)
+        n_kv = min(self.kv_size, max(KV_PAD, _pad(self.n_past + n, KV_PAD))) if has_kv else 0
         n_out = n if all_logits else 1
         sg = self._graph(n, n_kv, n_out)
         lib = self.lib
         ids = array.array("i", tokens)
         lib.check(lib.eng_tensor_set(sg.tokens, 0, ids.buffer_info()[0], 4 * n), "tokens")
-        lib.eng_fill_arange(sg.pos, self.n_past, n)
-        lib.eng_fill_arange(sg.kv_idx, self.n_past, n)
+        if sg.pos is not None:
+            lib.eng_fill_arange(sg.pos, self.n_past, n)
+        if sg.pos_multi is not None:
+            lib.eng_fill_pos_multi(sg.pos_multi, self.n_past, n)
+        if sg.kv_idx is not None:
+            lib.eng_fill_arange(sg.kv_idx, self.n_past, n)
+        if sg.state_ids is not None:
+            lib.eng_fill_arange(sg.state_ids, 0, 1)
         for window, mask in sg.masks.items():
             lib.eng_fill_causal_mask(mask, n_kv, n, self.n_past, window)
         lib.eng_fill_arange(sg.out_ids, 0 if all_logits else n - 1, n_out)
@@ -170,6 +236,8 @@ class GGMLRunner:
         lib.check(lib.eng_graph_compute(sg.g), "compute")
         t2 = time.perf_counter()
         self.n_past += n
+        self.tokens.extend(tokens)
+        self._restored_logits = None
         self.last = sg
         self.stats.steps += 1
         self.stats.compute_ms += (t2 - t1) * 1e3
