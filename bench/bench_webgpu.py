@@ -65,9 +65,9 @@ def decode_bytes(r: WebGPURunner, n_kv: int) -> int:
     return total
 
 
-def kernel_profile(r: WebGPURunner, reps: int = 20) -> dict:
-    """Time of each kernel variant of the decode list, replayed alone (CPU encode + GPU)."""
-    rec = r.recorder(1, 1)
+def kernel_profile(r: WebGPURunner, reps: int = 20, n_tokens: int = 1) -> dict:
+    """Time of each kernel variant of a step's list, replayed alone (CPU encode + GPU)."""
+    rec = r.recorder(n_tokens, 1)
     groups: dict[str, list] = {}
     for d, item in zip(rec.disp, rec.run_list):
         key = d.kernel + "".join(f" {k}={int(v)}" for k, v in sorted(d.consts.items()) if v not in (0, False))
@@ -229,7 +229,13 @@ def main() -> None:
           flush=True)
     if not args.no_profile:
         res["decode_profile"] = kernel_profile(r)
+        print("decode step, by kernel:")
         for k, v in sorted(res["decode_profile"].items(), key=lambda kv: -kv[1]["ms_per_token"]):
+            print(f"  {v['ms_per_token']:8.3f} ms  {v['dispatches']:4d} x  {k}")
+        r.reset()
+        res["prefill_profile"] = kernel_profile(r, reps=3, n_tokens=args.prompt)
+        print(f"prefill step ({args.prompt} tokens), by kernel:")
+        for k, v in sorted(res["prefill_profile"].items(), key=lambda kv: -kv[1]["ms_per_token"]):
             print(f"  {v['ms_per_token']:8.3f} ms  {v['dispatches']:4d} x  {k}")
     res["targets"] = {"decode_tok_s": 250, "prefill_tok_s": 3000}
     if args.json:

@@ -139,7 +139,7 @@ def rng(seed: int = 0) -> np.random.Generator:
 # -- mat-vec / few-token products ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("type_id", [F32, F16, Q4_0, Q8_0])
-@pytest.mark.parametrize("k,n_out,n", [(256, 64, 1), (2080, 96, 3), (512, 1000, 1), (96, 40, 70), (4096, 40, 1), (8192, 24, 1)])
+@pytest.mark.parametrize("k,n_out,n", [(256, 64, 1), (2080, 96, 3), (512, 1000, 1), (96, 40, 70), (4096, 40, 1), (8192, 24, 1), (2080, 130, 100)])
 def test_linear(ctx, eng, type_id, k, n_out, n):
     r = rng(k + n_out + n)
     w = (r.standard_normal((n_out, k)) / np.sqrt(k)).astype(np.float32)

@@ -20,6 +20,7 @@ F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
 BF16_AS_F32 = 30  # BF16 in the file, widened to F32 at upload (products round x to bf16, as ggml)
 QUANTIZED = (Q4_0, Q8_0)
 MAX_GROUPS = 65535
+MATMUL_MIN_TOKENS = 32  # from this many tokens on, quantized products use the tiled matmul.wgsl
 
 
 def _grid(n_groups: int) -> tuple[int, int, int]:
@@ -160,6 +161,15 @@ class StepRecorder:
             xs, xstride, scales = x.st, k, 0
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
+        if w.type in QUANTIZED and n >= MATMUL_MIN_TOKENS:  # prefill: tiled mat-mat
+            if _cdiv(n_out, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
+                raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
+            self._add("matmul", {"TYPE": w.type, "RES": False, "GLU": 0},
+                      struct.pack("<8I", k, n_out, xstride, scales, n_out, n, 0, 0),
+                      [w, xs, y.st], (_cdiv(n_out, 64), _cdiv(n, 64), 1), extra=[xs, w])
+            if bias is not None:
+                y = self.add(y, bias)
+            return y
         tn = 1 if n == 1 else 8
         # threads per row: about two blocks (64 values) each, so long rows get more threads
         lanes = 32
@@ -390,7 +400,7 @@ class StepRecorder:
                 if d.consts["OP"] == 0:  # residual add into the product that feeds it
                     for s_, other in ((a, b), (b, a)):
                         i = producer.get(id(s_), -1)
-                        if i < 0 or i in drop or disp[i].kernel != "matvec" or disp[i].consts["RES"] \
+                        if i < 0 or i in drop or disp[i].kernel not in ("matvec", "matmul") or disp[i].consts["RES"] \
                                 or disp[i].consts["GLU"] or not only_reader(s_, j):
                             continue
                         if producer.get(id(other), -1) >= i:
@@ -408,7 +418,7 @@ class StepRecorder:
                     if min(i1, i2) < 0 or i1 in drop or i2 in drop:
                         continue
                     g, u = disp[i1], disp[i2]
-                    if g.kernel != "matvec" or u.kernel != "matvec" or g.consts != u.consts \
+                    if g.kernel not in ("matvec", "matmul") or u.kernel != g.kernel or g.consts != u.consts \
                             or g.consts["RES"] or g.consts["GLU"] or g.res[1] is not u.res[1] \
                             or g.params != u.params or g.res[0].type != u.res[0].type:
                         continue
