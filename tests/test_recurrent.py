@@ -14,7 +14,7 @@ from test_models_vs_llamacpp import THREADS, _check, _prompt
 from tools.testmodels import TINY_RECURRENT, tiny
 
 TYPES = ["F32", "F16", "Q8_0", "Q4_0", "Q4_K"]
-ARCHS = ["mamba"]  # qwen35 joins when it lands
+ARCHS = [a for a in sorted(TINY_RECURRENT) if a != "falcon-mamba"]
 
 
 @pytest.mark.parametrize("type_name", TYPES)
@@ -29,7 +29,7 @@ def test_falcon_mamba_rms_on_dt_b_c_matches_llama_cpp(llama_cpp, type_name):
     _check(llama_cpp, tiny("falcon-mamba", type_name), type_name)
 
 
-@pytest.mark.parametrize("arch,type_name", [("mamba", "Q8_0")])
+@pytest.mark.parametrize("arch,type_name", [("mamba", "Q8_0"), ("qwen35", "Q4_0")])
 def test_long_prompt_chunked_prefill_matches_llama_cpp(llama_cpp, arch, type_name):
     """2048 prompt tokens in four 512-token chunks, then decode."""
     stats = _check(llama_cpp, tiny(arch, type_name), type_name, n_prompt=2048, n_predict=8)
@@ -48,6 +48,16 @@ def test_recurrent_state_memory_is_constant_in_context_length():
         per_layer = 4 * ((m.d_conv - 1) * m.d_inner + m.d_state * m.d_inner)
         assert small.state_bytes == large.state_bytes == m.hp.n_layer * per_layer
         assert small.cache_bytes == large.cache_bytes == 0  # no KV cache at all
+    finally:
+        small.close()
+        large.close()
+    small, large = _runner("qwen35", 256), _runner("qwen35", 4096)
+    try:  # hybrid: DeltaNet states fixed, only the attention layer's KV cache grows with n_ctx
+        m = small.model
+        n_rec = sum(m.recurrent)
+        assert 0 < n_rec < m.hp.n_layer
+        assert small.state_bytes == large.state_bytes == 4 * n_rec * sum(m.recurrent_state(0))
+        assert large.cache_bytes == 16 * small.cache_bytes > 0
     finally:
         small.close()
         large.close()

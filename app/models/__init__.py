@@ -8,8 +8,9 @@ from .llama import Llama
 from .mamba import Mamba
 from .qwen2 import Qwen2
 from .qwen3 import Qwen3
+from .qwen35 import Qwen35
 
-ARCHITECTURES: dict[str, type[Model]] = {m.arch: m for m in (Llama, Qwen2, Qwen3, Gemma3, Mamba)}
+ARCHITECTURES: dict[str, type[Model]] = {m.arch: m for m in (Llama, Qwen2, Qwen3, Gemma3, Mamba, Qwen35)}
 
 
 def model_for(gguf: GGUFFile) -> Model:
