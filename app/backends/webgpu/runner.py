@@ -66,6 +66,7 @@ class WebGPURunner:
     def __init__(self, model: Model, path: str | None = None, n_ctx: int = 4096, device: Device | None = None,
                  reader: Callable[[TensorInfo], bytes] | None = None, fuse: bool = True) -> None:
         self.fuse = fuse  # peephole fusions in the recorded dispatch lists (graph.StepRecorder._fuse)
+        self.submit_chunks = 1  # >1: a step goes to the GPU in that many passes (overlaps encoding)
         self.model, self.hp, self.gguf = model, model.hp, model.gguf
         self.device = device or default_device()
         self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))
@@ -189,7 +190,7 @@ class WebGPURunner:
         dev = self.device
         dev.write(rec.step_buf, 0, struct.pack("<4I", self.n_past, n, 0, 0))
         dev.write(rec.tokens, 0, array.array("I", tokens))
-        dev.run(rec.run_list)
+        dev.run(rec.run_list, chunks=self.submit_chunks)
         self.n_past += n
         self.last = rec
         self.stats["steps"] += 1
