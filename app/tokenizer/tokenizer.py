@@ -9,6 +9,7 @@ from .special import SpecialSplitter
 from .spm import SPM
 from .stream import StreamDecoder
 from .vocab import Vocab
+from .ugm import UGM
 from .wpm import WPM
 
 
@@ -17,7 +18,14 @@ class Tokenizer:
 
     def __init__(self, vocab: Vocab) -> None:
         self.vocab = vocab
-        self._model = SPM(vocab) if vocab.is_spm else WPM(vocab) if vocab.is_wpm else BPE(vocab)
+        if vocab.is_spm:
+            self._model = SPM(vocab)
+        elif vocab.is_wpm:
+            self._model = WPM(vocab)
+        elif vocab.is_ugm:
+            self._model = UGM(vocab, vocab.charsmap, vocab.remove_extra_whitespaces)
+        else:
+            self._model = BPE(vocab)
         self._pieces = Pieces(vocab)
         self._specials = SpecialSplitter(vocab)
 
@@ -29,7 +37,8 @@ class Tokenizer:
     @property
     def kind(self) -> str:
         """'spm' or 'bpe:<pre-tokenizer>'."""
-        return "spm" if self.vocab.is_spm else "wpm" if self.vocab.is_wpm else f"bpe:{self.vocab.pre}"
+        v = self.vocab
+        return "spm" if v.is_spm else "wpm" if v.is_wpm else "ugm" if v.is_ugm else f"bpe:{v.pre}"
 
     @property
     def n_vocab(self) -> int:
@@ -94,7 +103,7 @@ class Tokenizer:
                 if v.add_space_prefix and prev_special:
                     piece = " " + piece
                 piece = piece.replace(" ", "\u2581")
-            elif v.escape_whitespaces:
+            elif v.escape_whitespaces and not v.is_ugm:  # SPM-style BPE; Unigram escapes itself
                 piece = piece.replace(" ", "\u2581")
             out.extend(self._model.encode(piece))
             prev_special = False

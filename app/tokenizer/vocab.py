@@ -18,7 +18,7 @@ LSTRIP, RSTRIP = 128, 256
 # tokenizer.ggml.token_type values -> attribute
 _TYPE_TO_ATTR = {0: 0, 1: NORMAL, 2: UNKNOWN, 3: CONTROL, 4: USER_DEFINED, 5: UNUSED, 6: BYTE}
 
-SUPPORTED_MODELS = ("llama", "gpt2", "gemma4", "bert")
+SUPPORTED_MODELS = ("llama", "gpt2", "gemma4", "bert", "t5")
 KV = "tokenizer.ggml."
 
 _EOT_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
@@ -49,6 +49,14 @@ _ID_KEYS = (("bos_token_id", "bos"), ("eos_token_id", "eos"), ("eot_token_id", "
             ("middle_token_id", "fim_mid"))
 
 
+def _as_bytes(values: list[int]) -> bytes:
+    """A uint8 or int8 metadata array as bytes."""
+    try:
+        return bytes(values)
+    except ValueError:
+        return bytes(v & 0xFF for v in values)
+
+
 class TokenizerError(ValueError):
     """Metadata that cannot make a tokenizer: names the field and what is supported."""
 
@@ -69,6 +77,8 @@ class Vocab:
     add_space_prefix: bool = False
     escape_whitespaces: bool = True
     clean_spaces: bool = False
+    charsmap: bytes | None = None  # Unigram's precompiled normaliser
+    remove_extra_whitespaces: bool = False
     wpm_lowercase: bool = True  # WordPiece normaliser options
     wpm_strip_accents: bool = True
     eog_ids: set[int] = field(default_factory=set)
@@ -82,6 +92,10 @@ class Vocab:
     def is_wpm(self) -> bool:
         return self.model == "bert"
 
+    @property
+    def is_ugm(self) -> bool:
+        return self.model == "t5"
+
     @classmethod
     def from_metadata(cls, md: dict[str, Any]) -> "Vocab":
         model = md.get(KV + "model")
@@ -89,7 +103,7 @@ class Vocab:
             raise TokenizerError(
                 f"tokenizer.ggml.model = {model!r} is not supported; supported: "
                 "'llama' (SentencePiece with byte fallback), 'gpt2' (byte-level BPE), 'gemma4' (SPM-style BPE), "
-                "'bert' (WordPiece)")
+                "'bert' (WordPiece), 't5' (Unigram)")
         tokens = md.get(KV + "tokens")
         if not isinstance(tokens, list) or not tokens:
             raise TokenizerError("tokenizer.ggml.tokens is missing or empty: the GGUF carries no vocabulary")
@@ -113,6 +127,11 @@ class Vocab:
         if self.model == "llama":
             ids.update(bos=1, eos=2, unk=0)
             self.add_space_prefix, self.add_bos, self.escape_whitespaces = True, True, True
+        elif self.model == "t5":
+            ids.update(eos=1, unk=2, pad=0)
+            self.add_eos = True
+            blob = md.get(KV + "precompiled_charsmap")
+            self.charsmap = _as_bytes(blob) if blob else None
         elif self.model == "bert":
             ids.update(bos=101, unk=100, sep=102, pad=0, mask=103)
             self.add_bos, self.clean_spaces, self.escape_whitespaces = True, True, False
@@ -136,6 +155,7 @@ class Vocab:
             self.add_bos, self.clean_spaces = spec.add_bos, spec.clean_spaces
             self.escape_whitespaces = spec.escape_whitespaces
         self.add_space_prefix = bool(md.get(KV + "add_space_prefix", self.add_space_prefix))
+        self.remove_extra_whitespaces = bool(md.get(KV + "remove_extra_whitespaces", False))
 
         n = len(self.tokens)
         for name in ("bos", "eos", "eot", "eom", "unk", "sep", "pad", "mask",
