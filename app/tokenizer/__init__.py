@@ -1,5 +1,12 @@
-"""Tokenizers from GGUF metadata (byte-level BPE, SPM-style BPE, SentencePiece), exact
-against llama.cpp, in pure Python (runs unchanged under CPython and Pyodide)."""
+"""Tokenizers from GGUF metadata, exact against llama.cpp, in pure Python (runs unchanged
+under CPython and Pyodide): byte-level BPE with 79 `tokenizer.ggml.pre` pre-tokenizers,
+SPM-style BPE (Gemma 4), SentencePiece with byte fallback, WordPiece and Unigram.
+
+    tok = Tokenizer.from_metadata(read_gguf(path).metadata)   # or load_tokenizer(path)
+    ids = tok.encode(text, add_special=True, parse_special=False)
+    stream = tok.stream(); text = stream.feed(token_id)      # whole characters only
+    tok.stop_ids, tok.eos_id, tok.eot_id, tok.bos_id
+"""
 from __future__ import annotations
 
 from .pretokenize import supported_pre_tokenizers
