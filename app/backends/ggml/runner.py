@@ -8,6 +8,10 @@ decode step costs a handful of engine calls from Python.
 from __future__ import annotations
 
 import array
+import ctypes
+import hashlib
+import json
+import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -60,7 +64,8 @@ class GGMLRunner:
         self._load_weights(path, loader)
         self._alloc_cache()
         self._alloc_states()
-        self._restored_logits: array.array | None = None  # logits row a loaded snapshot carries
+        self._logits_pool: int | None = None  # holds the logits row a loaded snapshot carries
+        self._identity: str | None = None
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -157,6 +162,8 @@ class GGMLRunner:
         self.graphs.clear()
         self.lib.eng_pool_free(self.cache_pool)
         self.lib.eng_pool_free(self.state_pool)
+        if self._logits_pool is not None:
+            self.lib.eng_pool_free(self._logits_pool)
         self.lib.eng_pool_free(self.weight_pool)
         self.lib.eng_free(self.eng)
 
@@ -167,7 +174,6 @@ class GGMLRunner:
         recurrent states start from zero)."""
         self.n_past = 0
         self.tokens = []
-        self._restored_logits = None
         if self.is_recurrent:
             self.lib.eng_pool_clear(self.state_pool)
 
@@ -237,7 +243,6 @@ class GGMLRunner:
         t2 = time.perf_counter()
         self.n_past += n
         self.tokens.extend(tokens)
-        self._restored_logits = None
         self.last = sg
         self.stats.steps += 1
         self.stats.compute_ms += (t2 - t1) * 1e3
@@ -276,6 +281,151 @@ class GGMLRunner:
     def logits_tensor(self) -> int:
         assert self.last is not None and self.last.logits is not None
         return self.last.logits
+
+
+    # -- snapshots ---------------------------------------------------------------------------------
+    #
+    # A snapshot is the complete state of the sequence: the token history, the KV cells in use
+    # (n_past rows of each attention layer's K and V), every recurrent layer's conv and scan
+    # states, and the last logits row (so generation continues without re-evaluating anything).
+    #
+    #   magic "PYLLMSNAP\0" | u32 format version | u32 header length | header (JSON) |
+    #   sections, in header order | sha256 of everything before it
+    #
+    # The header names the architecture and the model identity (a hash of the tensor table and
+    # of some weight bytes), n_past, and each section's name and byte size.
+
+    def model_identity(self) -> str:
+        """Hash of the architecture, the tensor table and sample weight bytes (norm, embeddings)."""
+        if self._identity is None:
+            h = hashlib.sha256(self.hp.arch.encode())
+            for t in self.gguf.tensors:
+                h.update(f"{t.name}|{t.type_name}|{list(t.shape)}|{t.nbytes};".encode())
+            for name, limit in (("output_norm.weight", 1 << 16), ("token_embd.weight", 1 << 16)):
+                handle = self.weights._t.get(name.rsplit(".", 1)[0])
+                if handle is not None and not self.lib.eng_tensor_is_repacked(handle):
+                    n = min(limit, int(self.lib.eng_tensor_nbytes(handle)))
+                    h.update(self._read(handle, 0, n))
+            self._identity = h.hexdigest()
+        return self._identity
+
+    def _read(self, t: int, offset: int, n: int) -> bytes:
+        buf = ctypes.create_string_buffer(n)
+        if n:
+            self.lib.check(self.lib.eng_tensor_get(t, offset, buf, n), "snapshot read")
+        return buf.raw
+
+    def _write(self, t: int, offset: int, data: bytes | memoryview) -> None:
+        if len(data):
+            buf = ctypes.create_string_buffer(bytes(data), len(data))
+            self.lib.check(self.lib.eng_tensor_set(t, offset, buf, len(data)), "snapshot write")
+
+    def _sections(self, n_past: int) -> list[tuple[str, int, int]]:
+        """(name, tensor, bytes) of every state section for a sequence of n_past tokens."""
+        out = []
+        for i, c in enumerate(self.caches):
+            if c is not None:
+                out.append((f"kv.{i}.k", c.k, n_past * 2 * c.head_dim_k * c.n_head_kv))
+                out.append((f"kv.{i}.v", c.v, n_past * 2 * c.head_dim_v * c.n_head_kv))
+        for i, st in enumerate(self.states):
+            if st is not None:
+                out.append((f"rs.{i}.conv", st.conv, int(self.lib.eng_tensor_nbytes(st.conv))))
+                out.append((f"rs.{i}.ssm", st.ssm, int(self.lib.eng_tensor_nbytes(st.ssm))))
+        return out
+
+    def save_state(self) -> bytes:
+        """The sequence's complete state as bytes (see load_state)."""
+        parts: list[bytes] = [array.array("i", self.tokens).tobytes()]
+        sections = [("tokens", 4 * len(self.tokens))]
+        for name, t, n in self._sections(self.n_past):
+            parts.append(self._read(t, 0, n))
+            sections.append((name, n))
+        if self.last is not None and self.last.logits is not None:
+            row = self.logits()
+            parts.append(row.tobytes())
+            sections.append(("logits", 4 * len(row)))
+        header = json.dumps({"arch": self.hp.arch, "model": self.model_identity(), "n_past": self.n_past,
+                             "sections": sections}, separators=(",", ":")).encode()
+        body = b"".join([SNAPSHOT_MAGIC, struct.pack("<II", SNAPSHOT_VERSION, len(header)), header, *parts])
+        return body + hashlib.sha256(body).digest()
+
+    def load_state(self, data: bytes) -> None:
+        """Restore a snapshot from save_state() of this same model (any n_ctx that fits it).
+
+        Everything is checked before anything is written: a snapshot of another model, of
+        another format version, a truncated or corrupted one raises SnapshotError and leaves
+        the runner as it was."""
+        data = memoryview(bytes(data))
+        head = len(SNAPSHOT_MAGIC) + 8
+        if len(data) < head + 32 or bytes(data[:len(SNAPSHOT_MAGIC)]) != SNAPSHOT_MAGIC:
+            raise SnapshotError("not a model-state snapshot (bad magic or too short)")
+        version, header_len = struct.unpack_from("<II", data, len(SNAPSHOT_MAGIC))
+        if version != SNAPSHOT_VERSION:
+            raise SnapshotError(f"snapshot format version {version} is not supported (this runtime reads "
+                                f"version {SNAPSHOT_VERSION})")
+        if hashlib.sha256(data[:-32]).digest() != bytes(data[-32:]):
+            raise SnapshotError("snapshot checksum mismatch: the data is corrupted or truncated")
+        try:
+            header = json.loads(bytes(data[head:head + header_len]))
+            arch, identity, n_past = header["arch"], header["model"], int(header["n_past"])
+            sections = [(str(name), int(n)) for name, n in header["sections"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SnapshotError(f"snapshot header is malformed: {exc}") from None
+        if arch != self.hp.arch or identity != self.model_identity():
+            raise SnapshotError(f"snapshot was taken from a different model ({arch!r}, identity {identity[:12]}) "
+                                f"than the one loaded ({self.hp.arch!r}, identity {self.model_identity()[:12]})")
+        if not 0 <= n_past <= self.kv_size:
+            raise SnapshotError(f"snapshot holds {n_past} tokens, more than this runner's context of "
+                                f"{self.kv_size}: load the model with a larger n_ctx")
+        out = self.gguf.tensor_index.get("output.weight") or self.gguf.tensor_index.get("token_embd.weight")
+        n_vocab = out.shape[1] if out is not None else self.hp.n_vocab
+        expected = [("tokens", 4 * n_past)] + [(name, n) for name, _, n in self._sections(n_past)]
+        has_logits = len(sections) == len(expected) + 1 and sections[-1][0] == "logits"
+        if (sections[:len(expected)] != expected or len(sections) > len(expected) + 1
+                or (has_logits and sections[-1][1] % 4) or (has_logits and n_past == 0)):
+            raise SnapshotError("snapshot sections do not match this model's state layout")
+        offset = head + header_len
+        if offset + sum(n for _, n in sections) != len(data) - 32:
+            raise SnapshotError("snapshot size does not match its header")
+        if has_logits and sections[-1][1] // 4 != n_vocab:
+            raise SnapshotError("snapshot logits row does not match this model's vocabulary")
+        # -- valid: write everything --------------------------------------------------------------
+        tokens = array.array("i")
+        tokens.frombytes(data[offset:offset + 4 * n_past])
+        offset += 4 * n_past
+        for name, t, n in self._sections(n_past):
+            self._write(t, 0, data[offset:offset + n])
+            offset += n
+        self.n_past, self.tokens, self.last = n_past, list(tokens), None
+        if has_logits:
+            self.last = self._restore_logits(data[offset:offset + sections[-1][1]])
+
+    def _restore_logits(self, row: memoryview) -> "_RestoredLogits":
+        n = len(row) // 4
+        lib = self.lib
+        if self._logits_pool is None or int(lib.eng_tensor_ne(self._logits_tensor, 0)) != n:
+            if self._logits_pool is not None:
+                lib.eng_pool_free(self._logits_pool)
+            self._logits_pool = lib.check(lib.eng_pool_new(self.eng, 1), "logits pool")
+            self._logits_tensor = lib.check(lib.eng_pool_tensor(self._logits_pool, F32, n, 1, 1, 1, 0), "logits")
+            lib.check(lib.eng_pool_alloc(self._logits_pool), "logits allocation")
+        self._write(self._logits_tensor, 0, row)
+        return _RestoredLogits(self._logits_tensor)
+
+
+@dataclass
+class _RestoredLogits:
+    """Stands in for the last step's graph after load_state: one logits row."""
+    logits: int
+    n_outputs: int = 1
+
+
+SNAPSHOT_MAGIC = b"PYLLMSNAP\0"
+SNAPSHOT_VERSION = 1
+
+
+class SnapshotError(ValueError):
+    """A snapshot that cannot be restored into this runner (the runner is left unchanged)."""
 
 
 class ContextFull(RuntimeError):
