@@ -64,7 +64,7 @@ def test_gemma3_model_gets_the_gemma_fallback():
     ids = tok.encode(prompt, add_special=True, parse_special=True)
     assert ids[:2] == [tok.bos_id, tok.token_id("<start_of_turn>")] and ids.count(tok.bos_id) == 1
     assert ids[-3] == tok.token_id("<start_of_turn>")
-    assert chat_template_from_metadata(md).bos_token == "<bos>"  # builds its own tokenizer
+    assert chat_template_from_metadata(md).bos_token == "<bos>"  # from the metadata alone
 
 
 def test_template_bos_kept_when_tokenizer_adds_none():

@@ -11,6 +11,7 @@ from jinja2 import Template
 from jinja2.exceptions import TemplateError
 
 from ..tokenizer import Tokenizer, TokenizerError
+from ..tokenizer.vocab import Vocab
 from .environment import ChatTemplateError, container_ids, frozen, make_environment, strftime_now
 from .fallback import FALLBACKS, choose_fallback
 
@@ -92,35 +93,30 @@ def _token_text(metadata: dict[str, Any], key: str) -> str:
     return tokens[tid] if isinstance(tid, int) and 0 <= tid < len(tokens) else ""
 
 
-_last_built: list = [None, None]  # [metadata, tokenizer]: repeated calls for one model build once
-
-
-def _tokenizer_for(metadata: dict[str, Any]) -> Tokenizer | None:
-    if _last_built[0] is not metadata:
-        try:
-            tok = Tokenizer.from_metadata(metadata)
-        except TokenizerError:
-            tok = None
-        _last_built[:] = [metadata, tok]
-    return _last_built[1]
-
-
 def chat_template_from_metadata(metadata: dict[str, Any], tokenizer: Tokenizer | None = None) -> ChatTemplate:
     """The GGUF's `tokenizer.chat_template`, or a fallback chosen from the metadata.
 
     bos_token/eos_token are the vocab's BOS/EOS pieces, and the template's leading BOS
-    (trailing EOS) is dropped when the tokenizer adds one itself, as llama.cpp does. Pass
-    the model's tokenizer to avoid building a second one from the metadata.
+    (trailing EOS) is dropped when the tokenizer adds one itself, as llama.cpp does. With
+    the model's tokenizer the BOS/EOS text is its exact piece; without, the token text.
     """
-    if tokenizer is None:
-        tokenizer = _tokenizer_for(metadata)
     if tokenizer is not None:
         def piece(tid: int | None) -> str:
             return "" if tid is None else tokenizer.token_to_piece(tid, special=True).decode("utf-8", "replace")
         special = dict(bos_token=piece(tokenizer.bos_id), eos_token=piece(tokenizer.eos_id),
                        strip_bos=tokenizer.add_bos, strip_eos=tokenizer.add_eos)
     else:
-        special = dict(bos_token=_token_text(metadata, "bos"), eos_token=_token_text(metadata, "eos"))
+        try:  # the vocab's special ids and flags, without building a whole tokenizer
+            v = Vocab.special_tokens(metadata)
+        except TokenizerError:
+            v = None
+        if v is not None:
+            def text(tid: int | None) -> str:
+                return "" if tid is None else v.tokens[tid]
+            special = dict(bos_token=text(v.ids["bos"]), eos_token=text(v.ids["eos"]),
+                           strip_bos=v.add_bos, strip_eos=v.add_eos)
+        else:
+            special = dict(bos_token=_token_text(metadata, "bos"), eos_token=_token_text(metadata, "eos"))
     text = metadata.get("tokenizer.chat_template")
     if isinstance(text, str) and text.strip():
         return ChatTemplate(text, "gguf", **special)

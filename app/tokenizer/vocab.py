@@ -61,6 +61,19 @@ class TokenizerError(ValueError):
     """Metadata that cannot make a tokenizer: names the field and what is supported."""
 
 
+def _model_and_tokens(md: dict[str, Any]) -> tuple[str, list[str]]:
+    model = md.get(KV + "model")
+    if model not in SUPPORTED_MODELS:
+        raise TokenizerError(
+            f"tokenizer.ggml.model = {model!r} is not supported; supported: "
+            "'llama' (SentencePiece with byte fallback), 'gpt2' (byte-level BPE), 'gemma4' (SPM-style BPE), "
+            "'bert' (WordPiece), 't5' (Unigram)")
+    tokens = md.get(KV + "tokens")
+    if not isinstance(tokens, list) or not tokens:
+        raise TokenizerError("tokenizer.ggml.tokens is missing or empty: the GGUF carries no vocabulary")
+    return model, tokens
+
+
 @dataclass
 class Vocab:
     model: str  # tokenizer.ggml.model
@@ -98,15 +111,7 @@ class Vocab:
 
     @classmethod
     def from_metadata(cls, md: dict[str, Any]) -> "Vocab":
-        model = md.get(KV + "model")
-        if model not in SUPPORTED_MODELS:
-            raise TokenizerError(
-                f"tokenizer.ggml.model = {model!r} is not supported; supported: "
-                "'llama' (SentencePiece with byte fallback), 'gpt2' (byte-level BPE), 'gemma4' (SPM-style BPE), "
-                "'bert' (WordPiece), 't5' (Unigram)")
-        tokens = md.get(KV + "tokens")
-        if not isinstance(tokens, list) or not tokens:
-            raise TokenizerError("tokenizer.ggml.tokens is missing or empty: the GGUF carries no vocabulary")
+        model, tokens = _model_and_tokens(md)
         n = len(tokens)
         tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
         scores = md.get(KV + "scores")
@@ -120,6 +125,14 @@ class Vocab:
                 token_to_id=dict(zip(tokens, range(n))), merges=[], pre_spec=None)
         v._configure(md)
         v._fix_attributes(md)
+        return v
+
+    @classmethod
+    def special_tokens(cls, md: dict[str, Any]) -> "Vocab":
+        """Just the special ids and add_bos/add_eos (no token tables built): cheap."""
+        model, tokens = _model_and_tokens(md)
+        v = cls(model=model, pre="", tokens=tokens, scores=[], attrs=[], token_to_id={}, merges=[], pre_spec=None)
+        v._configure(md)
         return v
 
     def _configure(self, md: dict[str, Any]) -> None:
