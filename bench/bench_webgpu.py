@@ -129,6 +129,9 @@ def main() -> None:
     ap.add_argument("--check")
     ap.add_argument("--make-check")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--micro", action="store_true", help="time single kernels first")
+    ap.add_argument("--micro-reps", type=int, default=200)
+    ap.add_argument("--no-matmul", action="store_true", help="prefill with the 8-token mat-vec, not matmul.wgsl")
     args = ap.parse_args()
     if args.make_check:
         make_check(Path(args.make_check))
@@ -140,6 +143,10 @@ def main() -> None:
     res["device"] = dev.name
     res["limits"] = {k: dev.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size")}
     print("device:", dev.name, flush=True)
+    if args.micro:
+        res["micro"] = micro(dev, args.micro_reps)
+        for k, v in res["micro"].items():
+            print(f"  {k}: {v}", flush=True)
     if args.check:
         res["check"] = run_check(Path(args.check), dev)
         print("check vs ggml:", res["check"], flush=True)
@@ -151,6 +158,7 @@ def main() -> None:
     m = model_for(read_gguf(str(path)))
     t0 = time.perf_counter()
     r = WebGPURunner(m, path, n_ctx=args.prompt + args.decode + 16, device=dev)
+    r.use_matmul = not args.no_matmul
     res["load_s"] = round(time.perf_counter() - t0, 2)
     res["model"] = {"shape": args.shape, "type": args.type, "weight_bytes": r.weight_bytes,
                     "file_bytes": path.stat().st_size}
@@ -181,6 +189,26 @@ def main() -> None:
                       "tok_s_median": round(args.prompt / statistics.median(times), 1),
                       "dispatches": r.last.n_dispatches}
     print("prefill:", res["prefill"], flush=True)
+    # the other prefill kernel, for comparison (recorded afresh)
+    r.use_matmul = not r.use_matmul
+    r.buckets.clear()
+    r.reset()
+    r.eval(prompt)
+    sync(r)
+    times2 = []
+    for _ in range(args.reps):
+        r.reset()
+        t0 = time.perf_counter()
+        r.eval(prompt)
+        sync(r)
+        times2.append(time.perf_counter() - t0)
+    res["prefill_other_kernel"] = {"use_matmul": r.use_matmul, "tok_s": round(args.prompt / min(times2), 1)}
+    print("prefill with the other product kernel:", res["prefill_other_kernel"], flush=True)
+    r.use_matmul = not r.use_matmul
+    r.buckets.clear()
+    r.reset()
+    r.eval(prompt)
+    sync(r)
 
     # decode, a round trip per token
     r.eval([r.argmax()])
@@ -259,6 +287,84 @@ def main() -> None:
         Path(args.json).write_text(json.dumps(res, indent=1))
     print(json.dumps({k: res[k] for k in ("device", "prefill", "decode_sync", "decode_sync_4_submits",
                                           "decode_pipelined")}))
+
+
+
+def micro(dev, reps: int = 200) -> dict:
+    """Kernels alone, `reps` dispatches in one pass: attention_split variants at 640 cells
+    (Llama-1B heads) and Q4_0 mat-vecs of the 1B's shapes, GPU time per dispatch."""
+    import array
+    import random
+    from app.backends.webgpu.graph import LayerCache, StepRecorder, Weight
+    from app.backends.webgpu.kernels import Kernels
+
+    class Ctx:
+        def __init__(self, **kw):
+            self.device, self.kernels, self.kv_size = dev, Kernels(dev), 1024
+            self.__dict__.update(kw)
+
+    def timed(rec, out) -> float:
+        rec.keep(out)
+        rec.finish(out)
+        dev.write(rec.step_buf, 0, struct.pack("<4I", 640, 1, 0, 0))
+        lst = [x for x in rec.run_list if x is not rec.run_list[-1]]  # without the argmax
+        one = [lst[-1]]
+        dev.run(one * 5)
+        dev.sync()
+        t0 = time.perf_counter()
+        dev.run(one * reps)
+        dev.sync()
+        return (time.perf_counter() - t0) / reps * 1e6
+
+    res = {}
+    rnd = random.Random(0)
+    hd, nh, nkv = 64, 32, 8
+    kc, vc = dev.buffer(2 * nkv * hd * 1024), dev.buffer(2 * nkv * hd * 1024)
+    vals = array.array("f", [rnd.uniform(-1, 1) for _ in range(nkv * hd * 1024)])
+    halves = array.array("H", [struct.unpack("<H", struct.pack("<e", v))[0] for v in vals])
+    dev.write(kc, 0, halves)
+    dev.write(vc, 0, halves)
+    for chunk in (256, 64):
+        for exact in (True, False):
+            ctx = Ctx(caches=[LayerCache(kc, vc, nkv, hd)], attn_chunk=chunk, attn_exact=exact)
+            rec = StepRecorder(ctx, 1, 1)
+            q = rec.input((hd, nh, 1), array.array("f", [rnd.uniform(-1, 1) for _ in range(hd * nh)]))
+            k = rec.input((hd, nkv, 1), array.array("f", vals[:hd * nkv]))
+            out = rec.attention(0, q, k, k, 0.125)
+            # time the split kernel (the list: kv_store, split, combine)
+            rec.keep(out)
+            rec.finish(out)
+            dev.write(rec.step_buf, 0, struct.pack("<4I", 640, 1, 0, 0))
+            split = [rec.run_list[1]]
+            dev.run(split * 5)
+            dev.sync()
+            t0 = time.perf_counter()
+            dev.run(split * reps)
+            dev.sync()
+            res[f"attention_split chunk={chunk} exact={exact} us"] = round((time.perf_counter() - t0) / reps * 1e6, 2)
+    for rows, k in ((128256, 2048), (8192, 2048), (2048, 8192), (2048, 2048)):
+        nb = k // 32
+        if rows * nb * 18 > dev.limits["max-storage-buffer-binding-size"]:
+            continue
+        w = dev.buffer(rows * nb * 18)
+        chunk = bytes(rnd.getrandbits(8) for _ in range(1 << 16))
+        for off in range(0, rows * nb * 18, 1 << 16):
+            dev.write(w, off, chunk[:min(1 << 16, rows * nb * 18 - off)])
+        W = Weight("w", 2, (k, rows), w)
+        for n in (1, 512):
+            if n == 512 and rows == 128256:
+                continue
+            for mm in ((True, False) if n > 1 else (False,)):
+                ctx = Ctx(caches=[], use_matmul=mm)
+                rec = StepRecorder(ctx, n, n)
+                x = rec.input((k, n), array.array("f", [rnd.uniform(-1, 1) for _ in range(k)] * n))
+                us = timed(rec, rec.linear(W, x))
+                key = f"{'matmul' if mm else 'matvec'} Q4_0 {rows}x{k} n={n}"
+                res[key + " us"] = round(us, 2)
+                res[key + " GB/s"] = round(rows * nb * 18 / us / 1e3, 1)
+                if n > 1:
+                    res[key + " TOPS"] = round(2 * rows * k * n / us / 1e6, 2)
+    return res
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 // memory a tile at a time, and the running max and each cell's softmax factors are found
 // before the walk, which then only rescales, fma's and rounds.
 override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
+override EXACT: bool = true;  // false: plain f32 accumulation (no f16 rounding, q in f32)
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
   scale: f32, softcap: f32, window: u32, n_split: u32,
@@ -28,7 +29,10 @@ var<workgroup> vt: array<u32, 2048>;   // a tile of V: 32 cells (16 for head_dim
 
 const NEG = -3.4028235e38;
 
-fn f16r(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+fn f16r(v: f32) -> f32 {
+  if (!EXACT) { return v; }
+  return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {

@@ -20,7 +20,7 @@ F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
 BF16_AS_F32 = 30  # BF16 in the file, widened to F32 at upload (products round x to bf16, as ggml)
 QUANTIZED = (Q4_0, Q8_0)
 MAX_GROUPS = 65535
-MATMUL_MIN_TOKENS = 32  # from this many tokens on, quantized products use the tiled matmul.wgsl
+MATMUL_MIN_TOKENS = 32  # from this many tokens on, quantized products may use the tiled matmul.wgsl
 
 
 def _grid(n_groups: int) -> tuple[int, int, int]:
@@ -161,7 +161,7 @@ class StepRecorder:
             xs, xstride, scales = x.st, k, 0
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
-        if w.type in QUANTIZED and n >= MATMUL_MIN_TOKENS:  # prefill: tiled mat-mat
+        if w.type in QUANTIZED and n >= MATMUL_MIN_TOKENS and getattr(self.ctx, "use_matmul", True):
             if _cdiv(n_out, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
                 raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
             self._add("matmul", {"TYPE": w.type, "RES": False, "GLU": 0},
@@ -261,9 +261,10 @@ class StepRecorder:
                   _grid(_cdiv(e // 2 * n, 64)), extra=[self.step_buf])
         y = self._new((hd * nh, n), "attn")
         if n < 64:  # decode and short steps: split over the KV length, then merge
-            n_split = _cdiv(self.ctx.kv_size, 256)
+            chunk = getattr(self.ctx, "attn_chunk", 256)
+            n_split = _cdiv(self.ctx.kv_size, chunk)
             part = Storage(4 * n * nh * n_split * (2 + hd), "attn_part")
-            self._add("attention_split", {},
+            self._add("attention_split", {"CHUNK": chunk, "EXACT": getattr(self.ctx, "attn_exact", True)},
                       struct.pack("<4I2f2I", hd, nh, c.n_head_kv, n, scale, softcap, window, n_split),
                       [q.st, c.k, c.v, part], (nh, n_split, n), extra=[self.step_buf])
             self._add("attention_combine", {"QUANT": False}, struct.pack("<4I", hd, nh, n_split, 0),
