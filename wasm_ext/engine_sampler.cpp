@@ -181,13 +181,11 @@ int apply_penalties(Sampler & S, const int32_t * ids, int32_t n) {
     return 0;
 }
 
-void select_top_k(Sampler & S, size_t k) {  // straight from vals, without building every candidate
+void select_top_k(Sampler & S, const float * v, size_t n, size_t k) {  // without building every candidate
     S.cur.clear();
-    const float * v = S.vals.data();
-    const size_t n = S.vals.size();
     float worst = -INFINITY;  // the logit of the worst kept candidate once k are kept
     for (size_t i = 0; i < n; ++i) {
-        if (v[i] < worst) continue;
+        if (!(v[i] >= worst)) continue;  // also skips NaN
         const Cand c = {v[i], (int32_t)i, 0.0};
         if (S.cur.size() < k) {
             S.cur.push_back(c);
@@ -387,41 +385,36 @@ int32_t eng_sampler_sample(int32_t h, int32_t logits, int32_t row, const int32_t
     const size_t n = (size_t)t->ne[0];
     const float * x = (const float *)((const char *)t->data + row * t->nb[1]);
 
+    // Bias and penalties touch a few logits: only then is the row copied.
+    const float * v = x;
     const bool penalised = n_recent > 0 && !(S->repeat == 1.0f && S->frequency == 0.0f && S->presence == 0.0f);
-    if (S->temperature <= 0.0f && S->bias_ids.empty() && !penalised) {  // plain greedy: no copy needed
-        size_t best = 0;
-        for (size_t i = 1; i < n; ++i)
-            if (x[i] > x[best] || x[best] != x[best]) best = i;  // NaN counts as -inf
-        if (!(x[best] > -INFINITY)) { eng::set_error("every token has a logit of -inf or NaN"); return -1; }
-        S->cur.assign(1, Cand{x[best], (int32_t)best, 1.0});
-        S->size = 1;
-        return (int32_t)best;
+    if (!S->bias_ids.empty() || penalised) {
+        S->vals.assign(x, x + n);
+        for (size_t i = 0; i < S->bias_ids.size(); ++i) {
+            const int32_t id = S->bias_ids[i];
+            if (id < 0 || (size_t)id >= n) { eng::set_error("logit bias token id %d outside the vocabulary (%zu)", id, n); return -1; }
+            S->vals[id] += S->bias_vals[i];
+        }
+        if (apply_penalties(*S, recent, n_recent) < 0) return -1;
+        v = S->vals.data();
     }
-    S->vals.assign(x, x + n);
-    for (size_t i = 0; i < S->bias_ids.size(); ++i) {
-        const int32_t id = S->bias_ids[i];
-        if (id < 0 || (size_t)id >= n) { eng::set_error("logit bias token id %d outside the vocabulary (%zu)", id, n); return -1; }
-        S->vals[id] += S->bias_vals[i];
-    }
-    if (apply_penalties(*S, recent, n_recent) < 0) return -1;
-    for (size_t i = 0; i < n; ++i)
-        if (S->vals[i] != S->vals[i]) S->vals[i] = -INFINITY;  // NaN would break the orderings
 
     if (S->temperature <= 0.0f) {
         size_t best = 0;
-        for (size_t i = 1; i < n; ++i)
-            if (S->vals[i] > S->vals[best]) best = i;
-        if (S->vals[best] == -INFINITY) { eng::set_error("every token has a logit of -inf (all banned)"); return -1; }
-        S->cur.assign(1, Cand{S->vals[best], (int32_t)best, 1.0});
+        float top = -INFINITY;  // in a register; NaN never compares greater, so it counts as -inf
+        for (size_t i = 0; i < n; ++i)
+            if (v[i] > top) { top = v[i]; best = i; }
+        if (top == -INFINITY) { eng::set_error("every token has a logit of -inf or NaN (all banned)"); return -1; }
+        S->cur.assign(1, Cand{top, (int32_t)best, 1.0});
         S->size = 1;
         return (int32_t)best;
     }
     const size_t k = S->top_k > 0 ? std::min((size_t)S->top_k, n) : n;
     if (k < n) {
-        select_top_k(*S, k);
+        select_top_k(*S, v, n, k);
     } else {
         S->cur.resize(n);
-        for (size_t i = 0; i < n; ++i) S->cur[i] = Cand{S->vals[i], (int32_t)i, 0.0};
+        for (size_t i = 0; i < n; ++i) S->cur[i] = Cand{v[i] == v[i] ? v[i] : -INFINITY, (int32_t)i, 0.0};  // NaN would break the orderings
         S->size = n;
         S->sorted = false;
         if (S->top_k > 0) sort_all(*S);  // llama.cpp sorts when k covers the vocabulary
