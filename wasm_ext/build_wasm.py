@@ -42,6 +42,18 @@ BUILD_JOBS = "2"  # the project's machines have 2 cores shared by several people
 # -pthread); these are the link flags. -O2 at link time: -O3 spends minutes in binaryen
 # for no runtime gain.
 SIDE_LINK_FLAGS = ["-O2", "-sSIDE_MODULE=1", "-sWASM_BIGINT=1", "-fno-exceptions"]
+# The pthreads module: a standalone module (Pyodide itself has no threads) driven from
+# Python through JS (app/worker/jslib.py). The page sizes it per model: Module.INITIAL_MEMORY
+# from the model's size, Module.pyllmPoolSize >= threads-1 workers started up front (a
+# compute asking for more threads than pool+1 would wait forever for a worker that can only
+# start once the calling thread yields).
+THREADS_LINK_FLAGS = ["-O2", "-pthread", "-sPTHREAD_POOL_SIZE=Module.pyllmPoolSize", "-sALLOW_MEMORY_GROWTH=1",
+                      "-sMAXIMUM_MEMORY=4GB", "-sINITIAL_MEMORY=64MB", "-sMODULARIZE=1",
+                      "-sEXPORT_NAME=createPyllmEngine", "-sENVIRONMENT=web,worker,node", "-sWASM_BIGINT=1",
+                      "-fno-exceptions", "-sEXPORTED_FUNCTIONS=_malloc,_free",
+                      "-sEXPORTED_RUNTIME_METHODS=UTF8ToString,stringToUTF8,lengthBytesUTF8",
+                      "-sINCOMING_MODULE_JS_API=INITIAL_MEMORY,pyllmPoolSize,locateFile,wasmBinary,print,printErr,"
+                      "mainScriptUrlOrBlob,instantiateWasm,onAbort"]
 
 
 # ---- the q8 rounding patch ---------------------------------------------------------------
@@ -76,7 +88,7 @@ def patch_ggml(ggml: Path) -> None:
 def patched_ggml_dir() -> Path:
     """A copy of the pinned ggml tree with patch_ggml applied (made once per version)."""
     src = llama_cpp_dir() / "ggml"
-    marker = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    marker = hashlib.sha256(repr((_Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86)).encode()).hexdigest()[:8]
     root = cache_root() / f"ggml-wasm-{SDIST_VERSION}-p{PATCH_VERSION}-{marker}"
     if (root / ".complete").exists():
         return root / "ggml"
@@ -95,11 +107,12 @@ def patched_ggml_dir() -> Path:
 # ---- builds ------------------------------------------------------------------------------
 
 def wasm_sources() -> list[Path]:
-    return sorted([*HERE.glob("engine*.cpp"), *HERE.glob("engine*.h"), EMSCRIPTEN_CMAKE, Path(__file__)])
+    return sorted([*HERE.glob("engine*.cpp"), *HERE.glob("engine*.h"), EMSCRIPTEN_CMAKE])
 
 
-def wasm_key() -> str:
-    h = hashlib.sha256()
+def wasm_key(link_flags: list[str]) -> str:
+    """Engine sources + the Emscripten recipe + the patch + this flavour's link flags."""
+    h = hashlib.sha256(repr((PATCH_VERSION, _Q8_ROUND, _Q8_ID_X86, link_flags)).encode())
     for path in wasm_sources():
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
@@ -120,7 +133,7 @@ def _require_emscripten() -> None:
 
 def _build(flavor: str, link_flags: list[str], output: str) -> Path:
     _require_emscripten()
-    build = cache_root() / f"engine-wasm-{flavor}-{SDIST_VERSION}-{wasm_key()}"
+    build = cache_root() / f"engine-wasm-{flavor}-{SDIST_VERSION}-{wasm_key(link_flags)}"
     out = build / output
     if (build / ".complete").exists() and out.exists():
         return out
@@ -152,6 +165,16 @@ def side_module() -> Path:
     return _build("side", SIDE_LINK_FLAGS, "pyllm_engine.so")
 
 
+def threads_module() -> Path:
+    """The pthreads module: pyllm_engine_mt.js (+ .wasm, .worker.js next to it)."""
+    return _build("threads", THREADS_LINK_FLAGS, "pyllm_engine_mt.js")
+
+
+def threads_files() -> list[Path]:
+    js = threads_module()
+    return [js, js.with_suffix(".wasm"), js.with_name("pyllm_engine_mt.worker.js")]
+
+
 # ---- checks ------------------------------------------------------------------------------
 
 def simd_opcodes(wasm: Path) -> dict[str, int]:
@@ -176,5 +199,7 @@ def wasm_objdump_has(wasm: Path, mnemonic: str) -> bool | None:
 if __name__ == "__main__":
     path = side_module()
     print(path)
+    if "--threads" in sys.argv:
+        print(threads_module())
     if "--check" in sys.argv:
         print(simd_opcodes(path), file=sys.stderr)

@@ -96,7 +96,8 @@ function loadSelected() {
   ui.info.textContent = "";
   setStatus(`Loading ${model.name}…`);
   refresh();
-  worker.postMessage({ type: "load", url: model.url, name: model.name, size: model.size });
+  const threads = Math.max(1, Number($("opt-threads").value) || 1);
+  worker.postMessage({ type: "load", url: model.url, name: model.name, size: model.size, threads });
 }
 
 function send(text) {
@@ -121,6 +122,7 @@ ui.prompt.addEventListener("keydown", (e) => {
 });
 ui.stop.addEventListener("click", () => worker.postMessage({ type: "cancel" }));
 ui.load.addEventListener("click", loadSelected);
+$("opt-threads").addEventListener("change", () => { $("opt-threads").dataset.touched = "1"; });
 ui.newChat.addEventListener("click", () => {
   if (state.current) worker.postMessage({ type: "cancel" });
   state.messages = [];
@@ -141,6 +143,9 @@ worker.onmessage = (event) => {
       state.bootMs = m.boot_ms;
       state.readyMs = performance.now() - state.pageT0;
       state.models = m.build.models || [];
+      // threads: the machine's cores when the page is cross-origin isolated, else 1
+      if (!$("opt-threads").dataset.touched) $("opt-threads").value = m.threads_ok ? m.cores : 1;
+      $("opt-threads").disabled = !m.threads_ok;
       ui.select.replaceChildren(...state.models.map((mod) => {
         const o = document.createElement("option");
         o.value = mod.id;
@@ -163,7 +168,8 @@ worker.onmessage = (event) => {
       state.loadedMs = performance.now() - state.loadT0;
       ui.progress.hidden = true;
       ui.info.textContent = `${m.name} · ${m.arch} · ${(m.n_params / 1e6).toFixed(0)}M params · ` +
-        `ctx ${m.n_ctx} · loaded in ${(m.load_ms / 1000).toFixed(1)} s`;
+        `ctx ${m.n_ctx} · ${m.flavor === "pthreads" ? m.threads + " threads" : "1 thread"} · ` +
+        `loaded in ${(m.load_ms / 1000).toFixed(1)} s`;
       // a base model without a chat template continues text better than it chats
       $("opt-raw").checked = !!(m.template && m.template.startsWith("fallback"));
       setStatus("Model loaded. Say something.");

@@ -1,7 +1,13 @@
 // The worker: Pyodide (self-hosted from ./pyodide/) + the app wheels, one WorkerSession
 // (app/worker/session.py) holding the model. It owns the I/O; Python owns the rest.
 //
-// page -> worker: {type: "load", url, name, size}   stream a GGUF into the engine
+// A module worker (Pyodide 314 refuses classic workers). The pthreads engine module is a
+// classic Emscripten script (its own pthread workers importScripts it): it is evaluated
+// here from its text.
+//
+// page -> worker: {type: "load", url, name, size, threads}   stream a GGUF into the engine
+//                 (threads > 1 and a cross-origin isolated page: the pthreads module, sized
+//                 for this model; else the single-threaded side module inside Pyodide)
 //                 {type: "generate", id, messages, options}
 //                 {type: "cancel"}                  stop the reply being generated
 //                 {type: "reset"}                   new chat (forget the state)
@@ -14,11 +20,16 @@
 //                 {type: "done", id, text, stats, stopped}
 //                 {type: "error", id?, during, message}
 import { loadPyodide } from "./pyodide/pyodide.mjs";
+import "./engine_bridge.js"; // defines self.pyllmBridge
 
 const post = (m) => self.postMessage(m);
 let py = null;
 let session = null;
 let queue = Promise.resolve(); // load/generate/reset run one at a time; cancel jumps the queue
+let build = null;
+let sideLib = null; // the side module's Library (Python object)
+let mt = null; // the current pthreads module instance
+const base = new URL("./", self.location.href);
 
 function pyMessage(err) {
   // a PythonError's message is the whole traceback: the last line is the one a user can act on
@@ -31,8 +42,7 @@ function pyMessage(err) {
 async function boot() {
   const t0 = performance.now();
   post({ type: "status", phase: "boot", text: "Starting Python (Pyodide)…" });
-  const base = new URL("./", self.location.href);
-  const build = await (await fetch(new URL("build.json", base), { cache: "no-cache" })).json();
+  build = await (await fetch(new URL("build.json", base), { cache: "no-cache" })).json();
   py = await loadPyodide({ indexURL: new URL(build.pyodide.indexURL, base).href });
   post({ type: "status", phase: "install", text: "Installing the app and the engine…" });
   const wheels = [...(build.wheels.deps || []), build.wheels.app, build.wheels.engine];
@@ -50,8 +60,41 @@ def _emit(event):
 
 WorkerSession(_emit, load_library(pyllm_engine_wasm.LIBRARY))
 `);
+  sideLib = session.lib;
   const engine = session.lib.eng_system_info().decode();
-  post({ type: "ready", boot_ms: Math.round(performance.now() - t0), engine, build });
+  const threadsOk = self.crossOriginIsolated === true && !!(build.engine && build.engine.threads);
+  post({ type: "ready", boot_ms: Math.round(performance.now() - t0), engine, build, threads_ok: threadsOk,
+         cores: navigator.hardwareConcurrency || 1 });
+}
+
+// The pthreads module for one model: memory sized from the model (weights + KV cache +
+// compute buffers), and threads-1 workers started up front (asking ggml for more threads
+// than pool+1 would hang).
+async function startThreadsEngine(threads, modelBytes) {
+  session.unload(); // free the previous model while its engine still runs
+  if (mt) {
+    try { mt.PThread.terminateAllThreads(); } catch (e) { /* best effort */ }
+    mt = null;
+  }
+  const page = 65536;
+  const want = (modelBytes || 0) * 1.15 + (256 << 20);
+  const memory = Math.min(Math.ceil(want / page) * page, 4 * 1024 * 1024 * 1024 - page);
+  const dir = new URL(build.engine.threads.dir, base);
+  const scriptUrl = new URL(build.engine.threads.js, base).href;
+  if (!self.createPyllmEngine) {
+    const text = await (await fetch(scriptUrl)).text();
+    self.createPyllmEngine = new Function(`${text}\nreturn createPyllmEngine;`)();
+  }
+  mt = await self.createPyllmEngine({
+    pyllmPoolSize: Math.max(1, threads - 1), // 0 would never resolve (Emscripten 3.1.6)
+    INITIAL_MEMORY: memory,
+    locateFile: (path) => new URL(path, dir).href,
+    mainScriptUrlOrBlob: scriptUrl,
+  });
+  const bridge = self.pyllmBridge(py, mt);
+  const jslib = py.pyimport("app.worker.jslib");
+  session.use_engine(jslib.JsLibrary(bridge), threads);
+  jslib.destroy();
 }
 
 async function loadModel(msg) {
@@ -64,6 +107,12 @@ async function loadModel(msg) {
   }
   if (!resp.ok) throw new Error(`${msg.url}: HTTP ${resp.status} ${resp.statusText || ""}`.trim());
   const total = Number(resp.headers.get("Content-Length")) || msg.size || 0;
+  const threads = Math.max(1, Math.floor(msg.threads || 1));
+  if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
+    await startThreadsEngine(threads, total);
+  } else {
+    session.use_engine(sideLib, 1);
+  }
   const ms = session.begin_load(msg.name || msg.url, total || null);
   const heap = () => py._module.HEAPU8;
   let loaded = 0;

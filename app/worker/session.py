@@ -45,6 +45,12 @@ class WorkerSession:
 
     # -- loading ----------------------------------------------------------------------------------
 
+    def use_engine(self, lib: Any, n_threads: int) -> None:
+        """Pick the engine for the next load: the side module's Library (1 thread) or the
+        pthreads module's JsLibrary (app/worker/jslib.py)."""
+        self.unload()
+        self.lib, self.n_threads = lib, max(1, int(n_threads))
+
     def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX) -> ModelStream:
         """Start streaming a model; JS feeds it (ms.staging/feed_staged), then calls finish_load."""
         self.unload()
@@ -90,7 +96,8 @@ class WorkerSession:
                 "load_ms": round((time.perf_counter() - ms.t_start) * 1e3, 1),
                 "weights_mb": round(runner.weight_bytes / 2**20, 1),
                 "template": getattr(self.template, "source", None),
-                "engine": self._lib().eng_system_info().decode()}
+                "engine": self._lib().eng_system_info().decode(), "threads": self.n_threads,
+                "flavor": "pthreads" if "pthreads" in str(getattr(self._lib(), "path", "")) else "side"}
         self.emit(info)
         return info
 

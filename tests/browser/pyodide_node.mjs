@@ -8,6 +8,7 @@
 // The code's last expression (a str) is printed on stdout as the last line.
 import { openSync, readSync, closeSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const t0 = performance.now();
@@ -37,6 +38,18 @@ globalThis.streamHostFile = (hostPath, ms, chunk) => {
     closeSync(fd);
   }
 };
+// optional: the pthreads engine module next to Pyodide, bridged for app/worker/jslib.py
+if (job.mt) {
+  const require = createRequire(import.meta.url);
+  require(job.mt.bridge);
+  const createPyllmEngine = require(job.mt.js);
+  // Node has a global fetch that cannot read files: hand over the wasm bytes
+  const wasmBinary = readFileSync(job.mt.js.replace(/\.js$/, ".wasm"));
+  const mod = await createPyllmEngine({ pyllmPoolSize: Math.max(1, job.mt.pool), // 0 would never resolve (Emscripten 3.1.6)
+    INITIAL_MEMORY: job.mt.memory || (Number(process.env.PYLLM_MT_MEMORY_MB || 256) << 20), wasmBinary });
+  globalThis.mtBridge = globalThis.pyllmBridge(pyodide, mod);
+}
 globalThis.timings = { boot_ms: tBoot - t0, wheels_ms: tWheels - tBoot };
 const out = await pyodide.runPythonAsync(job.code);
 process.stdout.write("\n" + String(out) + "\n");
+process.exit(0); // pthread workers would keep Node alive

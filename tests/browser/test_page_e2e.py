@@ -81,6 +81,9 @@ def test_page_loads_default_model_and_streams_a_reply(site_url: str, browser, tm
     assert page.evaluate("window.pyllm.lastError") is None, (page.inner_text("#status"), logs)
     info = page.inner_text("#model-info")
     assert "gemma3" in info
+    # cross-origin isolated with 2+ cores: the pthreads module runs it
+    cores = page.evaluate("navigator.hardwareConcurrency")
+    assert (f"{cores} threads" if cores > 1 else "1 thread") in info, info
 
     # a reply streams: several token events reach the page before the reply is done
     page.evaluate("""() => { window.__tokens = 0; window.__early = null;
@@ -113,6 +116,20 @@ def test_page_loads_default_model_and_streams_a_reply(site_url: str, browser, tm
     page.wait_for_function("window.pyllm.current === null", timeout=30_000)
     assert "Stopped" in page.inner_text("#status")
     assert page.evaluate("window.pyllm.lastStats.n_gen") < 400
+
+    # one thread: the side module inside Pyodide
+    page.fill("#opt-threads", "1")
+    page.dispatch_event("#opt-threads", "change")
+    page.evaluate("window.pyllm.loaded = false")
+    page.click("#load-btn")
+    page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=120_000)
+    assert "1 thread" in page.inner_text("#model-info")
+    page.fill("#opt-max-tokens", "8")
+    page.fill("#prompt", "Hello")
+    page.click("#send-btn")
+    page.wait_for_function("window.pyllm.current === null", timeout=60_000)
+    assert page.evaluate("window.pyllm.lastStats.n_gen") >= 1
+    print(f"side module reply stats: {page.evaluate('window.pyllm.lastStats')}")
     page.close()
 
 

@@ -119,12 +119,18 @@ from app.models import model_for
 from app.store import ModelStream
 from js import streamHostFile, timings
 
-lib = load_library(pyllm_engine_wasm.LIBRARY)
+if THREADS:  # the pthreads module, driven through JS
+    from js import mtBridge
+    from app.worker.jslib import JsLibrary
+    lib = JsLibrary(mtBridge)
+else:
+    lib = load_library(pyllm_engine_wasm.LIBRARY)
 results = []
 for job in JOBS:
     t0 = time.perf_counter()
     ms = ModelStream(job["path"], None, lib=lib,
-                     make_runner=lambda g, ld: GGMLRunner(model_for(g), loader=ld, n_threads=1, n_ctx=512, lib=lib))
+                     make_runner=lambda g, ld: GGMLRunner(model_for(g), loader=ld, n_threads=THREADS or 1, n_ctx=512,
+                                                          lib=lib))
     streamHostFile(job["host_path"], ms, job.get("chunk", 1 << 20))
     r = ms.finish()
     load_ms = (time.perf_counter() - t0) * 1e3
@@ -169,8 +175,9 @@ def native_trajectory(path: Path, prompt: list[int], n: int) -> tuple[list[int],
     return tokens, margins
 
 
-def check_against_native(jobs: list[dict]) -> list[dict]:
-    res = run_pyodide(f"JOBS = {__import__('json').dumps(jobs)}\n" + TEACHER_CODE)
+def check_against_native(jobs: list[dict], threads: int = 0) -> list[dict]:
+    res = run_pyodide(f"JOBS = {__import__('json').dumps(jobs)}\nTHREADS = {threads}\n" + TEACHER_CODE,
+                      threads_pool=threads - 1 if threads else None)
     assert "WASM_SIMD=1" in res["system_info"]
     for job, r in zip(jobs, res["results"]):
         native, margins = job["native"], job["margins"]
@@ -216,3 +223,39 @@ def test_gemma3_270m_greedy_matches_native(side_module: Path) -> None:
           f"decode {r['decode_tok_s']:.1f} tok/s, free-running identical: {r['identical']}")
     # the reply starts the same way whatever the rounding
     assert tok.decode(r["own"][:5]) == tok.decode(native[:5])
+
+
+@pytest.fixture(scope="module")
+def threads_module() -> Path:
+    from wasm_ext.build_wasm import threads_module as build
+    return build()
+
+
+def test_threads_module_has_wasm_simd_kernels(threads_module: Path) -> None:
+    from wasm_ext.build_wasm import simd_opcodes
+
+    assert simd_opcodes(threads_module.with_suffix(".wasm"))["i32x4.dot_i16x8_s"] > 10
+
+
+@pytest.mark.slow
+def test_threads_module_greedy_matches_native(threads_module: Path) -> None:
+    """The pthreads module at 2 threads (persistent pool, 1 started worker), driven from
+    Python through JS (app/worker/jslib.py): a tiny model and Gemma 3 270M."""
+    from tools.assets import gemma3_270m_path
+    from tools.testmodels import tiny
+
+    from app.tokenizer import load_tokenizer
+
+    jobs = []
+    for path, prompt in ((tiny("llama", "Q4_0"), [1, 17, 300, 5, 900, 41]),
+                         (gemma3_270m_path(), None)):
+        if prompt is None:
+            prompt = load_tokenizer(str(path)).encode("The capital of France is Paris. The capital of Germany is",
+                                                      add_special=True)
+        native, margins = native_trajectory(path, prompt, 24)
+        jobs.append({"path": in_pyodide(path), "host_path": str(path), "prompt": prompt, "native": native,
+                     "margins": margins})
+    results = check_against_native(jobs, threads=2)
+    r = results[-1]
+    print(f"gemma3 270m, pthreads module, 2 threads: load {r['load_ms']:.0f} ms, prefill {r['prefill_tok_s']:.1f} "
+          f"tok/s, decode {r['decode_tok_s']:.1f} tok/s")

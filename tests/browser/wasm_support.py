@@ -44,11 +44,17 @@ def in_pyodide(path: Path) -> str:
     return HOST_CACHE + "/" + Path(path).resolve().relative_to(cache_root().resolve()).as_posix()
 
 
-def run_pyodide(code: str, timeout: float = 420) -> object:
+def run_pyodide(code: str, timeout: float = 420, threads_pool: int | None = None) -> object:
+    """threads_pool: also start the pthreads engine module with that many workers
+    (Python gets it as `from js import mtBridge`; app.worker.jslib.JsLibrary(mtBridge))."""
     from tools.pyodide_dist import pyodide_dir
 
     job = {"indexURL": str(pyodide_dir()), "wheels": [str(p) for p in site_wheels()],
            "mounts": {HOST_CACHE: str(cache_root().resolve())}, "code": code}
+    if threads_pool is not None:
+        from wasm_ext.build_wasm import threads_module
+        job["mt"] = {"js": str(threads_module()), "bridge": str(ROOT / "web" / "engine_bridge.js"),
+                     "pool": threads_pool}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(job, f)
     try:
