@@ -157,3 +157,31 @@ def test_gemma3_chat_reuses_state_and_matches_llama_cpp(gemma3_270m, llama_cpp):
     assert 0 < new < 20 and r2.stats.prefill_tokens == new + unevaluated
     ref = llama_cpp.eval(gemma3_270m, r2.prompt_tokens, len(r2.tokens) + 1, threads=2)
     assert ref.tokens[:len(r2.tokens)] == r2.tokens
+
+
+def test_recurrent_model_chat_uses_a_snapshot(llama_cpp):
+    """Mamba's state cannot roll back: turn 2 still extends it, and regenerate restarts from
+    the snapshot taken before the prompt's last token instead of from scratch."""
+    path = tiny("mamba", "F32")
+    llm = app.load(path, n_ctx=512, threads=2)
+    try:
+        chat = llm.chat(render=render, temperature=0, max_tokens=6)
+        r1 = chat.send("hello")
+        r1.read()
+        r2 = chat.send("more")
+        r2.read()
+        unevaluated = 1 if r1.stop_reason == "length" else 0
+        assert r2.stats.cached_tokens == len(r1.prompt_tokens) + len(r1.tokens) - unevaluated
+        again = chat.regenerate()
+        again.read()
+        assert again.stats.prefill_tokens == 1 and again.tokens == r2.tokens
+        edited = chat.edit_last("other")  # before the snapshot: from scratch, still right
+        edited.read()
+        llm.reset()
+        scratch = llm.complete(edited.prompt_tokens, temperature=0, max_tokens=6)
+        scratch.read()
+        assert scratch.tokens == edited.tokens
+    finally:
+        llm.close()
+    ref = llama_cpp.eval(path, r2.prompt_tokens, len(r2.tokens) + 1, threads=2)
+    assert ref.tokens[:len(r2.tokens)] == r2.tokens

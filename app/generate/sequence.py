@@ -1,5 +1,11 @@
-"""The model state as a token sequence: what the KV cache holds, and how to get it to a
-new target with the least work (keep the longest common prefix, roll back the rest)."""
+"""The model state as a token sequence: what the model has seen, and how to get it to a
+new target with the least work (keep the longest common prefix, roll back the rest).
+
+Attention state (the KV cache) rolls back to any prefix. A recurrent state (Mamba and
+other SSM layers) summarises the whole sequence and cannot: for those models we keep one
+snapshot, taken just before the last token of each prefill, so a regenerated or edited
+turn restarts from it instead of from scratch.
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -18,7 +24,9 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 class Sequence:
     def __init__(self, runner: GGMLRunner) -> None:
         self.runner = runner
-        self.tokens: list[int] = []  # exactly the tokens whose K/V the runner holds
+        self.tokens: list[int] = []  # exactly the tokens the model state holds
+        self.recurrent = bool(getattr(runner, "is_recurrent", False))
+        self.snapshot: tuple[list[int], bytes] | None = None  # recurrent models only
 
     @property
     def n_ctx(self) -> int:
@@ -32,7 +40,14 @@ class Sequence:
     def reusable(self, target: list[int]) -> int:
         """How many tokens of `target` the state already holds and a prefill would keep."""
         self._sync()
-        return min(common_prefix(self.tokens, target), len(target) - 1)
+        keep = min(common_prefix(self.tokens, target), len(target) - 1)
+        if not self.recurrent or keep == len(self.tokens):
+            return keep
+        if self.snapshot is not None:
+            snap = self.snapshot[0]
+            if len(snap) < len(target) and common_prefix(snap, target) == len(snap):
+                return len(snap)
+        return 0
 
     def prefill(self, target: list[int], on_chunk: Callable[[int], bool | None] | None = None) -> int:
         """Make the state hold `target`, leaving the logits of its last token; returns the
@@ -41,11 +56,22 @@ class Sequence:
         if not target:
             raise ValueError("empty prompt: nothing to generate from")
         keep = self.reusable(target)
-        self.runner.truncate(keep)
+        if keep < len(self.tokens) and self.recurrent:
+            if keep and self.snapshot is not None and len(self.snapshot[0]) == keep:
+                self.runner.load_state(self.snapshot[1])
+            else:
+                self.runner.reset()
+        else:
+            self.runner.truncate(keep)
         del self.tokens[keep:]
         todo = target[keep:]
         try:
-            self.runner.eval(todo, on_chunk=on_chunk)
+            if self.recurrent and len(todo) > 1:
+                self.runner.eval(todo[:-1], on_chunk=on_chunk)
+                self.snapshot = (list(target[:-1]), self.runner.save_state())
+                self.runner.eval(todo[-1:])
+            else:
+                self.runner.eval(todo, on_chunk=on_chunk)
         finally:
             self.tokens = list(target[:self.runner.n_past])
         return len(todo)
