@@ -107,9 +107,11 @@ class Ops(Protocol):
         Returns [channels, n] (no bias, no activation)."""
 
     def selective_scan(self, layer: int, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
-        """Mamba-1's selective scan from the layer's state: x, dt [d_inner, n]; A [d_state, d_inner];
-        B, C [d_state, 1, n]. h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t, y_t = C_t . h_t.
-        Stores h_n as the new state; returns y [d_inner, n] (without the D skip)."""
+        """Mamba's selective scan from the layer's state, dt through softplus:
+        h_t = exp(dt_t A) h_{t-1} + dt_t B_t x_t, y_t = C_t . h_t.
+        Mamba-1: x, dt [d_inner, n], A [d_state, d_inner], B, C [d_state, 1, n].
+        Mamba-2: x [head_dim, n_head, n], dt [n_head, n], A [1, n_head], B, C [d_state, n_group, n].
+        Stores h_n as the new state; returns y shaped like x (without the D skip)."""
 
     def gated_delta_rule(self, layer: int, q: Tensor, k: Tensor, v: Tensor, gate: Tensor, beta: Tensor) -> Tensor:
         """Gated DeltaNet from the layer's state S [S_v, S_v, H_v]: q, k [S_k, H_k, n] (L2-normed,

@@ -83,6 +83,8 @@ TINY_RECURRENT = {
                    ssm_d_inner=512, ssm_d_state=16, ssm_dt_rank=32),
     "falcon-mamba": Shape("mamba", n_layer=2, n_head=0, n_head_kv=0, head_dim=0, n_ff=0, ssm_d_conv=4,
                           ssm_d_inner=512, ssm_d_state=16, ssm_dt_rank=32, ssm_dt_b_c_rms=True),
+    "mamba2": Shape("mamba2", n_layer=2, n_head=0, n_head_kv=0, head_dim=0, n_ff=0, ssm_d_conv=4,
+                    ssm_d_inner=512, ssm_d_state=32, ssm_dt_rank=8, ssm_n_group=2),
     "qwen35": Shape("qwen35", n_layer=4, n_head=4, n_head_kv=2, head_dim=64, n_ff=512,
                     ssm_d_conv=4, ssm_d_inner=128, ssm_d_state=32, ssm_dt_rank=4, ssm_n_group=2,
                     full_attn_interval=4, rope_dims=16, rope_sections=(3, 3, 2, 0)),
@@ -153,6 +155,18 @@ def _recurrent_tensors(s: Shape, rng):
             yield p + "ssm_dt.bias", np.log(np.expm1(dt)).astype(np.float32)
             yield p + "ssm_a", -np.tile(np.arange(1, d_state + 1, dtype=np.float32), (d_inner, 1))
             yield p + "ssm_d", norm(d_inner)
+            yield p + "ssm_out.weight", w(s.n_embd, d_inner)
+            continue
+        if s.arch == "mamba2":
+            n_head, conv_dim = s.ssm_dt_rank, d_inner + 2 * s.ssm_n_group * d_state
+            dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), n_head)).astype(np.float32)
+            yield p + "ssm_in.weight", w(d_inner + conv_dim + n_head, s.n_embd)
+            yield p + "ssm_conv1d.weight", w(conv_dim, d_conv)
+            yield p + "ssm_conv1d.bias", small(conv_dim)
+            yield p + "ssm_dt.bias", np.log(np.expm1(dt)).astype(np.float32)
+            yield p + "ssm_a", (-np.exp(rng.uniform(0.0, np.log(16.0), (n_head, 1)))).astype(np.float32)
+            yield p + "ssm_d", norm(n_head).reshape(n_head, 1)
+            yield p + "ssm_norm.weight", norm(d_inner).reshape(s.ssm_n_group, d_inner // s.ssm_n_group)
             yield p + "ssm_out.weight", w(s.n_embd, d_inner)
             continue
         # qwen35: Gated DeltaNet on 3 of every `full_attn_interval` layers, gated attention on the rest
@@ -236,12 +250,15 @@ def write_gguf(path: Path, s: Shape, type_name: str = "F32", seed: int = 0) -> P
     writer.add_block_count(s.n_layer)
     writer.add_feed_forward_length(s.n_ff)
     writer.add_head_count(s.n_head)
-    if a == "mamba":  # what llama.cpp's converter writes for Mamba-1
+    if a in ("mamba", "mamba2"):  # what llama.cpp's converter writes for Mamba-1 / Mamba-2
         writer.add_ssm_conv_kernel(s.ssm_d_conv)
         writer.add_ssm_inner_size(s.ssm_d_inner)
         writer.add_ssm_state_size(s.ssm_d_state)
         writer.add_ssm_time_step_rank(s.ssm_dt_rank)
-        writer.add_ssm_dt_b_c_rms(s.ssm_dt_b_c_rms)
+        if a == "mamba":
+            writer.add_ssm_dt_b_c_rms(s.ssm_dt_b_c_rms)
+        else:
+            writer.add_ssm_group_count(s.ssm_n_group)
         writer.add_layer_norm_rms_eps(1e-5)
     else:
         writer.add_head_count_kv(s.n_head_kv)
@@ -275,7 +292,8 @@ def write_gguf(path: Path, s: Shape, type_name: str = "F32", seed: int = 0) -> P
     block = gguf.GGML_QUANT_SIZES[qtype][0]
     for name, arr in _tensors(s, seed):
         # conv kernels and A stay F32 (ggml's scan/conv read them as F32, as llama.cpp's converter keeps them)
-        keep_f32 = s.ssm_d_inner and (".ssm_conv1d" in name or name.endswith(".ssm_a") or arr.shape[-1] % block)
+        keep_f32 = s.ssm_d_inner and (".ssm_conv1d" in name or name.endswith((".ssm_a", ".ssm_d"))
+                                      or ".ssm_norm" in name or arr.shape[-1] % block)
         if arr.ndim == 2 and qtype != gguf.GGMLQuantizationType.F32 and not keep_f32:
             writer.add_tensor(name, gguf.quants.quantize(arr, qtype), raw_dtype=qtype)
         else:

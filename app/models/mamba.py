@@ -1,4 +1,4 @@
-"""Mamba-1 (state-space model, arXiv:2312.00752), and Falcon-Mamba's RMSNorm on dt/B/C.
+"""Mamba-1 (state-space model, arXiv:2312.00752), Falcon-Mamba's RMSNorm on dt/B/C, and Mamba-2.
 
 Each block replaces attention with a selective SSM over a fixed-size state:
 
@@ -42,10 +42,13 @@ class Mamba(Model):
         self.d_state = int(get("ssm.state_size"))
         self.dt_rank = int(get("ssm.time_step_rank"))
         self.dt_b_c_rms = bool(md.get(f"{a}.ssm.dt_b_c_rms", False))
-        if self.d_inner != 2 * n_embd:
-            raise ModelError(f"{gguf.source}: {a}.ssm.inner_size {self.d_inner} != 2 * embedding_length "
-                             f"(only an expansion factor of 2 is supported, as in llama.cpp)")
+        self.check_d_inner()
         self.check_tensors()
+
+    def check_d_inner(self) -> None:
+        if self.d_inner != 2 * self.hp.n_embd:
+            raise ModelError(f"{self.gguf.source}: {self.arch}.ssm.inner_size {self.d_inner} != 2 * embedding_length "
+                             f"(only an expansion factor of 2 is supported, as in llama.cpp)")
 
     def check_tensors(self) -> None:
         names = self.gguf.tensor_index
@@ -60,7 +63,7 @@ class Mamba(Model):
                              f"{', '.join(missing[:5])}, which the file does not have")
 
     def is_matmul_weight(self, name: str) -> bool:
-        return super().is_matmul_weight(name) and ".ssm_conv1d." not in name
+        return super().is_matmul_weight(name) and ".ssm_conv1d." not in name and ".ssm_norm." not in name
 
     def recurrent_state(self, layer: int) -> tuple[int, int]:
         """(conv state, scan state) elements per layer: every layer is recurrent."""
@@ -96,3 +99,48 @@ class Mamba(Model):
         y = g.selective_scan(i, x, dt, L.ssm_a, B, C)
         y = g.add(y, g.mul(x, L.ssm_d))
         return g.linear(L.ssm_out, g.swiglu(g.cont(z), y))
+
+
+class Mamba2(Mamba):
+    """Mamba-2 (arXiv:2405.21060): one projection gives z, x, B, C and dt; a scalar decay A per
+    head; x, B and C share the causal conv; a grouped RMSNorm gates the output.
+
+        z, xBC, dt = W_in RMSNorm(h)
+        x, B, C    = silu(conv1d_causal(xBC) + b)       (x: n_head heads of head_dim)
+        y          = scan(x, dt + b_dt, A, B, C) + D * x
+        h'         = h + W_out(GroupRMSNorm(y * silu(z)))
+    """
+    arch = "mamba2"
+    layer_tensors = ("attn_norm", "ssm_in", "ssm_conv1d", "ssm_a", "ssm_d", "ssm_norm", "ssm_out")
+
+    def __init__(self, gguf: GGUFFile) -> None:
+        key = f"{self.arch}.ssm.group_count"
+        if key not in gguf.metadata:
+            raise ModelError(f"{gguf.source}: missing metadata {key!r} required by architecture {self.arch!r}")
+        self.n_group = int(gguf.metadata[key])
+        super().__init__(gguf)
+
+    def check_d_inner(self) -> None:
+        pass  # any expansion factor
+
+    def recurrent_state(self, layer: int) -> tuple[int, int]:
+        channels = self.d_inner + 2 * self.n_group * self.d_state
+        return (self.d_conv - 1) * channels, self.d_state * self.d_inner
+
+    def mixer(self, g: Ops, i: int, L, h: Tensor) -> Tensor:
+        d_inner, d_state, n_group, n_head = self.d_inner, self.d_state, self.n_group, self.dt_rank
+        head_dim, channels = d_inner // n_head, d_inner + 2 * self.n_group * self.d_state
+        zxbcdt = g.linear(L.ssm_in, h)
+        z = g.split_heads(zxbcdt, 0, head_dim, n_head)
+        xbc = g.split(zxbcdt, d_inner, channels)
+        dt = g.split(zxbcdt, d_inner + channels, n_head)
+        xbc = g.silu(g.add(g.causal_conv(i, xbc, L.ssm_conv1d), L.ssm_conv1d_b))
+        x = g.split_heads(xbc, 0, head_dim, n_head)
+        B = g.split_heads(xbc, d_inner, d_state, n_group)
+        C = g.split_heads(xbc, d_inner + n_group * d_state, d_state, n_group)
+        dt = g.add(g.cont(dt), L.ssm_dt_b)
+        y = g.selective_scan(i, x, dt, L.ssm_a, B, C)
+        y = g.add(y, g.mul(x, L.ssm_d))
+        y = g.swiglu(g.cont(z), y)
+        y = g.rms_norm(g.reshape(y, d_inner // n_group, n_group, g.n_tokens), L.ssm_norm, self.hp.rms_eps)
+        return g.linear(L.ssm_out, g.reshape(y, d_inner, g.n_tokens))

@@ -224,13 +224,22 @@ class StepGraph:
 
     def selective_scan(self, layer: int, x: int, dt: int, A: int, B: int, C: int) -> int:
         lib, g, st = self.lib, self.g, self.states[layer]
-        d_state, d_inner, n = self.ne(A, 0), self.ne(A, 1), self.n_tokens
-        s = self.reshape(st.ssm, d_state, 1, d_inner, 1)
-        x4 = self.reshape(x, 1, d_inner, n, 1)
+        d_state, n = self.ne(B, 0), self.n_tokens
+        if self.ne(A, 0) == 1:  # Mamba-2: one scalar A per head, x [head_dim, n_head, n]
+            head_dim, n_head = self.ne(x, 0), self.ne(x, 1)
+            x4 = x
+        else:  # Mamba-1: x [d_inner, n], one channel per head
+            head_dim, n_head = 1, self.ne(x, 0)
+            x4 = self.reshape(x, 1, n_head, n, 1)
+        d_inner = head_dim * n_head
+        s = self.reshape(st.ssm, d_state, head_dim, n_head, 1)
         y = self._check(lib.eng_ssm_scan(g, s, x4, dt, A, B, C, self._ids()), "ssm_scan")
         x_bytes = 4.0 * d_inner * n
         self._store(self._check(lib.eng_view(g, y, 1, d_state * d_inner, 1, 1, 1, 0, 0, 0, x_bytes), "view"), st.ssm)
-        return self._check(lib.eng_view(g, y, 3, d_inner, n, 1, 1, 4.0 * d_inner, x_bytes, 0, 0), "view")
+        if head_dim == 1:
+            return self._check(lib.eng_view(g, y, 3, d_inner, n, 1, 1, 4.0 * d_inner, x_bytes, 0, 0), "view")
+        return self._check(lib.eng_view(g, y, 4, head_dim, n_head, n, 1, 4.0 * head_dim, 4.0 * d_inner, x_bytes, 0),
+                           "view")
 
     def gated_delta_rule(self, layer: int, q: int, k: int, v: int, gate: int, beta: int) -> int:
         lib, g, st = self.lib, self.g, self.states[layer]
