@@ -34,6 +34,12 @@ fn f16r(v: f32) -> f32 {
   return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
 }
 
+fn vval(vb: u32, d: u32) -> f32 {  // V of dim d (< head_dim, else 0) for the tile row at word vb
+  if (d >= p.hd) { return 0.0; }
+  let vv = unpack2x16float(vt[vb + d / 2u]);
+  return select(vv.x, vv.y, (d & 1u) == 1u);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let h = wg.x;
@@ -87,7 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   var m = max(pm[cnt - 1u], sc[cnt - 1u]);
   var l = 0.0;
-  var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+  var acc = vec4<f32>(0.0);   // dims li, li + 64, li + 128, li + 192
   let wpr = p.hd / 2u;
   let tile = min(32u, 4096u / p.hd);
   for (var t0 = 0u; t0 < cnt; t0 += tile) {
@@ -100,20 +106,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var jj = 0u; jj < tn; jj++) {
       let ms = msa[t0 + jj];
       let vs = vsa[t0 + jj];
-      for (var r = 0u; r < 4u; r++) {
-        let d = li + 64u * r;
-        if (d < p.hd) {
-          let vv = unpack2x16float(vt[jj * wpr + d / 2u]);
-          acc[r] = f16r(fma(select(vv.x, vv.y, (d & 1u) == 1u), vs, f16r(acc[r] * ms)));
-        }
+      let vb = jj * wpr;
+      acc.x = f16r(fma(vval(vb, li), vs, f16r(acc.x * ms)));
+      if (p.hd > 64u) {
+        acc.y = f16r(fma(vval(vb, li + 64u), vs, f16r(acc.y * ms)));
+        acc.z = f16r(fma(vval(vb, li + 128u), vs, f16r(acc.z * ms)));
+        acc.w = f16r(fma(vval(vb, li + 192u), vs, f16r(acc.w * ms)));
       }
       l = l * ms + vs;
     }
     workgroupBarrier();
   }
   if (li == 0u) { Part[pbase] = m; Part[pbase + 1u] = l; }
-  for (var r = 0u; r < 4u; r++) {
-    let d = li + 64u * r;
-    if (d < p.hd) { Part[pbase + 2u + d] = acc[r]; }
-  }
+  if (li < p.hd) { Part[pbase + 2u + li] = acc.x; }
+  if (li + 64u < p.hd) { Part[pbase + 66u + li] = acc.y; }
+  if (li + 128u < p.hd) { Part[pbase + 130u + li] = acc.z; }
+  if (li + 192u < p.hd) { Part[pbase + 194u + li] = acc.w; }
 }

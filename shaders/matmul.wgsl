@@ -75,6 +75,29 @@ fn stage_w(second: bool, row: u32, q: u32, b: u32) {
   }
 }
 
+fn store(row: u32, t0: u32, v4: vec4<f32>, g4: vec4<f32>) {
+  if (row >= p.N) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let tt = t0 + 16u * j;
+    if (tt < p.n) {
+      let o = tt * p.y_stride + row;
+      var v = v4[j];
+      if (GLU == 1u) {
+        v = v / (1.0 + exp(-v)) * g4[j];
+      } else if (GLU == 2u) {
+        var g: f32;
+        if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else {
+          let x = f16r1(v);
+          g = f16r1(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));
+        }
+        v = g * g4[j];
+      }
+      if (RES) { v += R[o]; }
+      Y[o] = v;
+    }
+  }
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let m0 = wg.x * 64u;
@@ -82,9 +105,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let tr = li % 16u;
   let tc = li / 16u;
   let nb = p.K / 32u;
-  var acc: array<f32, 16>;
-  var acc2: array<f32, 16>;
-  for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; acc2[i] = 0.0; }
+  var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+  var e0 = vec4<f32>(0.0); var e1 = vec4<f32>(0.0); var e2 = vec4<f32>(0.0); var e3 = vec4<f32>(0.0);
   for (var b = 0u; b < nb; b++) {
     stage_w(false, m0 + li / 4u, li % 4u, b);
     if (GLU != 0u) { stage_w(true, m0 + li / 4u, li % 4u, b); }
@@ -103,53 +125,40 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       if (q == 0u) { xsd[tok] = xd; }
     }
     workgroupBarrier();
-    var si: array<i32, 16>;
-    var si2: array<i32, 16>;
-    for (var i = 0u; i < 16u; i++) { si[i] = 0; si2[i] = 0; }
+    // straight-line 4x4 integer tile (vectors, no dynamically indexed private arrays)
+    var s0 = vec4<i32>(0); var s1 = vec4<i32>(0); var s2 = vec4<i32>(0); var s3 = vec4<i32>(0);
+    var u0 = vec4<i32>(0); var u1 = vec4<i32>(0); var u2 = vec4<i32>(0); var u3 = vec4<i32>(0);
     for (var w = 0u; w < 8u; w++) {
-      var xv: array<u32, 4>;
-      for (var j = 0u; j < 4u; j++) { xv[j] = xs[w * 64u + tc + 16u * j]; }
-      for (var i = 0u; i < 4u; i++) {
-        let a = ws[w * 64u + tr + 16u * i];
-        for (var j = 0u; j < 4u; j++) { si[i * 4u + j] += dot4I8Packed(a, xv[j]); }
-        if (GLU != 0u) {
-          let a2 = ws2[w * 64u + tr + 16u * i];
-          for (var j = 0u; j < 4u; j++) { si2[i * 4u + j] += dot4I8Packed(a2, xv[j]); }
-        }
+      let o = w * 64u;
+      let x = vec4<u32>(xs[o + tc], xs[o + tc + 16u], xs[o + tc + 32u], xs[o + tc + 48u]);
+      let a0 = ws[o + tr]; let a1 = ws[o + tr + 16u]; let a2 = ws[o + tr + 32u]; let a3 = ws[o + tr + 48u];
+      s0 += vec4<i32>(dot4I8Packed(a0, x.x), dot4I8Packed(a0, x.y), dot4I8Packed(a0, x.z), dot4I8Packed(a0, x.w));
+      s1 += vec4<i32>(dot4I8Packed(a1, x.x), dot4I8Packed(a1, x.y), dot4I8Packed(a1, x.z), dot4I8Packed(a1, x.w));
+      s2 += vec4<i32>(dot4I8Packed(a2, x.x), dot4I8Packed(a2, x.y), dot4I8Packed(a2, x.z), dot4I8Packed(a2, x.w));
+      s3 += vec4<i32>(dot4I8Packed(a3, x.x), dot4I8Packed(a3, x.y), dot4I8Packed(a3, x.z), dot4I8Packed(a3, x.w));
+      if (GLU != 0u) {
+        let b0 = ws2[o + tr]; let b1 = ws2[o + tr + 16u]; let b2 = ws2[o + tr + 32u]; let b3 = ws2[o + tr + 48u];
+        u0 += vec4<i32>(dot4I8Packed(b0, x.x), dot4I8Packed(b0, x.y), dot4I8Packed(b0, x.z), dot4I8Packed(b0, x.w));
+        u1 += vec4<i32>(dot4I8Packed(b1, x.x), dot4I8Packed(b1, x.y), dot4I8Packed(b1, x.z), dot4I8Packed(b1, x.w));
+        u2 += vec4<i32>(dot4I8Packed(b2, x.x), dot4I8Packed(b2, x.y), dot4I8Packed(b2, x.z), dot4I8Packed(b2, x.w));
+        u3 += vec4<i32>(dot4I8Packed(b3, x.x), dot4I8Packed(b3, x.y), dot4I8Packed(b3, x.z), dot4I8Packed(b3, x.w));
       }
     }
-    for (var i = 0u; i < 4u; i++) {
-      let dw = wsd[tr + 16u * i];
-      var dw2 = 0.0;
-      if (GLU != 0u) { dw2 = wsd2[tr + 16u * i]; }
-      for (var j = 0u; j < 4u; j++) {
-        let dx = xsd[tc + 16u * j];
-        acc[i * 4u + j] += f32(si[i * 4u + j]) * (dw * dx);
-        if (GLU != 0u) { acc2[i * 4u + j] += f32(si2[i * 4u + j]) * (dw2 * dx); }
-      }
+    let dx = vec4<f32>(xsd[tc], xsd[tc + 16u], xsd[tc + 32u], xsd[tc + 48u]);
+    c0 += vec4<f32>(s0) * (wsd[tr] * dx);
+    c1 += vec4<f32>(s1) * (wsd[tr + 16u] * dx);
+    c2 += vec4<f32>(s2) * (wsd[tr + 32u] * dx);
+    c3 += vec4<f32>(s3) * (wsd[tr + 48u] * dx);
+    if (GLU != 0u) {
+      e0 += vec4<f32>(u0) * (wsd2[tr] * dx);
+      e1 += vec4<f32>(u1) * (wsd2[tr + 16u] * dx);
+      e2 += vec4<f32>(u2) * (wsd2[tr + 32u] * dx);
+      e3 += vec4<f32>(u3) * (wsd2[tr + 48u] * dx);
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let row = m0 + tr + 16u * i;
-    for (var j = 0u; j < 4u; j++) {
-      let tt = n0 + tc + 16u * j;
-      if (row < p.N && tt < p.n) {
-        let o = tt * p.y_stride + row;
-        var v = acc[i * 4u + j];
-        if (GLU == 1u) {
-          v = v / (1.0 + exp(-v)) * acc2[i * 4u + j];
-        } else if (GLU == 2u) {
-          var g: f32;
-          if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else {
-            let x = f16r1(v);
-            g = f16r1(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));
-          }
-          v = g * acc2[i * 4u + j];
-        }
-        if (RES) { v += R[o]; }
-        Y[o] = v;
-      }
-    }
-  }
+  store(m0 + tr, n0 + tc, c0, e0);
+  store(m0 + tr + 16u, n0 + tc, c1, e1);
+  store(m0 + tr + 32u, n0 + tc, c2, e2);
+  store(m0 + tr + 48u, n0 + tc, c3, e3);
 }

@@ -59,6 +59,64 @@ fn nib(q: u32) -> u32 {  // 4 nibbles (one per byte) minus 8, as packed i8
   return (((q & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
 }
 
+struct Blk { a: vec4<u32>, b: vec4<u32>, d: f32 }   // 32 int8 weights as 8 quads, scale
+
+fn load_blk(second: bool, s: u32) -> Blk {  // the block at u16 index s, as int8 quads
+  let d = f16at(second, s);
+  let j = (s + 1u) >> 1u;
+  let odd = ((s + 1u) & 1u) == 1u;
+  let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u); let a3 = wd(second, j + 3u);
+  var a4 = 0u;
+  if (TYPE == 2u) {
+    if (odd) { a4 = wd(second, j + 4u); }
+    let w = vec4<u32>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd));
+    return Blk(vec4<u32>(nib(w.x), nib(w.y), nib(w.z), nib(w.w)),
+               vec4<u32>(nib(w.x >> 4u), nib(w.y >> 4u), nib(w.z >> 4u), nib(w.w >> 4u)), d);
+  }
+  a4 = wd(second, j + 4u);
+  let a5 = wd(second, j + 5u); let a6 = wd(second, j + 6u); let a7 = wd(second, j + 7u);
+  var a8 = 0u;
+  if (odd) { a8 = wd(second, j + 8u); }
+  return Blk(vec4<u32>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd)),
+             vec4<u32>(funnel(a4, a5, odd), funnel(a5, a6, odd), funnel(a6, a7, odd), funnel(a7, a8, odd)), d);
+}
+
+fn blk_dot(q: Blk, xq: u32) -> i32 {
+  return dot4I8Packed(q.a.x, X[xq]) + dot4I8Packed(q.a.y, X[xq + 1u]) + dot4I8Packed(q.a.z, X[xq + 2u])
+       + dot4I8Packed(q.a.w, X[xq + 3u]) + dot4I8Packed(q.b.x, X[xq + 4u]) + dot4I8Packed(q.b.y, X[xq + 5u])
+       + dot4I8Packed(q.b.z, X[xq + 6u]) + dot4I8Packed(q.b.w, X[xq + 7u]);
+}
+
+// one token (decode): scalars only
+fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
+  var acc = 0.0;
+  if (TYPE == 2u || TYPE == 8u) {
+    let nb = p.K / 32u;
+    let bsz = select(17u, 9u, TYPE == 2u);
+    let row = r * nb * bsz;
+    for (var b = lane; b < nb; b += LANES) {
+      let q = load_blk(second, row + b * bsz);
+      acc += f32(blk_dot(q, b * 8u)) * (q.d * bitcast<f32>(X[p.x_scales + b]));
+    }
+  } else if (TYPE == 1u) {
+    let nw = p.K / 2u;
+    let row = r * nw;
+    for (var k = lane; k < nw; k += LANES) {
+      let w = unpack2x16float(wd(second, row + k));
+      let x = f16r(vec2<f32>(bitcast<f32>(X[2u * k]), bitcast<f32>(X[2u * k + 1u])));
+      acc += w.x * x.x + w.y * x.y;
+    }
+  } else {
+    let row = r * p.K;
+    for (var k = lane; k < p.K; k += LANES) {
+      var x = bitcast<f32>(X[k]);
+      if (TYPE == 30u) { x = bf16r(x); }
+      acc += bitcast<f32>(wd(second, row + k)) * x;
+    }
+  }
+  return acc;
+}
+
 // partial dot products of rows r (this lane's share) for up to TN tokens
 fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
   var acc: array<f32, TNMAX>;
@@ -68,36 +126,11 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
     let bsz = select(17u, 9u, TYPE == 2u);  // block size in u16
     let row = r * nb * bsz;
     for (var b = lane; b < nb; b += LANES) {
-      let s = row + b * bsz;
-      let d = f16at(second, s);
-      let j = (s + 1u) >> 1u;
-      let odd = ((s + 1u) & 1u) == 1u;
-      var q: array<u32, 8>;
-      if (TYPE == 2u) {
-        let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u);
-        let a3 = wd(second, j + 3u);
-        var a4 = 0u;
-        if (odd) { a4 = wd(second, j + 4u); }
-        let w0 = funnel(a0, a1, odd); let w1 = funnel(a1, a2, odd);
-        let w2 = funnel(a2, a3, odd); let w3 = funnel(a3, a4, odd);
-        q[0] = nib(w0); q[1] = nib(w1); q[2] = nib(w2); q[3] = nib(w3);
-        q[4] = nib(w0 >> 4u); q[5] = nib(w1 >> 4u); q[6] = nib(w2 >> 4u); q[7] = nib(w3 >> 4u);
-      } else {
-        var a = wd(second, j);
-        for (var i = 0u; i < 8u; i++) {
-          var bw = 0u;
-          if (odd || i < 7u) { bw = wd(second, j + i + 1u); }
-          q[i] = funnel(a, bw, odd);
-          a = bw;
-        }
-      }
+      let q = load_blk(second, row + b * bsz);
       for (var t = 0u; t < TN; t++) {
         let tt = t0 + t;
         if (tt < p.n) {
-          let xq = tt * p.x_stride + b * 8u;
-          var sumi: i32 = 0;
-          for (var i = 0u; i < 8u; i++) { sumi += dot4I8Packed(q[i], X[xq + i]); }
-          acc[t] += f32(sumi) * (d * bitcast<f32>(X[p.x_scales + tt * nb + b]));
+          acc[t] += f32(blk_dot(q, tt * p.x_stride + b * 8u)) * (q.d * bitcast<f32>(X[p.x_scales + tt * nb + b]));
         }
       }
     }
@@ -132,6 +165,7 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
   return acc;
 }
 
+
 fn bf16r(v: f32) -> f32 {  // round to nearest even bf16 (ggml_compute_fp32_to_bf16)
   let u = bitcast<u32>(v);
   return bitcast<f32>((u + 0x7FFFu + ((u >> 16u) & 1u)) & 0xFFFF0000u);
@@ -144,15 +178,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lane = li % LANES;
   let r = wg.x * (256u / LANES) + li / LANES;
   let t0 = wg.y * TN;
-  var acc: array<f32, TNMAX>;
-  var acc2: array<f32, TNMAX>;
-  if (r < p.N) {
-    acc = row_dots(false, r, t0, lane);
-    if (GLU != 0u) { acc2 = row_dots(true, r, t0, lane); }
-  }
-  for (var t = 0u; t < TN; t++) {
-    part[t * 256u + li] = acc[t];
-    if (GLU != 0u) { part2[t * 256u + li] = acc2[t]; }
+  if (TN == 1u) {
+    var a1 = 0.0;
+    var a2 = 0.0;
+    if (r < p.N) {
+      a1 = row_dot1(false, r, lane);
+      if (GLU != 0u) { a2 = row_dot1(true, r, lane); }
+    }
+    part[li] = a1;
+    part2[li] = a2;
+  } else {
+    var acc: array<f32, TNMAX>;
+    var acc2: array<f32, TNMAX>;
+    if (r < p.N) {
+      acc = row_dots(false, r, t0, lane);
+      if (GLU != 0u) { acc2 = row_dots(true, r, t0, lane); }
+    }
+    for (var t = 0u; t < TN; t++) {
+      part[t * 256u + li] = acc[t];
+      if (GLU != 0u) { part2[t * 256u + li] = acc2[t]; }
+    }
   }
   workgroupBarrier();
   for (var s = LANES / 2u; s > 0u; s >>= 1u) {
