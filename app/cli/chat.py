@@ -70,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
                     reply = chat.send(line)
                 stream(reply)
                 report(reply, args.quiet)
-            except (OptionError, ContextFullError, RuntimeError) as exc:
+            except OptionError as exc:
                 print(f"\nerror: {exc}", file=sys.stderr)
-                if isinstance(exc, OptionError):
-                    return 2
+                return 2
+            except (ContextFullError, RuntimeError, ValueError) as exc:  # ValueError: the chat template's
+                print(f"\nerror: {exc}", file=sys.stderr)
     finally:
         llm.close()
     return 0
