@@ -82,6 +82,7 @@ function options() {
     top_p: Number($("opt-top-p").value) || 1,
     max_tokens: Number($("opt-max-tokens").value) || 256,
     raw: $("opt-raw").checked,
+    ...(state.extraOptions || {}), // test/bench hook (e.g. ignore_eos)
   };
 }
 

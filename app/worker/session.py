@@ -168,6 +168,7 @@ class WorkerSession:
         temperature = float(opts.get("temperature", 0.0))
         top_k, top_p = int(opts.get("top_k", 40)), float(opts.get("top_p", 0.95))
         seed = opts.get("seed")
+        ignore_eos = bool(opts.get("ignore_eos", False))
         self.cancel_requested = False
         runner, tok = self.runner, self.tokenizer
         t0 = time.perf_counter()
@@ -202,7 +203,7 @@ class WorkerSession:
         stopped = "length"
         token = self._pick(temperature, top_k, top_p, seed)
         while True:
-            if tok.is_stop(token):
+            if tok.is_stop(token) and not ignore_eos:
                 stopped = "eos"
                 break
             text = decoder.feed(token)
