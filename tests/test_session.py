@@ -175,8 +175,9 @@ def test_recurrent_model_chat_uses_a_snapshot(llama_cpp):
         again = chat.regenerate()
         again.read()
         assert again.stats.prefill_tokens == 1 and again.tokens == r2.tokens
-        edited = chat.edit_last("other")  # before the snapshot: from scratch, still right
+        edited = chat.edit_last("other")  # restarts from turn 1's snapshot
         edited.read()
+        assert edited.stats.cached_tokens == len(r1.prompt_tokens) - 1
         llm.reset()
         scratch = llm.complete(edited.prompt_tokens, temperature=0, max_tokens=6)
         scratch.read()

@@ -2,15 +2,17 @@
 new target with the least work (keep the longest common prefix, roll back the rest).
 
 Attention state (the KV cache) rolls back to any prefix. A recurrent state (Mamba and
-other SSM layers) summarises the whole sequence and cannot: for those models we keep one
-snapshot, taken just before the last token of each prefill, so a regenerated or edited
-turn restarts from it instead of from scratch.
+other SSM layers) summarises the whole sequence and cannot: for those models we keep a few
+snapshots, each taken just before the last token of a prefill, so a regenerated or edited
+turn restarts from the longest one it extends instead of from scratch.
 """
 from __future__ import annotations
 
 from typing import Callable
 
 from ..backends.ggml.runner import GGMLRunner
+
+MAX_SNAPSHOTS = 4
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -26,7 +28,7 @@ class Sequence:
         self.runner = runner
         self.tokens: list[int] = []  # exactly the tokens the model state holds
         self.recurrent = bool(getattr(runner, "is_recurrent", False))
-        self.snapshot: tuple[list[int], bytes] | None = None  # recurrent models only
+        self.snapshots: list[tuple[list[int], bytes]] = []  # recurrent models only, newest last
 
     @property
     def n_ctx(self) -> int:
@@ -43,11 +45,13 @@ class Sequence:
         keep = min(common_prefix(self.tokens, target), len(target) - 1)
         if not self.recurrent or keep == len(self.tokens):
             return keep
-        if self.snapshot is not None:
-            snap = self.snapshot[0]
-            if len(snap) < len(target) and common_prefix(snap, target) == len(snap):
-                return len(snap)
-        return 0
+        snap = self._snapshot_for(target)
+        return len(snap[0]) if snap is not None else 0
+
+    def _snapshot_for(self, target: list[int]) -> tuple[list[int], bytes] | None:
+        """The longest snapshot whose tokens begin `target` (leaving at least one token)."""
+        fits = [s for s in self.snapshots if len(s[0]) < len(target) and common_prefix(s[0], target) == len(s[0])]
+        return max(fits, key=lambda s: len(s[0]), default=None)
 
     def prefill(self, target: list[int], on_chunk: Callable[[int], bool | None] | None = None) -> int:
         """Make the state hold `target`, leaving the logits of its last token; returns the
@@ -57,8 +61,9 @@ class Sequence:
             raise ValueError("empty prompt: nothing to generate from")
         keep = self.reusable(target)
         if keep < len(self.tokens) and self.recurrent:
-            if keep and self.snapshot is not None and len(self.snapshot[0]) == keep:
-                self.runner.load_state(self.snapshot[1])
+            snap = self._snapshot_for(target)
+            if keep and snap is not None and len(snap[0]) == keep:
+                self.runner.load_state(snap[1])
             else:
                 self.runner.reset()
         else:
@@ -68,7 +73,8 @@ class Sequence:
         try:
             if self.recurrent and len(todo) > 1:
                 self.runner.eval(todo[:-1], on_chunk=on_chunk)
-                self.snapshot = (list(target[:-1]), self.runner.save_state())
+                self.snapshots = [s for s in self.snapshots if s[0] != target[:-1]][-(MAX_SNAPSHOTS - 1):]
+                self.snapshots.append((list(target[:-1]), self.runner.save_state()))
                 self.runner.eval(todo[-1:])
             else:
                 self.runner.eval(todo, on_chunk=on_chunk)
