@@ -17,7 +17,7 @@ from ...gguf import GGUFFile, TensorInfo
 from ...models import Model, Weights
 from ...ops import Rope
 from .device import Device, DeviceError, default_device
-from .graph import BF16_AS_F32, F32, LayerCache, StepRecorder, Weight
+from .graph import ATTN_CHUNK, BF16_AS_F32, F32, LayerCache, StepRecorder, Weight
 from .kernels import Kernels
 
 UBATCH = 512
@@ -67,6 +67,8 @@ class WebGPURunner:
                  reader: Callable[[TensorInfo], bytes] | None = None, fuse: bool = True) -> None:
         self.fuse = fuse  # peephole fusions in the recorded dispatch lists (graph.StepRecorder._fuse)
         self.submit_chunks = 1  # >1: a step goes to the GPU in that many passes (overlaps encoding)
+        self.attn_chunk = ATTN_CHUNK  # KV cells per decode-attention workgroup (set before recording)
+        self.use_matmul = True  # tiled matmul.wgsl for quantized products of 32+ tokens
         self.model, self.hp, self.gguf = model, model.hp, model.gguf
         self.device = device or default_device()
         self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))
