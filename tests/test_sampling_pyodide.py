@@ -34,7 +34,7 @@ CHAINS = [dict(seed=42), dict(seed=7, top_k=0, min_p=0.0, top_p=0.9, temperature
           dict(seed=3, top_k=0, top_p=1.0, min_p=0.0, typical_p=0.8, temperature=1.3),
           dict(seed=2**63 + 5, top_k=50, top_p=0.8, min_p=0.01, temperature=0.7, repeat_penalty=1.2,
                frequency_penalty=0.1, presence_penalty=0.3, logit_bias={5: 3.0, 6: -math.inf}),
-          dict(temperature=0.0)]
+          dict(seed=11, top_k=0, top_p=1.0, min_p=0.1, temperature=1.1), dict(temperature=0.0)]
 out = {}
 s = Sampler(lib)
 for n in (1000, 262144):

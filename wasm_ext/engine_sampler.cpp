@@ -300,6 +300,20 @@ void min_p(Sampler & S) {
     }
 }
 
+// min-p straight from the row (same set and order as min_p() over every candidate);
+// false when it keeps fewer than min_keep, which needs the sorted fallback.
+bool min_p_direct(Sampler & S, const float * v, size_t n) {
+    float mx = -INFINITY;
+    for (size_t i = 0; i < n; ++i) mx = v[i] > mx ? v[i] : mx;
+    const double min_logit = (double)mx + det_log((double)S.min_p);
+    S.cur.clear();
+    for (size_t i = 0; i < n; ++i)
+        if ((double)v[i] >= min_logit) S.cur.push_back(Cand{v[i], (int32_t)i, 0.0});
+    S.size = S.cur.size();
+    S.sorted = false;
+    return S.size >= std::max<size_t>(1, (size_t)S.min_keep);
+}
+
 int draw(Sampler & S) {
     const double r = S.rng.uniform();
     if (S.size == 1) { S.cur[0].p = 1.0; return 0; }
@@ -412,6 +426,9 @@ int32_t eng_sampler_sample(int32_t h, int32_t logits, int32_t row, const int32_t
     const size_t k = S->top_k > 0 ? std::min((size_t)S->top_k, n) : n;
     if (k < n) {
         select_top_k(*S, v, n, k);
+    } else if (S->top_k <= 0 && S->typical_p >= 1.0f && S->top_p >= 1.0f && S->min_p > 0.0f &&
+               min_p_direct(*S, v, n)) {
+        // min-p is the first cut: candidates were built only for the tokens it keeps
     } else {
         S->cur.resize(n);
         for (size_t i = 0; i < n; ++i) S->cur[i] = Cand{v[i] == v[i] ? v[i] : -INFINITY, (int32_t)i, 0.0};  // NaN would break the orderings
