@@ -98,3 +98,27 @@ def test_cli_chat_reads_turns_and_commands(model_path, capsys, monkeypatch):
     lines = [l for l in err.splitlines() if l.startswith("[")]
     assert len(lines) == 3  # two replies and a regeneration, each with its stats line
     assert "(0 cached" in lines[0] and "(0 cached" not in lines[1]
+
+
+def test_llm_around_an_existing_runner(model_path):
+    """What the browser worker does: build the runner itself (streamed weights), then use
+    the same chat API on it."""
+    from app.backends.ggml.runner import GGMLRunner
+    from app.generate import LLM
+    from app.gguf import read_gguf
+    from app.models import model_for
+
+    runner = GGMLRunner(model_for(read_gguf(model_path)), model_path, n_threads=1, n_ctx=256)
+    llm = LLM(runner)
+    try:
+        reference = app.load(model_path, n_ctx=256, threads=1)
+        try:
+            want = reference.complete("hello", temperature=0, max_tokens=6)
+            want.read()
+        finally:
+            reference.close()
+        got = llm.complete("hello", temperature=0, max_tokens=6)
+        assert got.read() == want.text and got.tokens == want.tokens
+        assert llm.chat(temperature=0, max_tokens=3).send("hi").read() is not None
+    finally:
+        llm.close()

@@ -25,19 +25,28 @@ class LLM:
     """A model loaded on the engine, with one model state shared by its chats and
     completions (each request reuses whatever prefix of the state it shares)."""
 
-    def __init__(self, path: str, n_ctx: int = 4096, threads: int | None = None) -> None:
+    def __init__(self, runner: GGMLRunner, tokenizer: Tokenizer | None = None) -> None:
+        """Wrap a runner that is already loaded (app.load builds one from a file; the browser
+        worker builds one from a streamed download)."""
+        self.runner = runner
+        self.gguf = runner.gguf
+        self.model = runner.model
+        self.path = str(self.gguf.source)
+        self.tokenizer = tokenizer or Tokenizer.from_metadata(self.gguf.metadata)
+        self.seq = Sequence(runner)
+        self.sampler = Sampler(runner.lib)
+        self.active: Reply | None = None
+
+    @classmethod
+    def open(cls, path: str, n_ctx: int = 4096, threads: int | None = None) -> "LLM":
         if isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx <= 0:
             raise OptionError(f"n_ctx must be a positive integer; got {n_ctx!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0):
             raise OptionError(f"threads must be a positive integer or None; got {threads!r}")
-        self.path = str(path)
-        self.gguf = read_gguf(self.path)
-        self.model = model_for(self.gguf)
-        self.tokenizer = Tokenizer.from_metadata(self.gguf.metadata)
-        self.runner = GGMLRunner(self.model, self.path, n_threads=threads or default_threads(), n_ctx=n_ctx)
-        self.seq = Sequence(self.runner)
-        self.sampler = Sampler(self.runner.lib)
-        self.active: Reply | None = None
+        gguf = read_gguf(str(path))
+        tokenizer = Tokenizer.from_metadata(gguf.metadata)  # a bad vocabulary fails before the weights load
+        runner = GGMLRunner(model_for(gguf), str(path), n_threads=threads or default_threads(), n_ctx=n_ctx)
+        return cls(runner, tokenizer)
 
     # -- facts ------------------------------------------------------------------------------------------
 
@@ -151,4 +160,4 @@ def load(path: str, n_ctx: int = 4096, threads: int | None = None) -> LLM:
     if p.startswith(("http://", "https://")):
         raise OptionError(f"{p}: loading by URL needs the model store (app.store), which has no downloader yet; "
                           f"download the file and pass its path")
-    return LLM(p, n_ctx=n_ctx, threads=threads)
+    return LLM.open(p, n_ctx=n_ctx, threads=threads)
