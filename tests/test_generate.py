@@ -78,6 +78,17 @@ def test_stream_pieces_add_up(llm):
     assert s.prefill_ms > 0 and s.decode_ms > 0 and s.decode_tok_s > 0 and 0 < s.ttft_ms <= s.total_ms
 
 
+def test_async_stream_is_the_same_stream(llm):
+    import asyncio
+
+    async def collect(reply):
+        return [p.text async for p in reply.astream()]
+
+    sync = llm.complete("hello", max_tokens=12, seed=8)
+    texts = asyncio.run(collect(llm.complete("hello", max_tokens=12, seed=8)))
+    assert texts == [p.text for p in sync] and "".join(texts) == sync.text
+
+
 def test_seeded_replies_repeat(llm):
     a = llm.complete("hello", max_tokens=20, seed=11, temperature=1.0).read()
     b = llm.complete("hello", max_tokens=20, seed=11, temperature=1.0).read()

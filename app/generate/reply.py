@@ -1,8 +1,9 @@
 """A streamed reply: iterate it for pieces of text; its fields fill in as it runs."""
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import AsyncIterator, Callable, Iterator
 
 from .errors import ContextFullError
 from .stats import ReplyStats
@@ -47,6 +48,13 @@ class Reply:
             return iter(())
         self._gen = self._drive()
         return self._gen
+
+    async def astream(self) -> AsyncIterator[Piece]:
+        """`async for piece in reply.astream()`: the same stream, giving the event loop a
+        turn after every piece (in a browser worker, that lets a cancel message in)."""
+        for piece in self:
+            yield piece
+            await asyncio.sleep(0)
 
     def _drive(self) -> Iterator[Piece]:
         try:
