@@ -85,8 +85,9 @@ def test_async_stream_is_the_same_stream(llm):
         return [p.text async for p in reply.astream()]
 
     sync = llm.complete("hello", max_tokens=12, seed=8)
+    pieces = [p.text for p in sync]
     texts = asyncio.run(collect(llm.complete("hello", max_tokens=12, seed=8)))
-    assert texts == [p.text for p in sync] and "".join(texts) == sync.text
+    assert texts == pieces and "".join(texts) == sync.text and len(texts) > 3
 
 
 def test_seeded_replies_repeat(llm):
