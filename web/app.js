@@ -13,6 +13,9 @@ const state = { ready: false, loaded: false, busy: false, models: [], messages: 
 window.pyllm = state; // for tests and the curious
 
 const worker = new Worker("worker.js", { type: "module" });
+window.pyllmWorker = worker;
+// the app shell works offline after one visit (web/sw.js); models live in the Cache API
+if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
 
 function setStatus(text, isError = false) {
   ui.status.textContent = text;
@@ -157,9 +160,14 @@ worker.onmessage = (event) => {
       refresh();
       if (state.models.length) loadSelected(); // the bundled default model
       break;
+    case "cached":
+      state.cached = m.models;
+      state.storage = { usage: m.usage, quota: m.quota };
+      break;
     case "progress":
       ui.bar.value = m.percent == null ? 0 : m.percent;
-      ui.progressText.textContent = `${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}` +
+      state.loadedFromCache = !!m.cached;
+      ui.progressText.textContent = (m.cached ? "from cache: " : "") + `${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}` +
         (m.percent == null ? "" : ` (${m.percent.toFixed(0)}%)`) +
         (m.speed ? ` · ${fmtBytes(m.speed)}/s` : "") + (m.eta_s ? ` · ${m.eta_s.toFixed(0)} s left` : "");
       break;
@@ -168,6 +176,7 @@ worker.onmessage = (event) => {
       state.busy = false;
       state.loadedMs = performance.now() - state.loadT0;
       ui.progress.hidden = true;
+      worker.postMessage({ type: "cache-list" });
       ui.info.textContent = `${m.name} · ${m.arch} · ${(m.n_params / 1e6).toFixed(0)}M params · ` +
         `ctx ${m.n_ctx} · ${m.flavor === "pthreads" ? m.threads + " threads" : "1 thread"} · ` +
         `loaded in ${(m.load_ms / 1000).toFixed(1)} s`;

@@ -11,6 +11,8 @@
 //                 {type: "generate", id, messages, options}
 //                 {type: "cancel"}                  stop the reply being generated
 //                 {type: "reset"}                   new chat (forget the state)
+//                 {type: "cache-list"} / {type: "cache-delete", url}   models kept offline
+//                 (Cache API "pyllm-models-v1"; answered with {type: "cached", models, usage, quota})
 // worker -> page: {type: "status", phase, text}     boot steps
 //                 {type: "ready", boot_ms, engine, build}
 //                 {type: "progress", loaded, total, percent, speed, eta_s}
@@ -97,28 +99,52 @@ async function startThreadsEngine(threads, modelBytes) {
   jslib.destroy();
 }
 
+const MODEL_CACHE = "pyllm-models-v1";
+
+// The model's bytes: from the Cache API when this URL was loaded before (offline works),
+// else from the network, written into the cache while the engine reads them (one pass,
+// no extra full copy). A download that fails, is cut short or is not a GGUF never stays
+// in the cache: the cache write is aborted or the entry deleted.
+async function openModel(url, expectedSize) {
+  const key = new URL(url, base).href;
+  const cache = self.caches ? await caches.open(MODEL_CACHE) : null;
+  if (cache) {
+    const hit = await cache.match(key);
+    if (hit) return { resp: hit, fromCache: true, cache, key };
+  }
+  let resp;
+  const abort = new AbortController();
+  try {
+    resp = await fetch(key, { signal: abort.signal });
+  } catch (e) {
+    throw new Error(`${url}: cannot download (${e.message})`);
+  }
+  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText || ""}`.trim());
+  if (!cache) return { resp, fromCache: false };
+  const [forEngine, forCache] = resp.body.tee();
+  const headers = new Headers(resp.headers);
+  const stored = cache.put(key, new Response(forCache, { headers })).then(() => true, () => false);
+  return { resp: new Response(forEngine, { headers }), fromCache: false, cache, key, stored, abort };
+}
+
 async function loadModel(msg) {
   const t0 = performance.now();
-  let resp;
-  try {
-    resp = await fetch(msg.url);
-  } catch (e) {
-    throw new Error(`${msg.url}: cannot download (${e.message})`);
-  }
-  if (!resp.ok) throw new Error(`${msg.url}: HTTP ${resp.status} ${resp.statusText || ""}`.trim());
+  const src = await openModel(msg.url, msg.size);
+  const resp = src.resp;
   const total = Number(resp.headers.get("Content-Length")) || msg.size || 0;
   const threads = Math.max(1, Math.floor(msg.threads || 1));
-  if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
-    await startThreadsEngine(threads, total);
-  } else {
-    session.use_engine(sideLib, 1);
-  }
-  const ms = session.begin_load(msg.name || msg.url, total || null);
-  const heap = () => py._module.HEAPU8;
+  let ms = null;
   let loaded = 0;
   let lastPost = 0;
+  const reader = resp.body.getReader();
   try {
-    const reader = resp.body.getReader();
+    if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
+      await startThreadsEngine(threads, total);
+    } else {
+      session.use_engine(sideLib, 1);
+    }
+    ms = session.begin_load(msg.name || msg.url, total || null);
+    const heap = () => py._module.HEAPU8;
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
@@ -131,17 +157,43 @@ async function loadModel(msg) {
         lastPost = now;
         const speed = loaded / Math.max((now - t0) / 1000, 1e-3);
         post({ type: "progress", loaded, total, percent: total ? (100 * loaded) / total : null,
-               speed, eta_s: total ? (total - loaded) / speed : null });
+               speed, eta_s: total ? (total - loaded) / speed : null, cached: src.fromCache });
       }
     }
-    post({ type: "progress", loaded, total: total || loaded, percent: 100, speed: 0, eta_s: 0 });
-    session.finish_load(); // emits "loaded"
+    if (total && loaded !== total) {
+      throw new Error(`${msg.url}: truncated download: got ${loaded} of ${total} bytes`);
+    }
+    post({ type: "progress", loaded, total: total || loaded, percent: 100, speed: 0, eta_s: 0,
+           cached: src.fromCache });
+    session.finish_load(); // emits "loaded" (checks every tensor got all its bytes)
+    if (src.stored && !(await src.stored)) {
+      post({ type: "status", phase: "cache", text: "The model could not be stored for offline use." });
+    }
   } catch (e) {
-    session.abort_load();
+    if (src.abort) src.abort.abort(); // stops the download and the cache write
+    try { await reader.cancel(); } catch (_) { /* already closed */ }
+    if (src.cache) {
+      if (src.stored) await src.stored; // the aborted write settles first
+      await src.cache.delete(src.key); // a bad or partial model never stays cached
+    }
+    if (ms) session.abort_load();
     throw e;
   } finally {
-    ms.destroy();
+    if (ms) ms.destroy();
   }
+}
+
+async function listCached() {
+  const out = [];
+  if (self.caches) {
+    const cache = await caches.open(MODEL_CACHE);
+    for (const req of await cache.keys()) {
+      const r = await cache.match(req);
+      out.push({ url: req.url, size: Number(r.headers.get("Content-Length")) || null });
+    }
+  }
+  const est = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : {};
+  post({ type: "cached", models: out, usage: est.usage || null, quota: est.quota || null });
 }
 
 async function handle(msg) {
@@ -161,6 +213,13 @@ async function handle(msg) {
     }
     case "reset":
       return session.reset();
+    case "cache-list":
+      return listCached();
+    case "cache-delete": {
+      const cache = await caches.open(MODEL_CACHE);
+      await cache.delete(new URL(msg.url, base).href);
+      return listCached();
+    }
     default:
       throw new Error(`unknown message type ${msg.type}`);
   }

@@ -150,4 +150,47 @@ def test_bad_model_url_shows_a_clear_error(site_url: str, browser) -> None:
         err = page.evaluate("window.pyllm.lastError")
         assert expect in err, err
         assert "Error" in page.inner_text("#status")
+    # neither the 404 nor the non-GGUF file became a cached model
+    page.evaluate("window.pyllm.cached = null")
+    page.evaluate("document.querySelector('#new-btn') && 0")
+    cached = page.evaluate("""() => new Promise((resolve) => {
+        const t = setInterval(() => { if (window.pyllm.cached) { clearInterval(t); resolve(window.pyllm.cached); } }, 50);
+        window.pyllmWorker.postMessage({type: 'cache-list'}); })""")
+    assert not [c for c in cached if c["url"].endswith(("nope.gguf", "index.html"))], cached
     page.close()
+
+
+def test_offline_reload_chats_from_the_cache(browser) -> None:
+    """Load once (the model goes into the Cache API, the app shell into the service
+    worker's cache), stop the server, reload: the page opens, loads the cached model and
+    chats. A bad download left nothing in the cache (checked through the worker)."""
+    from scripts.serve import serve_in_thread
+
+    httpd, url = serve_in_thread(0)  # its own server (and origin), stopped mid-test
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=180_000)
+        assert page.evaluate("window.pyllm.lastError") is None
+        assert page.evaluate("window.pyllm.loadedFromCache") is False
+        page.wait_for_function("navigator.serviceWorker.controller !== null || "
+                               "navigator.serviceWorker.ready.then(() => true)", timeout=60_000)
+        page.wait_for_function("Array.isArray(window.pyllm.cached) && window.pyllm.cached.length === 1",
+                               timeout=60_000)
+        # the service worker has the shell once it is active
+        page.evaluate("navigator.serviceWorker.ready")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    page.reload()
+    page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=180_000)
+    assert page.evaluate("window.pyllm.lastError") is None, page.inner_text("#status")
+    assert page.evaluate("window.pyllm.loadedFromCache") is True
+    page.click("#settings summary")
+    page.fill("#opt-max-tokens", "8")
+    page.fill("#prompt", "Once upon a time")
+    page.click("#send-btn")
+    page.wait_for_function("window.pyllm.current === null && window.pyllm.lastStats", timeout=120_000)
+    assert page.locator(".msg.assistant").last.inner_text().strip()
+    context.close()
