@@ -1,6 +1,6 @@
 // Rows of a (possibly quantized) table: Y[t][k] = dequant(W[ids[t]][k]); embeddings
 // (get_rows on Q4_0/Q8_0/F16/F32 tables) and output-row selection (F32).
-// TYPE: 0 F32, 1 F16, 2 Q4_0, 8 Q8_0.
+// TYPE: 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0.
 override TYPE: u32 = 0u;
 struct P { D: u32, n: u32, id_off: u32, w_off: u32 }
 @group(0) @binding(0) var<storage, read> W: array<u32>;
@@ -29,6 +29,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let byte = u16at(s + 1u + (j % 16u) / 2u) >> (((j % 16u) & 1u) * 8u);
     let q = select(byte & 0xFu, (byte >> 4u) & 0xFu, j >= 16u);
     v = (f32(q) - 8.0) * f16at(s);
+  } else if (TYPE == 6u) {
+    let s = p.w_off + (row * (p.D / 32u) + k / 32u) * 11u;
+    let j = k % 32u;
+    let qh = u16at(s + 1u) | (u16at(s + 2u) << 16u);
+    let byte = u16at(s + 3u + (j % 16u) / 2u) >> (((j % 16u) & 1u) * 8u);
+    let lo = select(byte & 0xFu, (byte >> 4u) & 0xFu, j >= 16u);
+    let q = lo | (((qh >> j) & 1u) << 4u);
+    v = (f32(q) - 16.0) * f16at(s);
   } else {
     let s = p.w_off + (row * (p.D / 32u) + k / 32u) * 17u;
     let j = k % 32u;

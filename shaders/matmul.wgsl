@@ -5,7 +5,7 @@
 // thread does integer dot products (dot4I8Packed) and scales each block sum by d_w*d_x,
 // as ggml's CPU q4_0/q8_0 x q8_0 dot does. Same bindings, parameters and fusions (RES,
 // GLU) as matvec.wgsl, which handles decode and short steps.
-override TYPE: u32 = 2u;   // 2 Q4_0, 8 Q8_0
+override TYPE: u32 = 2u;   // 2 Q4_0, 6 Q5_0, 8 Q8_0
 override RES: bool = false;
 override GLU: u32 = 0u;
 
@@ -31,6 +31,8 @@ fn wd(second: bool, i: u32) -> u32 {
   return W[i];
 }
 fn funnel(a: u32, b: u32, odd: bool) -> u32 { return select(a, (a >> 16u) | (b << 16u), odd); }
+fn hbits(e: u32) -> u32 { return ((e & 1u) | ((e & 2u) << 7u) | ((e & 4u) << 14u) | ((e & 8u) << 21u)) << 4u; }
+fn sub16(v: u32) -> u32 { return ((v | 0x80808080u) - 0x10101010u) ^ 0x80808080u; }
 fn nib(q: u32) -> u32 { return (((q & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u; }
 fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
 fn tanh_safe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
@@ -41,7 +43,8 @@ fn stage_w(second: bool, row: u32, q: u32, b: u32) {
   var w0 = 0u; var w1 = 0u; var d = 0.0;
   if (row < p.N) {
     let nb = p.K / 32u;
-    let bsz = select(17u, 9u, TYPE == 2u);
+    var bsz = 17u;
+    if (TYPE == 2u) { bsz = 9u; } else if (TYPE == 6u) { bsz = 11u; }
     let s = (row * nb + b) * bsz;   // u16 index of the block
     if (q == 0u) {
       let wv = wd(second, s >> 1u);
@@ -49,7 +52,14 @@ fn stage_w(second: bool, row: u32, q: u32, b: u32) {
     }
     let odd = ((s + 1u) & 1u) == 1u;
     let j = (s + 1u) >> 1u;
-    if (TYPE == 2u) {
+    if (TYPE == 6u) {  // Q5_0: qh at u16 s+1 (2 u16), low nibbles from s+3
+      let qh = funnel(wd(second, j), wd(second, j + 1u), odd);
+      var bw = 0u;
+      if (odd) { bw = wd(second, j + q + 2u); }
+      let w = funnel(wd(second, j + q + 1u), bw, odd);
+      w0 = sub16((w & 0x0F0F0F0Fu) | hbits((qh >> (4u * q)) & 0xFu));
+      w1 = sub16(((w >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> (16u + 4u * q)) & 0xFu));
+    } else if (TYPE == 2u) {
       let a = wd(second, j + q);
       var bw = 0u;
       if (odd) { bw = wd(second, j + q + 1u); }
@@ -63,7 +73,7 @@ fn stage_w(second: bool, row: u32, q: u32, b: u32) {
       w0 = funnel(a0, a1, odd); w1 = funnel(a1, a2, odd);
     }
   }
-  if (TYPE == 2u) {   // quad q holds values 4q..4q+3 (low nibbles) and 16+4q.. (high)
+  if (TYPE == 2u || TYPE == 6u) {   // quad q: values 4q..4q+3 (low nibbles) and 16+4q.. (high)
     if (second) { ws2[q * 64u + lr] = w0; ws2[(4u + q) * 64u + lr] = w1; }
     else { ws[q * 64u + lr] = w0; ws[(4u + q) * 64u + lr] = w1; }
   } else {

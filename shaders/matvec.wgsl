@@ -3,10 +3,10 @@
 // threads a row) for TN tokens (grid: rows*LANES/256 x tokens/TN); each weight block is
 // decoded once and used for all TN tokens, so a prefill reads the weights n/TN times.
 //
-// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 8 Q8_0 (ggml type ids), 30 BF16 widened to F32
+// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0 (ggml type ids), 30 BF16 widened to F32
 // at upload (then x is rounded to bf16 first, as ggml's BF16 dot converts it).
 //   F32/F16: x is f32 (for F16 rounded to f16 first, as ggml's F16 dot converts it).
-//   Q4_0/Q8_0: x is already quantized to Q8_0 blocks (quantize.wgsl), so the integer
+//   Q4_0/Q5_0/Q8_0: x is already quantized to Q8_0 blocks (quantize.wgsl), so the integer
 //   block sums are exact and only the float sum order differs from ggml's CPU dot.
 // Fusions the recorder applies after recording (each saves a dispatch):
 //   RES: y = W x + R          (a residual add that only this product feeds)
@@ -61,8 +61,35 @@ fn nib(q: u32) -> u32 {  // 4 nibbles (one per byte) minus 8, as packed i8
 
 struct Blk { a: vec4<u32>, b: vec4<u32>, d: f32 }   // 32 int8 weights as 8 quads, scale
 
+fn bsz16() -> u32 {  // block size in u16
+  if (TYPE == 2u) { return 9u; }
+  if (TYPE == 6u) { return 11u; }
+  return 17u;
+}
+
+fn hbits(e: u32) -> u32 {  // 4 bits -> bit 4 of each of 4 bytes
+  return ((e & 1u) | ((e & 2u) << 7u) | ((e & 4u) << 14u) | ((e & 8u) << 21u)) << 4u;
+}
+fn sub16(v: u32) -> u32 { return ((v | 0x80808080u) - 0x10101010u) ^ 0x80808080u; }
+
 fn load_blk(second: bool, s: u32) -> Blk {  // the block at u16 index s, as int8 quads
   let d = f16at(second, s);
+  if (TYPE == 6u) {  // Q5_0: d, qh (32 high bits), 16 bytes of low nibbles
+    let j = (s + 1u) >> 1u;
+    let odd = ((s + 1u) & 1u) == 1u;
+    let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u); let a3 = wd(second, j + 3u);
+    let a4 = wd(second, j + 4u);
+    var a5 = 0u;
+    if (odd) { a5 = wd(second, j + 5u); }
+    let qh = funnel(a0, a1, odd);
+    let w = vec4<u32>(funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd), funnel(a4, a5, odd));
+    return Blk(vec4<u32>(sub16((w.x & 0x0F0F0F0Fu) | hbits(qh & 0xFu)), sub16((w.y & 0x0F0F0F0Fu) | hbits((qh >> 4u) & 0xFu)),
+                         sub16((w.z & 0x0F0F0F0Fu) | hbits((qh >> 8u) & 0xFu)), sub16((w.w & 0x0F0F0F0Fu) | hbits((qh >> 12u) & 0xFu))),
+               vec4<u32>(sub16(((w.x >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 16u) & 0xFu)),
+                         sub16(((w.y >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 20u) & 0xFu)),
+                         sub16(((w.z >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 24u) & 0xFu)),
+                         sub16(((w.w >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 28u) & 0xFu))), d);
+  }
   let j = (s + 1u) >> 1u;
   let odd = ((s + 1u) & 1u) == 1u;
   let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u); let a3 = wd(second, j + 3u);
@@ -90,9 +117,9 @@ fn blk_dot(q: Blk, xq: u32) -> i32 {
 // one token (decode): scalars only
 fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
   var acc = 0.0;
-  if (TYPE == 2u || TYPE == 8u) {
+  if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
     let nb = p.K / 32u;
-    let bsz = select(17u, 9u, TYPE == 2u);
+    let bsz = bsz16();
     let row = r * nb * bsz;
     for (var b = lane; b < nb; b += LANES) {
       let q = load_blk(second, row + b * bsz);
@@ -121,9 +148,9 @@ fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
 fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
   var acc: array<f32, TNMAX>;
   for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
-  if (TYPE == 2u || TYPE == 8u) {
+  if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
     let nb = p.K / 32u;
-    let bsz = select(17u, 9u, TYPE == 2u);  // block size in u16
+    let bsz = bsz16();  // block size in u16
     let row = r * nb * bsz;
     for (var b = lane; b < nb; b += LANES) {
       let q = load_blk(second, row + b * bsz);

@@ -21,7 +21,7 @@ from .graph import ATTN_CHUNK, BF16_AS_F32, F32, LayerCache, StepRecorder, Weigh
 from .kernels import Kernels
 
 UBATCH = 512
-SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_0")
+SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0")
 _HOST_KEEP = 1 << 20  # keep F32 tensors up to this size on the host too
 
 
