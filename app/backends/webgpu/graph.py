@@ -436,6 +436,42 @@ class StepRecorder:
                 self._fuse_rope_store(j, d, producer, only_reader, drop)
         if drop:
             self.disp = [d for i, d in enumerate(disp) if i not in drop]
+        self._fuse_multi()
+
+    def _fuse_multi(self) -> None:
+        """Up to three plain single-token products of one input (q, k, v) -> matvec_multi."""
+        disp = self.disp
+        groups: dict[tuple, list[int]] = {}
+        members: dict[int, list[int]] = {}
+        for i, d in enumerate(disp):
+            if d.kernel != "matvec" or d.consts["TN"] != 1 or d.consts["RES"] or d.consts["GLU"]:
+                continue
+            k = struct.unpack("<I", d.params[:4])[0]
+            key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], k)
+            g = groups.get(key)
+            if g is None or len(g) == 3:
+                g = groups[key] = [i]
+                members[i] = g
+            else:
+                g.append(i)
+        drop: set[int] = set()
+        for first, g in members.items():
+            if len(g) < 2:
+                continue
+            ds = [disp[i] for i in g]
+            ns = [struct.unpack("<2I", d.params[:8])[1] for d in ds] + [0]
+            d0 = ds[0]
+            k, _, xstride, scales = struct.unpack("<4I", d0.params[:16])
+            w3 = ds[2].res[0] if len(ds) == 3 else d0.res[0]
+            y3 = ds[2].res[2] if len(ds) == 3 else self.dummy
+            rows = 256 // d0.consts["LANES"]
+            disp[first] = Dispatch("matvec_multi", {"TYPE": d0.consts["TYPE"], "LANES": d0.consts["LANES"]},
+                                   struct.pack("<8I", k, ns[0], xstride, scales, ns[0], 1, ns[1], ns[2]),
+                                   [d0.res[0], d0.res[1], d0.res[2], PARAMS, ds[1].res[0], w3, ds[1].res[2], y3],
+                                   (_cdiv(sum(ns), rows), 1, 1), d0.out)
+            drop.update(g[1:])
+        if drop:
+            self.disp = [d for i, d in enumerate(disp) if i not in drop]
 
     def _fuse_rope_store(self, j: int, d: Dispatch, producer: dict, only_reader, drop: set) -> None:
         disp = self.disp

@@ -9,14 +9,22 @@ _sources: dict[str, str] = {}
 
 
 def source(name: str) -> str:
+    """The WGSL of shaders/<name>.wgsl, with `//#include other` lines replaced by other.wgsl."""
     if name not in _sources:
         for d in _SHADER_DIRS:
             f = d / f"{name}.wgsl"
             if f.exists():
-                _sources[name] = f.read_text()
+                text = f.read_text()
                 break
         else:
             raise FileNotFoundError(f"shader {name}.wgsl not found in {', '.join(map(str, _SHADER_DIRS))}")
+        out = []
+        for line in text.split("\n"):
+            if line.startswith("//#include "):
+                out.append(source(line.split()[1]))
+            else:
+                out.append(line)
+        _sources[name] = "\n".join(out)
     return _sources[name]
 
 

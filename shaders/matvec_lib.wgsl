@@ -1,0 +1,160 @@
+// Helpers of the mat-vec kernels (matvec.wgsl, matvec_multi.wgsl), pasted into them
+// where they say `//#include matvec_lib` (app/backends/webgpu/kernels.py). They use the
+// includer's TYPE, LANES, TN, TNMAX, p (K, x_stride, x_scales, n), X and wd().
+
+fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack2x16float(v)); }
+fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+
+fn funnel(a: u32, b: u32, odd: bool) -> u32 {  // 32 bits starting at a u16 boundary
+  return select(a, (a >> 16u) | (b << 16u), odd);
+}
+
+fn f16at(second: bool, i: u32) -> f32 {  // the f16 at u16 index i
+  let w = wd(second, i >> 1u);
+  return unpack2x16float(select(w, w >> 16u, (i & 1u) == 1u)).x;
+}
+
+fn nib(q: u32) -> u32 {  // 4 nibbles (one per byte) minus 8, as packed i8
+  return (((q & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
+}
+
+struct Blk { a: vec4<u32>, b: vec4<u32>, d: f32 }   // 32 int8 weights as 8 quads, scale
+
+fn bsz16() -> u32 {  // block size in u16
+  if (TYPE == 2u) { return 9u; }
+  if (TYPE == 6u) { return 11u; }
+  return 17u;
+}
+
+fn hbits(e: u32) -> u32 {  // 4 bits -> bit 4 of each of 4 bytes
+  return ((e & 1u) | ((e & 2u) << 7u) | ((e & 4u) << 14u) | ((e & 8u) << 21u)) << 4u;
+}
+fn sub16(v: u32) -> u32 { return ((v | 0x80808080u) - 0x10101010u) ^ 0x80808080u; }
+
+fn load_blk(second: bool, s: u32) -> Blk {  // the block at u16 index s, as int8 quads
+  let d = f16at(second, s);
+  if (TYPE == 6u) {  // Q5_0: d, qh (32 high bits), 16 bytes of low nibbles
+    let j = (s + 1u) >> 1u;
+    let odd = ((s + 1u) & 1u) == 1u;
+    let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u); let a3 = wd(second, j + 3u);
+    let a4 = wd(second, j + 4u);
+    var a5 = 0u;
+    if (odd) { a5 = wd(second, j + 5u); }
+    let qh = funnel(a0, a1, odd);
+    let w = vec4<u32>(funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd), funnel(a4, a5, odd));
+    return Blk(vec4<u32>(sub16((w.x & 0x0F0F0F0Fu) | hbits(qh & 0xFu)), sub16((w.y & 0x0F0F0F0Fu) | hbits((qh >> 4u) & 0xFu)),
+                         sub16((w.z & 0x0F0F0F0Fu) | hbits((qh >> 8u) & 0xFu)), sub16((w.w & 0x0F0F0F0Fu) | hbits((qh >> 12u) & 0xFu))),
+               vec4<u32>(sub16(((w.x >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 16u) & 0xFu)),
+                         sub16(((w.y >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 20u) & 0xFu)),
+                         sub16(((w.z >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 24u) & 0xFu)),
+                         sub16(((w.w >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 28u) & 0xFu))), d);
+  }
+  let j = (s + 1u) >> 1u;
+  let odd = ((s + 1u) & 1u) == 1u;
+  let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u); let a3 = wd(second, j + 3u);
+  var a4 = 0u;
+  if (TYPE == 2u) {
+    if (odd) { a4 = wd(second, j + 4u); }
+    let w = vec4<u32>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd));
+    return Blk(vec4<u32>(nib(w.x), nib(w.y), nib(w.z), nib(w.w)),
+               vec4<u32>(nib(w.x >> 4u), nib(w.y >> 4u), nib(w.z >> 4u), nib(w.w >> 4u)), d);
+  }
+  a4 = wd(second, j + 4u);
+  let a5 = wd(second, j + 5u); let a6 = wd(second, j + 6u); let a7 = wd(second, j + 7u);
+  var a8 = 0u;
+  if (odd) { a8 = wd(second, j + 8u); }
+  return Blk(vec4<u32>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd)),
+             vec4<u32>(funnel(a4, a5, odd), funnel(a5, a6, odd), funnel(a6, a7, odd), funnel(a7, a8, odd)), d);
+}
+
+fn blk_dot(q: Blk, xq: u32) -> i32 {
+  return dot4I8Packed(q.a.x, X[xq]) + dot4I8Packed(q.a.y, X[xq + 1u]) + dot4I8Packed(q.a.z, X[xq + 2u])
+       + dot4I8Packed(q.a.w, X[xq + 3u]) + dot4I8Packed(q.b.x, X[xq + 4u]) + dot4I8Packed(q.b.y, X[xq + 5u])
+       + dot4I8Packed(q.b.z, X[xq + 6u]) + dot4I8Packed(q.b.w, X[xq + 7u]);
+}
+
+// one token (decode): scalars only
+fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
+  var acc = 0.0;
+  if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
+    let nb = p.K / 32u;
+    let bsz = bsz16();
+    let row = r * nb * bsz;
+    for (var b = lane; b < nb; b += LANES) {
+      let q = load_blk(second, row + b * bsz);
+      acc += f32(blk_dot(q, b * 8u)) * (q.d * bitcast<f32>(X[p.x_scales + b]));
+    }
+  } else if (TYPE == 1u) {
+    let nw = p.K / 2u;
+    let row = r * nw;
+    for (var k = lane; k < nw; k += LANES) {
+      let w = unpack2x16float(wd(second, row + k));
+      let x = f16r(vec2<f32>(bitcast<f32>(X[2u * k]), bitcast<f32>(X[2u * k + 1u])));
+      acc += w.x * x.x + w.y * x.y;
+    }
+  } else {
+    let row = r * p.K;
+    for (var k = lane; k < p.K; k += LANES) {
+      var x = bitcast<f32>(X[k]);
+      if (TYPE == 30u) { x = bf16r(x); }
+      acc += bitcast<f32>(wd(second, row + k)) * x;
+    }
+  }
+  return acc;
+}
+
+// partial dot products of rows r (this lane's share) for up to TN tokens
+fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
+  var acc: array<f32, TNMAX>;
+  for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
+  if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
+    let nb = p.K / 32u;
+    let bsz = bsz16();  // block size in u16
+    let row = r * nb * bsz;
+    for (var b = lane; b < nb; b += LANES) {
+      let q = load_blk(second, row + b * bsz);
+      for (var t = 0u; t < TN; t++) {
+        let tt = t0 + t;
+        if (tt < p.n) {
+          acc[t] += f32(blk_dot(q, tt * p.x_stride + b * 8u)) * (q.d * bitcast<f32>(X[p.x_scales + tt * nb + b]));
+        }
+      }
+    }
+  } else if (TYPE == 1u) {
+    let nw = p.K / 2u;  // words per row
+    let row = r * nw;
+    for (var k = lane; k < nw; k += LANES) {
+      let w = unpack2x16float(wd(second, row + k));
+      for (var t = 0u; t < TN; t++) {
+        let tt = t0 + t;
+        if (tt < p.n) {
+          let xi = tt * p.x_stride + 2u * k;
+          let x = f16r(vec2<f32>(bitcast<f32>(X[xi]), bitcast<f32>(X[xi + 1u])));
+          acc[t] += w.x * x.x + w.y * x.y;
+        }
+      }
+    }
+  } else {
+    let row = r * p.K;
+    for (var k = lane; k < p.K; k += LANES) {
+      let w = bitcast<f32>(wd(second, row + k));
+      for (var t = 0u; t < TN; t++) {
+        let tt = t0 + t;
+        if (tt < p.n) {
+          var x = bitcast<f32>(X[tt * p.x_stride + k]);
+          if (TYPE == 30u) { x = bf16r(x); }
+          acc[t] += w * x;
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+
+fn bf16r(v: f32) -> f32 {  // round to nearest even bf16 (ggml_compute_fp32_to_bf16)
+  let u = bitcast<u32>(v);
+  return bitcast<f32>((u + 0x7FFFu + ((u >> 16u) & 1u)) & 0xFFFF0000u);
+}
+
+fn tanh_safe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
