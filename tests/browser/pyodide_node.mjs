@@ -51,5 +51,5 @@ if (job.mt) {
 }
 globalThis.timings = { boot_ms: tBoot - t0, wheels_ms: tWheels - tBoot };
 const out = await pyodide.runPythonAsync(job.code);
-process.stdout.write("\n" + String(out) + "\n");
-process.exit(0); // pthread workers would keep Node alive
+// exit once stdout is flushed (pipes are asynchronous); pthread workers would keep Node alive
+process.stdout.write("\n" + String(out) + "\n", () => process.exit(0));
