@@ -104,6 +104,30 @@ function loadSelected() {
   worker.postMessage({ type: "load", url: model.url, name: model.name, size: model.size, threads });
 }
 
+function loadFile(file) {
+  if (!file || !state.ready || state.busy) return;
+  state.busy = true;
+  state.loaded = false;
+  state.loadT0 = performance.now();
+  ui.progress.hidden = false;
+  ui.bar.value = 0;
+  ui.info.textContent = "";
+  setStatus(`Loading ${file.name}…`);
+  refresh();
+  const threads = Math.max(1, Number($("opt-threads").value) || 1);
+  worker.postMessage({ type: "load", file, name: file.name, size: file.size, threads });
+}
+
+$("file-input").addEventListener("change", (e) => loadFile(e.target.files[0]));
+document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });
+document.addEventListener("dragleave", () => document.body.classList.remove("dragging"));
+document.addEventListener("drop", (e) => {
+  e.preventDefault();
+  document.body.classList.remove("dragging");
+  const f = e.dataTransfer && e.dataTransfer.files[0];
+  if (f) loadFile(f);
+});
+
 function send(text) {
   if (!text.trim() || !state.loaded || state.busy) return;
   state.messages.push({ role: "user", content: text });

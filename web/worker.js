@@ -5,7 +5,7 @@
 // classic Emscripten script (its own pthread workers importScripts it): it is evaluated
 // here from its text.
 //
-// page -> worker: {type: "load", url, name, size, threads}   stream a GGUF into the engine
+// page -> worker: {type: "load", url | file, name, size, threads}   stream a GGUF into the engine
 //                 (threads > 1 and a cross-origin isolated page: the pthreads module, sized
 //                 for this model; else the single-threaded side module inside Pyodide)
 //                 {type: "generate", id, messages, options}
@@ -129,7 +129,11 @@ async function openModel(url, expectedSize) {
 
 async function loadModel(msg) {
   const t0 = performance.now();
-  const src = await openModel(msg.url, msg.size);
+  // a local file (picker or drag-and-drop) is read in place, never copied into the cache
+  const src = msg.file
+    ? { resp: new Response(msg.file.stream(), { headers: { "Content-Length": String(msg.file.size) } }),
+        fromCache: false }
+    : await openModel(msg.url, msg.size);
   const resp = src.resp;
   const total = Number(resp.headers.get("Content-Length")) || msg.size || 0;
   const threads = Math.max(1, Math.floor(msg.threads || 1));

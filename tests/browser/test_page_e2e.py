@@ -194,3 +194,26 @@ def test_offline_reload_chats_from_the_cache(browser) -> None:
     page.wait_for_function("window.pyllm.current === null && window.pyllm.lastStats", timeout=120_000)
     assert page.locator(".msg.assistant").last.inner_text().strip()
     context.close()
+
+
+def test_local_file_and_truncated_file(site_url: str, browser, tmp_path: Path) -> None:
+    """The file picker loads a local GGUF in place; a truncated GGUF gives a clear error."""
+    from tools.testmodels import tiny
+
+    model = tiny("llama", "Q4_0")
+    cut = tmp_path / "truncated.gguf"
+    data = model.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    page = browser.new_page()
+    page.goto(site_url)
+    page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=180_000)
+    page.evaluate("window.pyllm.loaded = false")
+    page.set_input_files("#file-input", str(model))
+    page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=60_000)
+    assert page.evaluate("window.pyllm.lastError") is None
+    assert "llama" in page.inner_text("#model-info")
+    page.set_input_files("#file-input", str(cut))
+    page.wait_for_function("!!window.pyllm.lastError", timeout=60_000)
+    err = page.evaluate("window.pyllm.lastError")
+    assert "truncated" in err, err
+    page.close()
