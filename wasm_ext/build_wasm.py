@@ -6,7 +6,9 @@ two flavours:
   side     Pyodide side module `pyllm_engine.so`: single-threaded, SIMD128,
            -sSIDE_MODULE=1 -sWASM_BIGINT=1 -fno-exceptions; loaded with ctypes.CDLL
            inside Pyodide through app/backends/ggml/library.py, like the host library.
-  threads  pthreads module (not built yet; see build notes in wasm_ext/emscripten/).
+  threads  pthreads module `pyllm_engine_mt.js/.wasm/.worker.js`: SIMD128, -pthread, a
+           persistent ggml threadpool; a standalone module (Pyodide has no threads) that
+           Python drives through JS (app/worker/jslib.py, web/engine_bridge.js).
 
 ggml is built from a patched copy of the extracted tree: upstream's wasm
 `quantize_row_q8_0` / `quantize_row_q8_1` truncate the scaled activations where the
@@ -18,7 +20,8 @@ Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version
 hash of every input (engine sources, this recipe, the patch), never in the repo.
 
     python wasm_ext/build_wasm.py            # side module path
-    python wasm_ext/build_wasm.py --check    # also verify the SIMD kernels are in
+    python wasm_ext/build_wasm.py --threads  # and the pthreads module
+    python wasm_ext/build_wasm.py --check    # also count SIMD opcodes in the side module
 """
 from __future__ import annotations
 
