@@ -76,6 +76,20 @@ function refresh() {
   ui.prompt.disabled = !state.loaded;
   ui.send.disabled = !state.loaded || state.busy;
   ui.stop.disabled = !state.current;
+  $("url-btn").disabled = !state.ready || state.busy;
+  $("regen-btn").disabled = !state.loaded || state.busy || !state.messages.length ||
+    state.messages[state.messages.length - 1].role !== "assistant";
+}
+
+function showStorage() {
+  const st = state.storage || {};
+  const cached = state.cached || [];
+  const model = state.models.find((m) => m.id === ui.select.value);
+  const here = model && cached.find((c) => c.url.endsWith("/" + model.url) || c.url === model.url);
+  $("storage").textContent = `${cached.length} model(s) kept offline` +
+    (st.usage != null ? ` · storage ${fmtBytes(st.usage)}${st.quota ? " of " + fmtBytes(st.quota) : ""}` : "");
+  $("forget-btn").hidden = !here;
+  $("forget-btn").dataset.url = here ? here.url : "";
 }
 
 function options() {
@@ -128,10 +142,12 @@ document.addEventListener("drop", (e) => {
   if (f) loadFile(f);
 });
 
-function send(text) {
+function send(text, regenerate = false) {
   if (!text.trim() || !state.loaded || state.busy) return;
-  state.messages.push({ role: "user", content: text });
-  addMessage("user", text);
+  if (!regenerate) {
+    state.messages.push({ role: "user", content: text });
+    addMessage("user", text);
+  }
   const id = state.nextId++;
   const el = addMessage("assistant thinking", "");
   state.current = { id, el, text: "", t0: performance.now(), firstTokenMs: null };
@@ -149,6 +165,32 @@ ui.prompt.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(ui.prompt.value); }
 });
 ui.stop.addEventListener("click", () => worker.postMessage({ type: "cancel" }));
+$("regen-btn").addEventListener("click", () => {
+  // drop the last reply and ask again (with sampling on, a different one)
+  if (state.busy || !state.messages.length || state.messages[state.messages.length - 1].role !== "assistant") return;
+  state.messages.pop();
+  const replies = ui.chat.querySelectorAll(".msg.assistant");
+  if (replies.length) replies[replies.length - 1].remove();
+  send(state.messages[state.messages.length - 1].content, true);
+});
+$("url-btn").addEventListener("click", () => {
+  const url = $("url-input").value.trim();
+  if (!url) return;
+  const id = "url:" + url;
+  if (!state.models.find((m) => m.id === id)) {
+    state.models.push({ id, name: url.split("/").pop() || url, url, size: 0 });
+    const o = document.createElement("option");
+    o.value = id;
+    o.textContent = url.split("/").pop() || url;
+    ui.select.appendChild(o);
+  }
+  ui.select.value = id;
+  loadSelected();
+});
+$("forget-btn").addEventListener("click", () => {
+  const url = $("forget-btn").dataset.url;
+  if (url) worker.postMessage({ type: "cache-delete", url });
+});
 ui.load.addEventListener("click", loadSelected);
 $("opt-threads").addEventListener("change", () => { $("opt-threads").dataset.touched = "1"; });
 ui.newChat.addEventListener("click", () => {
@@ -187,6 +229,7 @@ worker.onmessage = (event) => {
     case "cached":
       state.cached = m.models;
       state.storage = { usage: m.usage, quota: m.quota };
+      showStorage();
       break;
     case "progress":
       ui.bar.value = m.percent == null ? 0 : m.percent;
@@ -201,6 +244,8 @@ worker.onmessage = (event) => {
       state.loadedMs = performance.now() - state.loadT0;
       ui.progress.hidden = true;
       worker.postMessage({ type: "cache-list" });
+      // ask the browser not to evict the models we keep (it may say no; that is fine)
+      if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
       ui.info.textContent = `${m.name} · ${m.arch} · ${(m.n_params / 1e6).toFixed(0)}M params · ` +
         `ctx ${m.n_ctx} · ${m.flavor === "pthreads" ? m.threads + " threads" : "1 thread"} · ` +
         `loaded in ${(m.load_ms / 1000).toFixed(1)} s`;

@@ -107,6 +107,14 @@ def test_page_loads_default_model_and_streams_a_reply(site_url: str, browser, tm
     print(f"\npage: ready {page.evaluate('window.pyllm.readyMs'):.0f} ms (boot {page.evaluate('window.pyllm.bootMs')} ms),"
           f" model loaded in {page.evaluate('window.pyllm.loadedMs'):.0f} ms; reply {stats}")
 
+    # regenerate replaces the last reply
+    n_msgs = page.locator(".msg").count()
+    page.click("#regen-btn")
+    page.wait_for_function("window.pyllm.current === null && !document.getElementById('regen-btn').disabled",
+                           timeout=120_000)
+    assert page.locator(".msg").count() == n_msgs
+    assert page.locator(".msg.assistant").last.inner_text().strip()
+
     # stop mid-reply
     page.fill("#opt-max-tokens", "400")
     page.fill("#prompt", "Write a long story about a lighthouse keeper.")
