@@ -136,3 +136,27 @@ def test_fusions_and_pipelined_greedy_match_plain_steps(device):
     assert fused.generate_greedy(20) == seq
     assert fused.argmax() == seq[-1]
     assert fused.n_past == plain.n_past == len(prompt) + 20
+
+
+def test_padded_prefill_reuses_one_recording(device):
+    """Prompts of 37/40 tokens run on the 48-token recording, 70/100 on the 128-token one,
+    and give the logits (and the cache for the next step) of exact-length steps."""
+    from tools.testmodels import tiny
+    path = tiny("qwen3", "Q4_0")
+    model = model_for(read_gguf(str(path)))
+    gpu = WebGPURunner(model, path, n_ctx=256, device=device)
+    for n in (37, 40, 70, 100):
+        prompt = list(range(5, 5 + n))
+        gpu.reset()
+        gpu.eval(prompt)  # padded to 64
+        padded = np.asarray(gpu.logits())
+        gpu.eval([7])
+        after = np.asarray(gpu.logits())
+        gpu.reset()
+        gpu.eval(prompt, all_logits=True)  # exact length
+        exact = np.asarray(gpu.logits(n - 1))
+        gpu.eval([7])
+        assert _cos(padded, exact) > 0.9999
+        assert _cos(after, np.asarray(gpu.logits())) > 0.9999
+    prefill_buckets = sorted(k for k in gpu.buckets if k[1] == 1 and k[0] > 1)
+    assert prefill_buckets == [(48, 1), (128, 1)]

@@ -108,6 +108,7 @@ class StepRecorder:
         self.disp: list[Dispatch] = []
         self.step_buf = self.dev.uniform(struct.pack("<4I", 0, n_tokens, 0, 0), "step")
         self.tokens = self.dev.buffer(4 * n_tokens, "tokens")
+        self.out_ids = self.dev.buffer(4 * n_outputs, "out_ids")
         self._q8: dict[int, Storage] = {}
         self.logits: T | None = None
         self.argmax_buf = self.dev.buffer(16, "argmax")
@@ -282,10 +283,10 @@ class StepRecorder:
             return x
         d = x.numel // self.n_tokens
         first = self.n_tokens - self.n_outputs
-        ids = self.dev.buffer(4 * self.n_outputs, "out_ids")
-        self.dev.write(ids, 0, struct.pack(f"<{self.n_outputs}I", *range(first, self.n_tokens)))
+        # which rows: the last ones, unless the runner rewrites them per step (padded prefill)
+        self.dev.write(self.out_ids, 0, struct.pack(f"<{self.n_outputs}I", *range(first, self.n_tokens)))
         y = self._new((d, self.n_outputs), "out_rows")
-        self._add("get_rows", {"TYPE": F32}, struct.pack("<4I", d, self.n_outputs, 0, 0), [x.st, ids, y.st],
+        self._add("get_rows", {"TYPE": F32}, struct.pack("<4I", d, self.n_outputs, 0, 0), [x.st, self.out_ids, y.st],
                   _grid(_cdiv(d * self.n_outputs, 256)))
         return y
 

@@ -21,6 +21,8 @@ from .graph import ATTN_CHUNK, BF16_AS_F32, F32, LayerCache, StepRecorder, Weigh
 from .kernels import Kernels
 
 UBATCH = 512
+PREFILL_PAD = 64  # steps of 64+ tokens record n_tokens rounded up to this (fewer recordings);
+SHORT_PAD = 16    # shorter ones to this, at most 63 (they keep the < 64-row attention path)
 SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0")
 _HOST_KEEP = 1 << 20  # keep F32 tensors up to this size on the host too
 
@@ -76,7 +78,7 @@ class WebGPURunner:
         self.kv_size = max(n_ctx, 1)
         self.n_past = 0
         self.buckets: OrderedDict[tuple[int, int], StepRecorder] = OrderedDict()
-        self.max_buckets = 4
+        self.max_buckets = 8
         self.last: StepRecorder | None = None
         self._ropes: dict[tuple, Any] = {}
         self.stats = {"recorded": 0, "record_ms": 0.0, "steps": 0, "submit_ms": 0.0}
@@ -187,11 +189,24 @@ class WebGPURunner:
         n = len(tokens)
         if self.n_past + n > self.kv_size:
             raise ContextFull(f"context full: {self.n_past} + {n} tokens exceed the context of {self.kv_size}")
-        rec = self.recorder(n, n if all_logits else 1)
+        # a prompt of any length reuses the recording of its length rounded up: padded rows
+        # come last, only write cache cells past this step (overwritten before any later step
+        # reads them) and are not returned; all_logits steps keep their exact length
+        n_rec = n
+        if n > 1 and not all_logits:
+            n_rec = min(-(-n // SHORT_PAD) * SHORT_PAD, 63) if n < 64 else -(-n // PREFILL_PAD) * PREFILL_PAD
+            n_rec = max(n, min(n_rec, self.kv_size - self.n_past))
+        rec = self.recorder(n_rec, n if all_logits else 1)
         t0 = time.perf_counter()
         dev = self.device
         dev.write(rec.step_buf, 0, struct.pack("<4I", self.n_past, n, 0, 0))
-        dev.write(rec.tokens, 0, array.array("I", tokens))
+        ids = array.array("I", tokens)
+        if n_rec > n:
+            ids.extend([0] * (n_rec - n))
+            dev.write(rec.out_ids, 0, struct.pack("<I", n - 1))
+        elif not all_logits and n_rec > 1:
+            dev.write(rec.out_ids, 0, struct.pack("<I", n - 1))
+        dev.write(rec.tokens, 0, ids)
         dev.run(rec.run_list, chunks=self.submit_chunks)
         self.n_past += n
         self.last = rec
