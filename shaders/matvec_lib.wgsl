@@ -1,6 +1,6 @@
 // Helpers of the mat-vec kernels (matvec.wgsl, matvec_multi.wgsl), pasted into them
 // where they say `//#include matvec_lib` (app/backends/webgpu/kernels.py). They use the
-// includer's TYPE, LANES, TN, TNMAX, p (K, x_stride, x_scales, n), X and wd().
+// includer's TYPE, LANES, TN, TNMAX, p (K, x_stride, x_scales, x_bsums, n), X and wd().
 
 fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack2x16float(v)); }
 fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
@@ -73,10 +73,66 @@ fn blk_dot(q: Blk, xq: u32) -> i32 {
        + dot4I8Packed(q.b.z, X[xq + 6u]) + dot4I8Packed(q.b.w, X[xq + 7u]);
 }
 
+// K-quants (x as Q8_K, quantize_k.wgsl): the part of row r's dot product that one unit of
+// 32 values u (block u / 8, unit u % 8) makes for token tt. Q4_K: 8 sub-blocks of 32 with
+// 6-bit scales and mins (ggml's get_scale_min_k4); Q6_K: 16 of 16 with int8 scales.
+fn w32at16(second: bool, i: u32) -> u32 { return funnel(wd(second, i >> 1u), wd(second, (i >> 1u) + 1u), (i & 1u) == 1u); }
+fn kbyte(second: bool, w0: u32, k: u32) -> u32 { return (wd(second, w0 + (k >> 2u)) >> ((k & 3u) * 8u)) & 0xFFu; }
+
+fn kunit(second: bool, r: u32, u: u32, tt: u32) -> f32 {
+  let nbk = p.K / 256u;
+  let b = u / 8u;
+  let j = u % 8u;
+  let xq = tt * p.x_stride + b * 64u + j * 8u;
+  let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
+  if (TYPE == 12u) {
+    let w0 = (r * nbk + b) * 36u;           // 144-byte blocks are whole words
+    let dd = unpack2x16float(wd(second, w0));
+    var sc: u32;
+    var m: u32;
+    if (j < 4u) {
+      sc = kbyte(second, w0 + 1u, j) & 63u;
+      m = kbyte(second, w0 + 1u, j + 4u) & 63u;
+    } else {
+      sc = (kbyte(second, w0 + 1u, j + 4u) & 0xFu) | ((kbyte(second, w0 + 1u, j - 4u) >> 6u) << 4u);
+      m = (kbyte(second, w0 + 1u, j + 4u) >> 4u) | ((kbyte(second, w0 + 1u, j) >> 6u) << 4u);
+    }
+    let qw = w0 + 4u + (j / 2u) * 8u;
+    let sh = (j & 1u) * 4u;
+    var sumi = 0;
+    for (var i = 0u; i < 8u; i++) { sumi += dot4I8Packed((wd(second, qw + i) >> sh) & 0x0F0F0F0Fu, X[xq + i]); }
+    let bs = p.x_bsums + (tt * nbk + b) * 16u + 2u * j;
+    let bsum = bitcast<i32>(X[bs]) + bitcast<i32>(X[bs + 1u]);
+    return dy * (dd.x * f32(i32(sc) * sumi) - dd.y * f32(i32(m) * bsum));
+  }
+  // Q6_K: 210-byte blocks (105 u16): ql[128], qh[64], scales[16], d
+  let s = (r * nbk + b) * 105u;
+  let h = j / 4u;
+  let k = j % 4u;
+  let ql16 = s + h * 32u + (k & 1u) * 16u;
+  let qh16 = s + 64u + h * 16u;
+  let scw = w32at16(second, s + 96u + h * 4u + k);
+  let s0 = extractBits(bitcast<i32>(scw), 0u, 8u);
+  let s1 = extractBits(bitcast<i32>(scw), 8u, 8u);
+  var lo = 0;
+  var hi = 0;
+  for (var i = 0u; i < 8u; i++) {
+    let ql = w32at16(second, ql16 + 2u * i);
+    let qhw = w32at16(second, qh16 + 2u * i);
+    let nibs = select(ql & 0x0F0F0F0Fu, (ql >> 4u) & 0x0F0F0F0Fu, k >= 2u);
+    let qv = ((((nibs | (((qhw >> (2u * k)) & 0x03030303u) << 4u)) | 0x80808080u) - 0x20202020u) ^ 0x80808080u);
+    let dp = dot4I8Packed(qv, X[xq + i]);
+    if (i < 4u) { lo += dp; } else { hi += dp; }
+  }
+  return dy * f16at(second, s + 104u) * f32(s0 * lo + s1 * hi);
+}
+
 // one token (decode): scalars only
 fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
   var acc = 0.0;
-  if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
+  if (TYPE == 12u || TYPE == 14u) {
+    for (var u = lane; u < (p.K / 256u) * 8u; u += LANES) { acc += kunit(second, r, u, 0u); }
+  } else if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
     let nb = p.K / 32u;
     let bsz = bsz16();
     let row = r * nb * bsz;
@@ -107,7 +163,14 @@ fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
 fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
   var acc: array<f32, TNMAX>;
   for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
-  if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
+  if (TYPE == 12u || TYPE == 14u) {
+    for (var u = lane; u < (p.K / 256u) * 8u; u += LANES) {
+      for (var t = 0u; t < TN; t++) {
+        let tt = t0 + t;
+        if (tt < p.n) { acc[t] += kunit(second, r, u, tt); }
+      }
+    }
+  } else if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
     let nb = p.K / 32u;
     let bsz = bsz16();  // block size in u16
     let row = r * nb * bsz;

@@ -7,6 +7,7 @@ const TN = 1u;
 
 struct P {
   K: u32, N: u32, x_stride: u32, x_scales: u32, y_stride: u32, n: u32, N2: u32, N3: u32,
+  x_bsums: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 @group(0) @binding(0) var<storage, read> W: array<u32>;
 @group(0) @binding(1) var<storage, read> X: array<u32>;

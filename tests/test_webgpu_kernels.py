@@ -325,3 +325,47 @@ def test_argmax_first_of_ties(ctx):
     rec.finish(rec.input((5000, 1), x.tobytes()))
     ctx.device.run(rec.run_list)
     assert struct.unpack("<I", ctx.device.read(rec.argmax_buf, 0, 4))[0] == 1234
+
+
+# -- K-quants (gguf-py cannot write them: real tensors from llama.cpp's quantizer) ----------------------
+
+def _k_tensor(type_name: str):
+    """(type id, shape, bytes) of a 2-d K-quant tensor of the tiny Q4_K test models."""
+    from tools.testmodels import tiny
+    from app.gguf import read_gguf
+    for arch in ("llama", "gemma3"):
+        path = tiny(arch, "Q4_K")
+        g = read_gguf(str(path))
+        for t in g.tensors:
+            if t.type_name == type_name and len(t.shape) == 2:
+                with open(path, "rb") as f:
+                    f.seek(g.data_offset + t.offset)
+                    return t.ggml_type.id, tuple(t.shape), f.read(t.nbytes)
+    raise AssertionError(f"no {type_name} tensor in the tiny Q4_K models")
+
+
+@pytest.mark.parametrize("type_name", ["Q4_K", "Q6_K"])
+@pytest.mark.parametrize("n", [1, 5, 40])
+def test_linear_k_quants(ctx, eng, type_name, n):
+    type_id, (k, n_out), wb = _k_tensor(type_name)
+    x = rng(n).standard_normal((n, k)).astype(np.float32)
+    gw = eng.tensor(type_id, (k, n_out), wb, 1)
+    ref = eng.run([(F32, (k, n), x.tobytes())], lambda g, xh: eng.lib.eng_mul_mat(g, gw, xh))
+    W = ctx.weight(type_id, (k, n_out), wb)
+    out = ctx.run(n, lambda rec: rec.linear(W, rec.input((k, n), x.tobytes())))
+    assert rel_err(out, ref) < 2e-6
+
+
+@pytest.mark.parametrize("type_name", ["Q4_K", "Q6_K"])
+def test_token_embeddings_k_quants(ctx, eng, type_name):
+    type_id, (d, vocab), tb = _k_tensor(type_name)
+    ids = np.array([0, vocab - 1, 3, 17, 1], dtype=np.int32)
+    gt = eng.tensor(type_id, (d, vocab), tb)
+    ref = eng.run([(I32, (len(ids),), ids.tobytes())], lambda g, ih: eng.lib.eng_get_rows(g, gt, ih))
+    W = ctx.weight(type_id, (d, vocab), tb)
+
+    def build(rec):
+        ctx.device.write(rec.tokens, 0, ids.astype(np.uint32).tobytes())
+        return rec.token_embeddings(W)
+    out = ctx.run(len(ids), build)
+    assert rel_err(out, ref) < 1e-6

@@ -28,8 +28,9 @@ from app.models import model_for  # noqa: E402
 
 N_POS, N_PREFILL = 128, 70
 
-CASES = [("llama", t) for t in ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0")] + \
-        [(a, t) for a in ("qwen2", "qwen3", "gemma3") for t in ("F32", "Q4_0", "Q8_0")]
+CASES = [("llama", t) for t in ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0", "Q4_K")] + \
+        [(a, t) for a in ("qwen2", "qwen3", "gemma3") for t in ("F32", "Q4_0", "Q8_0")] + \
+        [(a, "Q4_K") for a in ("qwen3", "gemma3")]  # Q4_K files hold Q6_K tensors too
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def test_forced_decoding_agrees_with_ggml(device, arch, type_name):
     gaps = [float(ref_rows[i][tops_ref[i]] - ref_rows[i][tops_gpu[i]]) for i in range(N_POS)
             if tops_ref[i] != tops_gpu[i]]
     if agree < 0.99:
-        assert type_name in ("Q4_0", "Q5_0", "Q8_0") and agree >= 0.97, f"top-1 agreement {agree:.3f}"
+        assert type_name in ("Q4_0", "Q5_0", "Q8_0", "Q4_K") and agree >= 0.97, f"top-1 agreement {agree:.3f}"
         assert max(gaps) < 0.05, f"a disagreement that is no near-tie: ggml margins {gaps}"
     # the decode recording was made once and replayed for every single-token step
     assert gpu.stats["recorded"] == 2 and gpu.stats["steps"] == 1 + N_POS - N_PREFILL

@@ -19,6 +19,8 @@ from ...ops import Rope
 F32, F16, Q4_0, Q5_0, Q8_0 = 0, 1, 2, 6, 8
 BF16_AS_F32 = 30  # BF16 in the file, widened to F32 at upload (products round x to bf16, as ggml)
 QUANTIZED = (Q4_0, Q5_0, Q8_0)  # products take Q8_0 activations, as ggml's vec_dot_type
+Q4_K, Q6_K = 12, 14
+K_QUANTS = (Q4_K, Q6_K)  # products take Q8_K activations
 MAX_GROUPS = 65535
 ATTN_CHUNK = 256  # KV cells per workgroup in decode attention: 256 walks a context under 256 cells
                   # exactly as ggml's one-chunk f16 path does; 64 is 3x faster on an H100 (runner.attn_chunk)
@@ -150,13 +152,31 @@ class StepRecorder:
             self._q8[id(x.st)] = q
         return q
 
+    def _quantized_k(self, x: T) -> tuple[Storage, int, int]:
+        key = ("k", id(x.st))
+        got = self._q8.get(key)
+        if got is None:
+            k, n = x.shape[0], x.numel // x.shape[0]
+            nb = n * k // 256
+            d_off, bs_off = n * k // 4, n * k // 4 + nb
+            q = Storage(4 * (bs_off + nb * 16), "q8k")
+            self._add("quantize_k", {}, struct.pack("<8I", k, nb, d_off, bs_off, k, 0, 0, 0), [x.st, q], _grid(nb))
+            got = self._q8[key] = (q, d_off, bs_off)
+        return got
+
     def linear(self, w: Weight, x: T, bias: T | Weight | None = None) -> T:
         k, n_out = w.shape[0], w.n_rows
         if x.shape[0] != k:
             raise ValueError(f"linear {w.name}: input rows {x.shape[0]} != weight rows {k}")
         n = x.numel // k
         y = self._new((n_out, n), w.name)
-        if w.type in QUANTIZED:
+        bsums = 0
+        if w.type in K_QUANTS:
+            if k % 256:
+                raise ValueError(f"{w.name}: row length {k} is not a multiple of 256")
+            xs, scales, bsums = self._quantized_k(x)
+            xstride = k // 4
+        elif w.type in QUANTIZED:
             if k % 32:
                 raise ValueError(f"{w.name}: row length {k} is not a multiple of 32")
             xs, xstride, scales = self._quantized(x), k // 4, n * k // 4
@@ -182,7 +202,7 @@ class StepRecorder:
         if _cdiv(n_out, rows) > MAX_GROUPS or _cdiv(n, tn) > MAX_GROUPS:
             raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
         self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0},
-                  struct.pack("<8I", k, n_out, xstride, scales, n_out, n, 0, 0),
+                  struct.pack("<8I", k, n_out, xstride, scales, n_out, n, bsums, 0),
                   [w, xs, y.st], (_cdiv(n_out, rows), _cdiv(n, tn), 1), extra=[xs, w])
         if bias is not None:
             y = self.add(y, bias)
@@ -463,11 +483,12 @@ class StepRecorder:
             ns = [struct.unpack("<2I", d.params[:8])[1] for d in ds] + [0]
             d0 = ds[0]
             k, _, xstride, scales = struct.unpack("<4I", d0.params[:16])
+            bsums = struct.unpack("<I", d0.params[24:28])[0]
             w3 = ds[2].res[0] if len(ds) == 3 else d0.res[0]
             y3 = ds[2].res[2] if len(ds) == 3 else self.dummy
             rows = 256 // d0.consts["LANES"]
             disp[first] = Dispatch("matvec_multi", {"TYPE": d0.consts["TYPE"], "LANES": d0.consts["LANES"]},
-                                   struct.pack("<8I", k, ns[0], xstride, scales, ns[0], 1, ns[1], ns[2]),
+                                   struct.pack("<12I", k, ns[0], xstride, scales, ns[0], 1, ns[1], ns[2], bsums, 0, 0, 0),
                                    [d0.res[0], d0.res[1], d0.res[2], PARAMS, ds[1].res[0], w3, ds[1].res[2], y3],
                                    (_cdiv(sum(ns), rows), 1, 1), d0.out)
             drop.update(g[1:])
