@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(cmake g++ make)
+# cmake/g++: native engine + llama.cpp reference; emscripten: the wasm engine builds;
+# nodejs/npm: Pyodide under Node; chromium: page tests; mesa-vulkan-drivers: WebGPU on the CPU (lavapipe)
+APT_PACKAGES=(cmake g++ make emscripten chromium mesa-vulkan-drivers)
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,3 +28,5 @@ python3 wasm_ext/sources.py >/dev/null
 python3 wasm_ext/build_native.py
 python3 tests/reference/build.py
 python3 tools/assets.py
+python3 tools/pyodide_dist.py >/dev/null
+python3 wasm_ext/build_wasm.py --threads >/dev/null   # side module + pthreads module

@@ -15,15 +15,15 @@
 
 #include <stdint.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
 #if defined(__EMSCRIPTEN__)
 #include <emscripten/emscripten.h>
 #define ENG_API EMSCRIPTEN_KEEPALIVE __attribute__((visibility("default")))
 #else
 #define ENG_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
 #endif
 
 ENG_API const char * eng_last_error(void);
