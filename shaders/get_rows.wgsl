@@ -2,7 +2,9 @@
 // (get_rows on Q4_0/Q8_0/F16/F32 tables) and output-row selection (F32).
 // TYPE: 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0, 12 Q4_K, 14 Q6_K.
 override TYPE: u32 = 0u;
-struct P { D: u32, n: u32, id_off: u32, w_off: u32 }
+// A table split into row ranges (larger than a storage binding) takes one dispatch a
+// part: rows outside [lo, hi) are left to the other parts' dispatches.
+struct P { D: u32, n: u32, id_off: u32, w_off: u32, lo: u32, hi: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> W: array<u32>;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
@@ -18,7 +20,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.D * p.n) { return; }
   let t = i / p.D;
   let k = i % p.D;
-  let row = ids[p.id_off + t];
+  let id = ids[p.id_off + t];
+  if (id < p.lo || id >= p.hi) { return; }
+  let row = id - p.lo;
   var v: f32;
   if (TYPE == 0u) {
     v = bitcast<f32>(W[p.w_off + row * p.D + k]);

@@ -10,7 +10,7 @@ override RES: bool = false;
 override GLU: u32 = 0u;
 
 struct P {
-  K: u32, N: u32, x_stride: u32, x_scales: u32, y_stride: u32, n: u32, pad0: u32, pad1: u32,
+  K: u32, N: u32, x_stride: u32, x_scales: u32, y_stride: u32, n: u32, x_bsums: u32, y_row0: u32,
 }
 @group(0) @binding(0) var<storage, read> W: array<u32>;
 @group(0) @binding(1) var<storage, read> X: array<u32>;
@@ -90,7 +90,7 @@ fn store(row: u32, t0: u32, v4: vec4<f32>, g4: vec4<f32>) {
   for (var j = 0u; j < 4u; j++) {
     let tt = t0 + 16u * j;
     if (tt < p.n) {
-      let o = tt * p.y_stride + row;
+      let o = tt * p.y_stride + p.y_row0 + row;
       var v = v4[j];
       if (GLU == 1u) {
         v = v / (1.0 + exp(-v)) * g4[j];

@@ -27,7 +27,7 @@ struct P {
   y_stride: u32,   // floats per y row
   n: u32,          // tokens
   x_bsums: u32,    // word offset of the Q8_K bsums in x (K-quants only)
-  pad1: u32,
+  y_row0: u32,     // first output row (a weight split into row ranges: one dispatch a part)
 }
 
 @group(0) @binding(0) var<storage, read> W: array<u32>;
@@ -90,7 +90,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let tt = t0 + lane;
     if (tt < p.n) {
       var v = part[lane * 256u + (li - lane)];
-      let o = tt * p.y_stride + r;
+      let o = tt * p.y_stride + p.y_row0 + r;
       if (GLU == 1u) {
         v = v / (1.0 + exp(-v)) * part2[lane * 256u + (li - lane)];
       } else if (GLU == 2u) {

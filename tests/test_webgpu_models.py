@@ -161,3 +161,21 @@ def test_padded_prefill_reuses_one_recording(device):
         assert _cos(after, np.asarray(gpu.logits())) > 0.9999
     prefill_buckets = sorted(k for k in gpu.buckets if k[1] == 1 and k[0] > 1)
     assert prefill_buckets == [(48, 1), (128, 1)]
+
+
+@pytest.mark.parametrize("type_name", ["Q4_0", "Q4_K"])
+def test_tensors_split_by_rows_compute_the_same(device, type_name):
+    """Tensors larger than a storage binding are split into row ranges (one dispatch a
+    part for products and embeddings); here the limit is forced down to 40 kB."""
+    from tools.testmodels import tiny
+    path = tiny("llama", type_name)
+    model = model_for(read_gguf(str(path)))
+    whole = WebGPURunner(model, path, n_ctx=128, device=device)
+    split = WebGPURunner(model, path, n_ctx=128, device=device, max_binding=40_000)
+    assert split.weights.token_embd.parts and len(split.weights.token_embd.parts) >= 3
+    prompt = [1, 50, 60, 70, 80, 90, 100, 110, 120] + list(range(200, 240))
+    for r in (whole, split):
+        r.eval(prompt)
+        r.eval([7])
+    assert _cos(np.asarray(whole.logits()), np.asarray(split.logits())) > 0.99999
+    assert whole.argmax() == split.argmax()

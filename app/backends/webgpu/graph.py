@@ -74,6 +74,7 @@ class Weight:
     shape: tuple[int, ...]
     buf: Any
     host: bytes | None = None  # small F32 tensors are also kept on the host (rope_freqs)
+    parts: list | None = None  # larger than one storage binding: [(buffer, first row, rows)]
 
     @property
     def n_rows(self) -> int:
@@ -99,6 +100,7 @@ class Dispatch:
     res: list  # in binding order: Storage | Weight | device buffer | PARAMS
     grid: tuple[int, int, int]
     out: Storage | None = None  # the storage it writes (None: it writes a cache)
+    fusable: bool = True  # False for one part of a split weight's product
 
 
 class StepRecorder:
@@ -138,8 +140,10 @@ class StepRecorder:
     def token_embeddings(self, table: Weight) -> T:
         d = table.shape[0]
         y = self._new((d, self.n_tokens), "embd")
-        self._add("get_rows", {"TYPE": F32 if table.type == BF16_AS_F32 else table.type}, struct.pack("<4I", d, self.n_tokens, 0, 0),
-                  [table, self.tokens, y.st], _grid(_cdiv(d * self.n_tokens, 256)))
+        tid = F32 if table.type == BF16_AS_F32 else table.type
+        for buf, row0, rows in table.parts or [(table, 0, 0xFFFFFFFF)]:
+            self._add("get_rows", {"TYPE": tid}, struct.pack("<8I", d, self.n_tokens, 0, 0, row0, row0 + rows, 0, 0),
+                      [buf, self.tokens, y.st], _grid(_cdiv(d * self.n_tokens, 256)))
         return y
 
     def _quantized(self, x: T) -> Storage:
@@ -184,12 +188,15 @@ class StepRecorder:
             xs, xstride, scales = x.st, k, 0
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
+        parts = w.parts or [(w, 0, n_out)]
         if w.type in QUANTIZED and n >= MATMUL_MIN_TOKENS and getattr(self.ctx, "use_matmul", True):
-            if _cdiv(n_out, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
-                raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
-            self._add("matmul", {"TYPE": w.type, "RES": False, "GLU": 0},
-                      struct.pack("<8I", k, n_out, xstride, scales, n_out, n, 0, 0),
-                      [w, xs, y.st], (_cdiv(n_out, 64), _cdiv(n, 64), 1), extra=[xs, w])
+            for buf, row0, rows in parts:
+                if _cdiv(rows, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
+                    raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
+                self._add("matmul", {"TYPE": w.type, "RES": False, "GLU": 0},
+                          struct.pack("<8I", k, rows, xstride, scales, n_out, n, 0, row0),
+                          [buf, xs, y.st], (_cdiv(rows, 64), _cdiv(n, 64), 1), extra=[xs, buf])
+                self.disp[-1].fusable = w.parts is None
             if bias is not None:
                 y = self.add(y, bias)
             return y
@@ -198,12 +205,14 @@ class StepRecorder:
         lanes = 32
         while lanes < 256 and k // (64 * lanes) >= 2 and tn == 1:
             lanes *= 2
-        rows = 256 // lanes
-        if _cdiv(n_out, rows) > MAX_GROUPS or _cdiv(n, tn) > MAX_GROUPS:
-            raise ValueError(f"{w.name}: {n_out} rows x {n} tokens exceed one dispatch")
-        self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0},
-                  struct.pack("<8I", k, n_out, xstride, scales, n_out, n, bsums, 0),
-                  [w, xs, y.st], (_cdiv(n_out, rows), _cdiv(n, tn), 1), extra=[xs, w])
+        per_wg = 256 // lanes
+        for buf, row0, rows in parts:
+            if _cdiv(rows, per_wg) > MAX_GROUPS or _cdiv(n, tn) > MAX_GROUPS:
+                raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
+            self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0},
+                      struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
+                      [buf, xs, y.st], (_cdiv(rows, per_wg), _cdiv(n, tn), 1), extra=[xs, buf])
+            self.disp[-1].fusable = w.parts is None
         if bias is not None:
             y = self.add(y, bias)
         return y
@@ -306,7 +315,8 @@ class StepRecorder:
         # which rows: the last ones, unless the runner rewrites them per step (padded prefill)
         self.dev.write(self.out_ids, 0, struct.pack(f"<{self.n_outputs}I", *range(first, self.n_tokens)))
         y = self._new((d, self.n_outputs), "out_rows")
-        self._add("get_rows", {"TYPE": F32}, struct.pack("<4I", d, self.n_outputs, 0, 0), [x.st, self.out_ids, y.st],
+        self._add("get_rows", {"TYPE": F32}, struct.pack("<8I", d, self.n_outputs, 0, 0, 0, 0xFFFFFFFF, 0, 0),
+                  [x.st, self.out_ids, y.st],
                   _grid(_cdiv(d * self.n_outputs, 256)))
         return y
 
@@ -424,7 +434,8 @@ class StepRecorder:
                 if d.consts["OP"] == 0:  # residual add into the product that feeds it
                     for s_, other in ((a, b), (b, a)):
                         i = producer.get(id(s_), -1)
-                        if i < 0 or i in drop or disp[i].kernel not in ("matvec", "matmul") or disp[i].consts["RES"] \
+                        if i < 0 or i in drop or disp[i].kernel not in ("matvec", "matmul") or not disp[i].fusable \
+                                or disp[i].consts["RES"] \
                                 or disp[i].consts["GLU"] or not only_reader(s_, j):
                             continue
                         if producer.get(id(other), -1) >= i:
@@ -443,6 +454,7 @@ class StepRecorder:
                         continue
                     g, u = disp[i1], disp[i2]
                     if g.kernel not in ("matvec", "matmul") or u.kernel != g.kernel or g.consts != u.consts \
+                            or not (g.fusable and u.fusable) \
                             or g.consts["RES"] or g.consts["GLU"] or g.res[1] is not u.res[1] \
                             or g.params != u.params or g.res[0].type != u.res[0].type:
                         continue
@@ -465,7 +477,7 @@ class StepRecorder:
         groups: dict[tuple, list[int]] = {}
         members: dict[int, list[int]] = {}
         for i, d in enumerate(disp):
-            if d.kernel != "matvec" or d.consts["TN"] != 1 or d.consts["RES"] or d.consts["GLU"]:
+            if d.kernel != "matvec" or d.consts["TN"] != 1 or d.consts["RES"] or d.consts["GLU"] or not d.fusable:
                 continue
             k = struct.unpack("<I", d.params[:4])[0]
             key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], k)

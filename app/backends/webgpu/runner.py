@@ -66,7 +66,9 @@ class WebGPURunner:
     """A loaded model on a WebGPU device, with one sequence of state (the KV cache)."""
 
     def __init__(self, model: Model, path: str | None = None, n_ctx: int = 4096, device: Device | None = None,
-                 reader: Callable[[TensorInfo], bytes] | None = None, fuse: bool = True) -> None:
+                 reader: Callable[[TensorInfo], bytes] | None = None, fuse: bool = True,
+                 max_binding: int | None = None) -> None:
+        self.max_binding = max_binding  # split tensors above this (default: the adapter's limit)
         self.fuse = fuse  # peephole fusions in the recorded dispatch lists (graph.StepRecorder._fuse)
         self.submit_chunks = 1  # >1: a step goes to the GPU in that many passes (overlaps encoding)
         self.attn_chunk = ATTN_CHUNK  # KV cells per decode-attention workgroup (set before recording)
@@ -96,16 +98,14 @@ class WebGPURunner:
     def _load_weights(self, path: str | None, reader: Callable[[TensorInfo], bytes] | None) -> None:
         dev, gguf = self.device, self.gguf
         limit = dev.limits.get("max-storage-buffer-binding-size", 1 << 27)
+        if self.max_binding:
+            limit = min(limit, self.max_binding)
         handles: dict[str, Weight] = {}
         f = open(path, "rb") if reader is None else None
         try:
             for t in gguf.tensors:
                 type_id = t.ggml_type.id
                 nbytes = t.nbytes if t.type_name != "BF16" else 2 * t.nbytes
-                if nbytes > limit:
-                    raise DeviceError(f"{gguf.source}: tensor {t.name} ({nbytes} bytes) exceeds the adapter's "
-                                      f"storage-binding limit of {limit} bytes (splitting is not implemented yet)")
-                buf = dev.buffer(nbytes, t.name)
                 if reader is not None:
                     data = reader(t)
                 else:
@@ -118,11 +118,28 @@ class WebGPURunner:
                     wide[2::4] = data[0::2]
                     wide[3::4] = data[1::2]
                     data, type_id = bytes(wide), BF16_AS_F32
-                step = 1 << 26
-                for off in range(0, len(data), step):
-                    dev.write(buf, off, memoryview(data)[off:off + step])
+                n_rows = t.shape[1] if len(t.shape) > 1 else 1
+                row_bytes = nbytes // max(1, n_rows)
+                parts = None
+                if nbytes > limit:  # split into row ranges that each fit one binding
+                    if len(t.shape) != 2 or row_bytes > limit:
+                        raise DeviceError(f"{gguf.source}: tensor {t.name} ({nbytes} bytes) exceeds the adapter's "
+                                          f"storage-binding limit of {limit} bytes and cannot be split by rows")
+                    per = limit // row_bytes
+                    parts = []
+                    for row0 in range(0, n_rows, per):
+                        rows = min(per, n_rows - row0)
+                        pb = dev.buffer(rows * row_bytes, f"{t.name}[{row0}:]")
+                        dev.write(pb, 0, memoryview(data)[row0 * row_bytes:(row0 + rows) * row_bytes])
+                        parts.append((pb, row0, rows))
+                    buf = None
+                else:
+                    buf = dev.buffer(nbytes, t.name)
+                    step = 1 << 26
+                    for off in range(0, len(data), step):
+                        dev.write(buf, off, memoryview(data)[off:off + step])
                 host = data if type_id in (F32, BF16_AS_F32) and len(data) <= _HOST_KEEP else None
-                handles[t.name] = Weight(t.name, type_id, tuple(t.shape), buf, host)
+                handles[t.name] = Weight(t.name, type_id, tuple(t.shape), buf, host, parts)
         finally:
             if f is not None:
                 f.close()
