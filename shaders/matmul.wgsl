@@ -5,7 +5,7 @@
 // thread does integer dot products (dot4I8Packed) and scales each block sum by d_w*d_x,
 // as ggml's CPU q4_0/q8_0 x q8_0 dot does. Same bindings, parameters and fusions (RES,
 // GLU) as matvec.wgsl, which handles decode and short steps.
-override TYPE: u32 = 2u;   // 2 Q4_0, 6 Q5_0, 8 Q8_0
+override TYPE: u32 = 2u;   // 2 Q4_0, 6 Q5_0, 8 Q8_0 (x as Q8_0); 12 Q4_K, 14 Q6_K (x as Q8_K)
 override RES: bool = false;
 override GLU: u32 = 0u;
 
@@ -25,6 +25,15 @@ var<workgroup> ws2: array<u32, 512>;
 var<workgroup> wsd2: array<f32, 64>;
 var<workgroup> xs: array<u32, 512>;    // [8 words][64 tokens]
 var<workgroup> xsd: array<f32, 64>;
+// K-quants: per row of the tile the unit's integer scale (Q4_K sc, Q6_K first scale) and
+// min (Q4_K m, Q6_K second scale), and dmin (Q4_K); per token the unit's bsum (Q4_K)
+var<workgroup> wsc: array<i32, 64>;
+var<workgroup> wmi: array<i32, 64>;
+var<workgroup> wsm: array<f32, 64>;
+var<workgroup> wsc2: array<i32, 64>;
+var<workgroup> wmi2: array<i32, 64>;
+var<workgroup> wsm2: array<f32, 64>;
+var<workgroup> xbs: array<i32, 64>;
 
 fn wd(second: bool, i: u32) -> u32 {
   if (second) { return W2[i]; }
@@ -37,8 +46,79 @@ fn nib(q: u32) -> u32 { return (((q & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u)
 fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
 fn tanh_safe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
+fn w32at16(second: bool, i: u32) -> u32 { return funnel(wd(second, i >> 1u), wd(second, (i >> 1u) + 1u), (i & 1u) == 1u); }
+fn kbyte(second: bool, w0: u32, k: u32) -> u32 { return (wd(second, w0 + (k >> 2u)) >> ((k & 3u) * 8u)) & 0xFFu; }
+
+// K-quants: unit u (32 values) of the rows: 2 of its 8 int8 quads, and (q == 0) its scales
+fn stage_k(second: bool, row: u32, q: u32, u: u32) {
+  let lr = row % 64u;
+  let nbk = p.K / 256u;
+  let bb = u / 8u;
+  let j = u % 8u;
+  var w0 = 0u; var w1 = 0u; var d = 0.0; var dm = 0.0; var sc = 0; var mi = 0;
+  if (row < p.N) {
+    if (TYPE == 12u) {
+      let wb = (row * nbk + bb) * 36u;
+      let qw = wb + 4u + (j / 2u) * 8u;
+      let sh = (j & 1u) * 4u;
+      w0 = (wd(second, qw + 2u * q) >> sh) & 0x0F0F0F0Fu;
+      w1 = (wd(second, qw + 2u * q + 1u) >> sh) & 0x0F0F0F0Fu;
+      if (q == 0u) {
+        let dd = unpack2x16float(wd(second, wb));
+        d = dd.x; dm = dd.y;
+        if (j < 4u) {
+          sc = i32(kbyte(second, wb + 1u, j) & 63u);
+          mi = i32(kbyte(second, wb + 1u, j + 4u) & 63u);
+        } else {
+          sc = i32((kbyte(second, wb + 1u, j + 4u) & 0xFu) | ((kbyte(second, wb + 1u, j - 4u) >> 6u) << 4u));
+          mi = i32((kbyte(second, wb + 1u, j + 4u) >> 4u) | ((kbyte(second, wb + 1u, j) >> 6u) << 4u));
+        }
+      }
+    } else {
+      let s = (row * nbk + bb) * 105u;
+      let h = j / 4u;
+      let k = j % 4u;
+      let ql16 = s + h * 32u + (k & 1u) * 16u;
+      let qh16 = s + 64u + h * 16u;
+      for (var i = 0u; i < 2u; i++) {
+        let wi = 2u * q + i;
+        let ql = w32at16(second, ql16 + 2u * wi);
+        let qhw = w32at16(second, qh16 + 2u * wi);
+        let nibs = select(ql & 0x0F0F0F0Fu, (ql >> 4u) & 0x0F0F0F0Fu, k >= 2u);
+        let qv = ((((nibs | (((qhw >> (2u * k)) & 0x03030303u) << 4u)) | 0x80808080u) - 0x20202020u) ^ 0x80808080u);
+        if (i == 0u) { w0 = qv; } else { w1 = qv; }
+      }
+      if (q == 0u) {
+        let dw = wd(second, (s + 104u) >> 1u);
+        d = unpack2x16float(select(dw, dw >> 16u, ((s + 104u) & 1u) == 1u)).x;
+        let scw = w32at16(second, s + 96u + h * 4u + k);
+        sc = extractBits(bitcast<i32>(scw), 0u, 8u);
+        mi = extractBits(bitcast<i32>(scw), 8u, 8u);
+      }
+    }
+  }
+  if (second) {
+    ws2[(2u * q) * 64u + lr] = w0; ws2[(2u * q + 1u) * 64u + lr] = w1;
+    if (q == 0u) { wsd2[lr] = d; wsm2[lr] = dm; wsc2[lr] = sc; wmi2[lr] = mi; }
+  } else {
+    ws[(2u * q) * 64u + lr] = w0; ws[(2u * q + 1u) * 64u + lr] = w1;
+    if (q == 0u) { wsd[lr] = d; wsm[lr] = dm; wsc[lr] = sc; wmi[lr] = mi; }
+  }
+}
+
+// the unit's contribution: Q4_K d*sc*sumi - dmin*m*bsum, Q6_K d*(sc0*lo + sc1*hi), else
+// d_w*sumi; all times the token's d_x
+fn combine(second: bool, r: u32, lo: vec4<i32>, hi: vec4<i32>, dx: vec4<f32>, bs: vec4<i32>) -> vec4<f32> {
+  var d = wsd[r]; var dm = wsm[r]; var sc = wsc[r]; var mi = wmi[r];
+  if (second) { d = wsd2[r]; dm = wsm2[r]; sc = wsc2[r]; mi = wmi2[r]; }
+  if (TYPE == 12u) { return dx * (d * vec4<f32>(sc * (lo + hi)) - dm * vec4<f32>(mi * bs)); }
+  if (TYPE == 14u) { return dx * (d * vec4<f32>(sc * lo + mi * hi)); }
+  return vec4<f32>(lo + hi) * (d * dx);
+}
+
 // thread li loads quarter q = li % 4 of block b of tile row li / 4
 fn stage_w(second: bool, row: u32, q: u32, b: u32) {
+  if (TYPE == 12u || TYPE == 14u) { stage_k(second, row, q, b); return; }
   let lr = row % 64u;
   var w0 = 0u; var w1 = 0u; var d = 0.0;
   if (row < p.N) {
@@ -108,8 +188,32 @@ fn store(row: u32, t0: u32, v4: vec4<f32>, g4: vec4<f32>) {
   }
 }
 
+struct Tile { a: vec4<i32>, b: vec4<i32>, c: vec4<i32>, d: vec4<i32> }
+
+// words w0 .. w0 + 3 of the staged unit: rows tr + 16i (a..d) x tokens tc + 16j (x..w)
+fn tile_dots(second: bool, w0: u32) -> Tile {
+  let tr = lid % 16u;
+  let tc = lid / 16u;
+  var t = Tile(vec4<i32>(0), vec4<i32>(0), vec4<i32>(0), vec4<i32>(0));
+  for (var w = w0; w < w0 + 4u; w++) {
+    let o = w * 64u;
+    let x = vec4<u32>(xs[o + tc], xs[o + tc + 16u], xs[o + tc + 32u], xs[o + tc + 48u]);
+    var a0: u32; var a1: u32; var a2: u32; var a3: u32;
+    if (second) { a0 = ws2[o + tr]; a1 = ws2[o + tr + 16u]; a2 = ws2[o + tr + 32u]; a3 = ws2[o + tr + 48u]; }
+    else { a0 = ws[o + tr]; a1 = ws[o + tr + 16u]; a2 = ws[o + tr + 32u]; a3 = ws[o + tr + 48u]; }
+    t.a += vec4<i32>(dot4I8Packed(a0, x.x), dot4I8Packed(a0, x.y), dot4I8Packed(a0, x.z), dot4I8Packed(a0, x.w));
+    t.b += vec4<i32>(dot4I8Packed(a1, x.x), dot4I8Packed(a1, x.y), dot4I8Packed(a1, x.z), dot4I8Packed(a1, x.w));
+    t.c += vec4<i32>(dot4I8Packed(a2, x.x), dot4I8Packed(a2, x.y), dot4I8Packed(a2, x.z), dot4I8Packed(a2, x.w));
+    t.d += vec4<i32>(dot4I8Packed(a3, x.x), dot4I8Packed(a3, x.y), dot4I8Packed(a3, x.z), dot4I8Packed(a3, x.w));
+  }
+  return t;
+}
+
+var<private> lid: u32;
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  lid = li;
   let m0 = wg.x * 64u;
   let n0 = wg.y * 64u;
   let tr = li % 16u;
@@ -124,46 +228,43 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let tok = li / 4u;
       let q = li % 4u;
       let tt = n0 + tok;
-      var x0 = 0u; var x1 = 0u; var xd = 0.0;
+      var x0 = 0u; var x1 = 0u; var xd = 0.0; var bsum = 0;
       if (tt < p.n) {
-        let o = tt * p.x_stride + b * 8u + 2u * q;
+        let o = tt * p.x_stride + b * 8u + 2u * q;   // K-quants too: unit b's words are 8b..
         x0 = X[o]; x1 = X[o + 1u];
-        if (q == 0u) { xd = bitcast<f32>(X[p.x_scales + tt * nb + b]); }
+        if (q == 0u) {
+          if (TYPE == 12u || TYPE == 14u) {
+            let nbk = p.K / 256u;
+            xd = bitcast<f32>(X[p.x_scales + tt * nbk + b / 8u]);
+            let bo = p.x_bsums + (tt * nbk + b / 8u) * 16u + 2u * (b % 8u);
+            bsum = bitcast<i32>(X[bo]) + bitcast<i32>(X[bo + 1u]);
+          } else {
+            xd = bitcast<f32>(X[p.x_scales + tt * nb + b]);
+          }
+        }
       }
       xs[(2u * q) * 64u + tok] = x0;
       xs[(2u * q + 1u) * 64u + tok] = x1;
-      if (q == 0u) { xsd[tok] = xd; }
+      if (q == 0u) { xsd[tok] = xd; xbs[tok] = bsum; }
     }
     workgroupBarrier();
-    // straight-line 4x4 integer tile (vectors, no dynamically indexed private arrays)
-    var s0 = vec4<i32>(0); var s1 = vec4<i32>(0); var s2 = vec4<i32>(0); var s3 = vec4<i32>(0);
-    var u0 = vec4<i32>(0); var u1 = vec4<i32>(0); var u2 = vec4<i32>(0); var u3 = vec4<i32>(0);
-    for (var w = 0u; w < 8u; w++) {
-      let o = w * 64u;
-      let x = vec4<u32>(xs[o + tc], xs[o + tc + 16u], xs[o + tc + 32u], xs[o + tc + 48u]);
-      let a0 = ws[o + tr]; let a1 = ws[o + tr + 16u]; let a2 = ws[o + tr + 32u]; let a3 = ws[o + tr + 48u];
-      s0 += vec4<i32>(dot4I8Packed(a0, x.x), dot4I8Packed(a0, x.y), dot4I8Packed(a0, x.z), dot4I8Packed(a0, x.w));
-      s1 += vec4<i32>(dot4I8Packed(a1, x.x), dot4I8Packed(a1, x.y), dot4I8Packed(a1, x.z), dot4I8Packed(a1, x.w));
-      s2 += vec4<i32>(dot4I8Packed(a2, x.x), dot4I8Packed(a2, x.y), dot4I8Packed(a2, x.z), dot4I8Packed(a2, x.w));
-      s3 += vec4<i32>(dot4I8Packed(a3, x.x), dot4I8Packed(a3, x.y), dot4I8Packed(a3, x.z), dot4I8Packed(a3, x.w));
-      if (GLU != 0u) {
-        let b0 = ws2[o + tr]; let b1 = ws2[o + tr + 16u]; let b2 = ws2[o + tr + 32u]; let b3 = ws2[o + tr + 48u];
-        u0 += vec4<i32>(dot4I8Packed(b0, x.x), dot4I8Packed(b0, x.y), dot4I8Packed(b0, x.z), dot4I8Packed(b0, x.w));
-        u1 += vec4<i32>(dot4I8Packed(b1, x.x), dot4I8Packed(b1, x.y), dot4I8Packed(b1, x.z), dot4I8Packed(b1, x.w));
-        u2 += vec4<i32>(dot4I8Packed(b2, x.x), dot4I8Packed(b2, x.y), dot4I8Packed(b2, x.z), dot4I8Packed(b2, x.w));
-        u3 += vec4<i32>(dot4I8Packed(b3, x.x), dot4I8Packed(b3, x.y), dot4I8Packed(b3, x.z), dot4I8Packed(b3, x.w));
-      }
-    }
+    // straight-line 4x4 integer tiles (vectors, no dynamically indexed private arrays),
+    // the unit's two halves apart (Q6_K scales each half of 16 on its own)
     let dx = vec4<f32>(xsd[tc], xsd[tc + 16u], xsd[tc + 32u], xsd[tc + 48u]);
-    c0 += vec4<f32>(s0) * (wsd[tr] * dx);
-    c1 += vec4<f32>(s1) * (wsd[tr + 16u] * dx);
-    c2 += vec4<f32>(s2) * (wsd[tr + 32u] * dx);
-    c3 += vec4<f32>(s3) * (wsd[tr + 48u] * dx);
+    let bs = vec4<i32>(xbs[tc], xbs[tc + 16u], xbs[tc + 32u], xbs[tc + 48u]);
+    let lo = tile_dots(false, 0u);
+    let hi = tile_dots(false, 4u);
+    c0 += combine(false, tr, lo.a, hi.a, dx, bs);
+    c1 += combine(false, tr + 16u, lo.b, hi.b, dx, bs);
+    c2 += combine(false, tr + 32u, lo.c, hi.c, dx, bs);
+    c3 += combine(false, tr + 48u, lo.d, hi.d, dx, bs);
     if (GLU != 0u) {
-      e0 += vec4<f32>(u0) * (wsd2[tr] * dx);
-      e1 += vec4<f32>(u1) * (wsd2[tr + 16u] * dx);
-      e2 += vec4<f32>(u2) * (wsd2[tr + 32u] * dx);
-      e3 += vec4<f32>(u3) * (wsd2[tr + 48u] * dx);
+      let lo2 = tile_dots(true, 0u);
+      let hi2 = tile_dots(true, 4u);
+      e0 += combine(true, tr, lo2.a, hi2.a, dx, bs);
+      e1 += combine(true, tr + 16u, lo2.b, hi2.b, dx, bs);
+      e2 += combine(true, tr + 32u, lo2.c, hi2.c, dx, bs);
+      e3 += combine(true, tr + 48u, lo2.d, hi2.d, dx, bs);
     }
     workgroupBarrier();
   }

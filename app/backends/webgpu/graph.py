@@ -189,12 +189,13 @@ class StepRecorder:
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
         parts = w.parts or [(w, 0, n_out)]
-        if w.type in QUANTIZED and n >= MATMUL_MIN_TOKENS and getattr(self.ctx, "use_matmul", True):
+        if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS \
+                and getattr(self.ctx, "use_matmul", True):
             for buf, row0, rows in parts:
                 if _cdiv(rows, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
                     raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
                 self._add("matmul", {"TYPE": w.type, "RES": False, "GLU": 0},
-                          struct.pack("<8I", k, rows, xstride, scales, n_out, n, 0, row0),
+                          struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
                           [buf, xs, y.st], (_cdiv(rows, 64), _cdiv(n, 64), 1), extra=[xs, buf])
                 self.disp[-1].fusable = w.parts is None
             if bias is not None:
