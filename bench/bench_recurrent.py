@@ -2,10 +2,12 @@
 as ratios (the method of bench/bench_host.py).
 
     python bench/bench_recurrent.py [--threads 2] [--prompt 256] [--gen 64] [--reps 3] [--models qwen35 mamba]
+                                    [--stat median|min]
 
 Models (random weights in the real layouts, Q4_0): Qwen3.5-0.8B's shapes (24 layers, 18
 Gated DeltaNet + 6 gated attention, 248k vocab) and a Mamba-1 of similar size (mamba-790m's
-shapes). Both engines run the same GGUF at the same thread count; rounds alternate. Also
+shapes). Both engines run the same GGUF at the same thread count; rounds alternate; --stat min
+takes each side's best round (robust when other jobs load the machine). Also
 prints the recurrent state size and a snapshot's size and save/load time after the prompt.
 """
 from __future__ import annotations
@@ -49,13 +51,15 @@ def main() -> int:
     ap.add_argument("--gen", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--models", nargs="+", default=["qwen35", "mamba"])
+    ap.add_argument("--stat", choices=["median", "min"], default="median")
     args = ap.parse_args()
 
     from build import reference_binary
     from oracle import Oracle
     oracle = Oracle(reference_binary())
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {len(os.sched_getaffinity(0))} "
-          f"cores; prompt {args.prompt} tokens, {args.gen} generated, median of {args.reps} rounds")
+          f"cores; prompt {args.prompt} tokens, {args.gen} generated, {args.stat} of {args.reps} rounds; "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'model':34} {'thr':>3} {'prefill tok/s':>22} {'ratio':>6} {'decode tok/s':>20} {'ratio':>6} "
           f"{'outside compute':>15}")
     notes = []
@@ -83,7 +87,8 @@ def main() -> int:
                          f"{args.prompt} tokens {len(snap) / 2**20:.2f} MiB, save {1e3 * (t1 - t0):.1f} ms, "
                          f"load {1e3 * (t2 - t1):.1f} ms")
             runner.close()
-            med = lambda rows, key: statistics.median(x[key] for x in rows)  # noqa: E731
+            pick = statistics.median if args.stat == "median" else min
+            med = lambda rows, key: pick(x[key] for x in rows)  # noqa: E731
             pp_o, pp_r = args.prompt / med(ours, "prefill_ms") * 1e3, args.prompt / med(ref, "prefill_ms") * 1e3
             tg_o, tg_r = args.gen / med(ours, "decode_ms") * 1e3, args.gen / med(ref, "decode_ms") * 1e3
             print(f"{label:34} {threads:>3} {pp_o:>9.1f} vs {pp_r:>9.1f} {pp_o / pp_r:>6.2f} "
@@ -91,6 +96,7 @@ def main() -> int:
                   flush=True)
     for n in notes:
         print(n)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 
