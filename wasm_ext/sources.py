@@ -25,7 +25,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("PYLLM_CACHE", Path.home() / ".cache" / "pyllm"))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -43,7 +43,7 @@ def sdist_path() -> Path:
             [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
              "--no-build-isolation", f"{SDIST_NAME}=={SDIST_VERSION}", "-d", str(dest)],
             check=True, stdout=subprocess.DEVNULL)
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest != SDIST_SHA256:
         path.unlink()
         raise RuntimeError(f"{path}: sha256 {digest} does not match the pinned {SDIST_SHA256}")

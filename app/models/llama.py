@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ..ops import Ops, Tensor
-from .base import Model, Weights
+from .base import Layer, Model, Weights
 
 
 class Llama(Model):
@@ -21,8 +21,7 @@ class Llama(Model):
         for i, L in enumerate(w.layers):
             h = g.rms_norm(x, L.attn_norm, hp.rms_eps)
             q, k, v = self.qkv(g, L, h)
-            q = g.rope(q, hp.rope, w.rope_freqs)
-            k = g.rope(k, hp.rope, w.rope_freqs)
+            q, k = self.position(g, w, L, q, k)
             a = g.linear(L.attn_output, g.attention(i, q, k, v, self.kq_scale), L.attn_output_b)
             if i == hp.n_layer - 1:
                 a, x = g.output_rows(a), g.output_rows(x)
@@ -31,3 +30,7 @@ class Llama(Model):
             f = g.linear(L.ffn_down, g.swiglu(g.linear(L.ffn_gate, h), g.linear(L.ffn_up, h)))
             x = g.add(f, x)
         return self.logits(g, w, x)
+
+    def position(self, g: Ops, w: Weights, L: Layer, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+        """Rotate q and k by their positions (Llama 3: scaled by rope_freqs)."""
+        return g.rope(q, self.hp.rope, w.rope_freqs), g.rope(k, self.hp.rope, w.rope_freqs)
