@@ -6,6 +6,10 @@
 // - Handles index process-wide tables; graph tensors are released with their graph.
 #include "engine_internal.h"
 
+#if defined(__linux__) && !defined(__EMSCRIPTEN__)
+#include <sys/mman.h>
+#endif
+
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -93,6 +97,23 @@ static bool repack_supported(Engine * e, ggml_type type, const int64_t ne[4]) {
     w->buffer = nullptr;
     ggml_free(ctx);
     return ok;
+}
+
+// Weights are streamed from memory once per decoded token. llama.cpp reads most of them
+// from its mmap of the file, which the kernel backs with large page-cache folios; our
+// copies live in anonymous memory, which gets transparent huge pages only when asked
+// (THP "madvise" mode): without them TLB misses cost up to ~20% of decode speed.
+static void advise_huge_pages(ggml_backend_buffer_t buf) {
+#if defined(__linux__) && !defined(__EMSCRIPTEN__) && defined(MADV_HUGEPAGE)
+    if (!buf) return;
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    const uintptr_t base = (uintptr_t)ggml_backend_buffer_get_base(buf);
+    const uintptr_t start = (base + huge - 1) & ~(huge - 1);
+    const uintptr_t end = (base + ggml_backend_buffer_get_size(buf)) & ~(huge - 1);
+    if (base && end > start) madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)buf;
+#endif
 }
 
 // ggml logs informational lines (repacking, ...) to stderr; keep warnings and errors only.
@@ -212,11 +233,13 @@ int32_t eng_pool_alloc(int32_t pool) {
         p->buf_plain = ggml_backend_alloc_ctx_tensors(p->ctx_plain, e->backend);
         if (!p->buf_plain) { set_error("out of memory allocating pool %d", pool); return -1; }
         ggml_backend_buffer_set_usage(p->buf_plain, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+        advise_huge_pages(p->buf_plain);
     }
     if (ggml_get_first_tensor(p->ctx_extra)) {
         p->buf_extra = ggml_backend_alloc_ctx_tensors_from_buft(p->ctx_extra, e->extra_buft);
         if (!p->buf_extra) { set_error("out of memory allocating pool %d (repacked weights)", pool); return -1; }
         ggml_backend_buffer_set_usage(p->buf_extra, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+        advise_huge_pages(p->buf_extra);
     }
     return 0;
 }
