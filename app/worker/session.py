@@ -41,7 +41,7 @@ class WorkerSession:
         self.loading: ModelStream | None = None
         self.cancel_requested = False
         self.history: list[int] = []  # tokens currently in the runner's state
-        self.sampler: Any = None
+        self._llm_obj: Any = None
 
     # -- loading ----------------------------------------------------------------------------------
 
@@ -108,12 +108,12 @@ class WorkerSession:
 
     def unload(self) -> None:
         self.abort_load()
-        if self.sampler is not None:
-            try:
-                self.sampler.close()
-            except Exception:
-                pass
-            self.sampler = None
+        if self._llm_obj is not None:
+            active = self._llm_obj.active
+            if active is not None and not active.done:
+                active.close()
+            self._llm_obj.sampler.close()
+            self._llm_obj = None
         if self.runner is not None:
             self.runner.close()
             self.runner = None
@@ -140,23 +140,19 @@ class WorkerSession:
 
     def reset(self) -> None:
         """New chat: forget the state."""
-        if self.runner is not None:
+        if self._llm_obj is not None:
+            self._llm_obj.reset()
+        elif self.runner is not None:
             self.runner.reset()
         self.history = []
 
-    def _pick(self, temperature: float, top_k: int, top_p: float, seed: int | None) -> int:
-        if temperature <= 0:
-            return self.runner.argmax()
-        if self.sampler is None:
-            from ..sampling import Sampler
-            self.sampler = Sampler(self.runner.lib)
-        from ..sampling import SamplingParams
-        params = SamplingParams(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-        if params != getattr(self, "_params", None):
-            self.sampler.configure(params, self.runner.kv_size)
-            self._params = params
-        last = self.runner.last
-        return self.sampler.sample(last.logits, last.n_outputs - 1, self.history)
+    def _llm(self) -> Any:
+        """The generation API (app.generate.LLM) over the loaded runner: the same loop,
+        sampler, stop handling and state reuse (incl. recurrent snapshots) as on the host."""
+        if self._llm_obj is None or self._llm_obj.runner is not self.runner:
+            from ..generate import LLM
+            self._llm_obj = LLM(self.runner, self.tokenizer)
+        return self._llm_obj
 
     async def generate(self, request_id: Any, messages: list[dict], options: dict | None = None) -> dict:
         """Stream a reply to `messages`; yields to the event loop between tokens so a cancel
@@ -164,72 +160,38 @@ class WorkerSession:
         if self.runner is None:
             raise RuntimeError("no model loaded")
         opts = dict(options or {})
-        max_tokens = int(opts.get("max_tokens", 256))
-        temperature = float(opts.get("temperature", 0.0))
-        top_k, top_p = int(opts.get("top_k", 40)), float(opts.get("top_p", 0.95))
-        seed = opts.get("seed")
-        ignore_eos = bool(opts.get("ignore_eos", False))
-        self.cancel_requested = False
-        runner, tok = self.runner, self.tokenizer
-        t0 = time.perf_counter()
+        tok, llm = self.tokenizer, self._llm()
         if opts.get("raw"):
             prompt = tok.encode(messages[-1]["content"], add_special=True, parse_special=False)
         else:
             prompt = tok.encode(self.render(messages), add_special=True, parse_special=True)
-        if len(prompt) + max_tokens > runner.kv_size:
-            max_tokens = max(0, runner.kv_size - len(prompt))
-            if max_tokens == 0:
-                raise RuntimeError(f"the conversation ({len(prompt)} tokens) does not fit the context "
-                                   f"({runner.kv_size} tokens): start a new chat")
-        # reuse the state's common prefix with the new prompt (a chat re-sends its history)
-        common = 0
-        for a, b in zip(self.history, prompt):
-            if a != b:
-                break
-            common += 1
-        if common == len(prompt):  # must evaluate at least one token to get logits
-            common -= 1
-        runner.truncate(common)
-        self.history = self.history[:common]
-        todo = prompt[common:]
-        self.emit({"type": "prefill", "id": request_id, "n_prompt": len(prompt), "n_eval": len(todo)})
+        room = self.runner.kv_size - len(prompt)
+        if room <= 0:
+            raise RuntimeError(f"the conversation ({len(prompt)} tokens) does not fit the context "
+                               f"({self.runner.kv_size} tokens): start a new chat")
+        sampling: dict[str, Any] = {"temperature": float(opts.get("temperature", 0.0)),
+                                    "top_k": int(opts.get("top_k", 40)), "top_p": float(opts.get("top_p", 0.95))}
+        if opts.get("seed") is not None:
+            sampling["seed"] = int(opts["seed"])
+        self.cancel_requested = False
+        reply = llm.complete(prompt, max_tokens=min(int(opts.get("max_tokens", 256)), room),
+                             ignore_eos=bool(opts.get("ignore_eos", False)),
+                             cancel=lambda: self.cancel_requested, **sampling)
+        self.emit({"type": "prefill", "id": request_id, "n_prompt": len(prompt),
+                   "n_eval": len(prompt) - llm.seq.reusable(prompt)})
         await asyncio.sleep(0)
-        runner.eval(todo)
-        self.history += todo
-        t1 = time.perf_counter()
-        decoder = tok.stream()
-        pieces: list[str] = []
         n = 0
-        stopped = "length"
-        token = self._pick(temperature, top_k, top_p, seed)
-        while True:
-            if tok.is_stop(token) and not ignore_eos:
-                stopped = "eos"
-                break
-            text = decoder.feed(token)
-            pieces.append(text)
-            n += 1
-            self.emit({"type": "token", "id": request_id, "token": token, "text": text, "n": n})
-            if n >= max_tokens:
-                break
-            await asyncio.sleep(0)
-            if self.cancel_requested:
-                stopped = "cancelled"
-                break
-            runner.eval([token])
-            self.history.append(token)
-            token = self._pick(temperature, top_k, top_p, seed)
-        tail = decoder.flush()
-        if tail:
-            pieces.append(tail)
-            self.emit({"type": "token", "id": request_id, "token": -1, "text": tail, "n": n})
-        t2 = time.perf_counter()
-        decode_n = max(n - 1, 0)
-        stats = {"n_prompt": len(prompt), "n_eval": len(todo), "n_gen": n,
-                 "prefill_ms": round((t1 - t0) * 1e3, 1),
-                 "prefill_tok_s": round(len(todo) / (t1 - t0), 2) if t1 > t0 else 0.0,
-                 "decode_tok_s": round(decode_n / (t2 - t1), 2) if decode_n and t2 > t1 else 0.0,
-                 "first_token_ms": round((t1 - t0) * 1e3, 1)}
-        done = {"type": "done", "id": request_id, "text": "".join(pieces), "stats": stats, "stopped": stopped}
+        async for piece in reply.astream():
+            ids = piece.token_ids or [-1]  # a text-only piece is the decoder's flushed tail
+            for i, token in enumerate(ids):
+                n += token >= 0
+                self.emit({"type": "token", "id": request_id, "token": token,
+                           "text": piece.text if i == len(ids) - 1 else "", "n": n})
+        self.history = list(llm.seq.tokens)
+        st = reply.stats
+        stats = {"n_prompt": st.prompt_tokens, "n_eval": st.prefill_tokens, "n_gen": st.generated_tokens,
+                 "prefill_ms": round(st.prefill_ms, 1), "prefill_tok_s": round(st.prefill_tok_s, 2),
+                 "decode_tok_s": round(st.decode_tok_s, 2), "first_token_ms": round(st.ttft_ms, 1)}
+        done = {"type": "done", "id": request_id, "text": reply.text, "stats": stats, "stopped": reply.stop_reason}
         self.emit(done)
         return done

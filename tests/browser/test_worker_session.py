@@ -101,3 +101,25 @@ def test_truncated_and_non_gguf_streams_fail_clearly(model: Path, tmp_path: Path
     # still usable afterwards
     assert load(s, model, 1 << 20)["arch"] == "llama"
     s.unload()
+
+
+@pytest.mark.parametrize("arch", ["mamba", "qwen35"])
+def test_recurrent_model_regenerates_in_the_worker(arch: str) -> None:
+    """The worker generates through app.generate: re-sending the same conversation (the
+    page's Regenerate) on a recurrent model reuses a state snapshot instead of failing to
+    roll the state back, and gives the same greedy reply."""
+    from tools.testmodels import tiny
+
+    path = tiny(arch, "Q8_0")
+    events: list[dict] = []
+    s = WorkerSession(events.append)
+    load(s, path, 1 << 20)
+    messages = [{"role": "user", "content": "abc def"}]
+    opts = {"raw": True, "max_tokens": 10, "ignore_eos": True}
+    first = asyncio.run(s.generate(1, messages, opts))
+    again = asyncio.run(s.generate(2, messages, opts))
+    assert first["stats"]["n_gen"] == again["stats"]["n_gen"] == 10
+    ids = lambda rid: [e["token"] for e in events if e["type"] == "token" and e["id"] == rid and e["token"] >= 0]  # noqa: E731
+    assert ids(1) == ids(2)
+    assert again["stats"]["n_eval"] < again["stats"]["n_prompt"]  # restarted from a snapshot
+    s.unload()
