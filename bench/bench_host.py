@@ -12,6 +12,7 @@ ctypes, input filling).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -57,6 +58,33 @@ def ours_round(runner: GGMLRunner, prompt: list[int], n_gen: int) -> dict:
             "outside_compute": 1.0 - (runner.stats.compute_ms - c0) / decode_ms}
 
 
+def interleaved_rounds(runner: GGMLRunner, oracle, path: Path, threads: int, prompt: list[int], n_gen: int,
+                       reps: int) -> tuple[list[dict], list[dict]]:
+    """reps measured rounds each of ours and llama.cpp's, alternating; round 0 warms up both."""
+    ours, ref = [], []
+    for r in range(reps + 1):
+        o = ours_round(runner, prompt, n_gen)
+        # llama_ref runs 2 rounds per call (the first warms up its graph and caches)
+        f = oracle.bench(path, threads, len(prompt), n_gen, 2)[-1]
+        if r:
+            ours.append(o)
+            ref.append(f)
+    return ours, ref
+
+
+def print_row(label: str, threads: int, ours: list[dict], ref: list[dict], n_prompt: int, n_gen: int,
+              pick=statistics.median) -> None:
+    """One table row: tok/s ours vs llama.cpp and their ratio, from `pick` over the rounds."""
+    def stat(rows: list[dict], key: str) -> float:
+        return pick(x[key] for x in rows)
+
+    pp_o, pp_r = n_prompt / stat(ours, "prefill_ms") * 1e3, n_prompt / stat(ref, "prefill_ms") * 1e3
+    tg_o, tg_r = n_gen / stat(ours, "decode_ms") * 1e3, n_gen / stat(ref, "decode_ms") * 1e3
+    print(f"{label:34} {threads:>3} {pp_o:>9.1f} vs {pp_r:>9.1f} {pp_o / pp_r:>6.2f} "
+          f"{tg_o:>8.1f} vs {tg_r:>8.1f} {tg_o / tg_r:>6.2f} {stat(ours, 'outside_compute') * 100:>14.2f}%",
+          flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -69,30 +97,18 @@ def main() -> int:
     from build import reference_binary
     from oracle import Oracle
     oracle = Oracle(reference_binary())
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {len(__import__('os').sched_getaffinity(0))} "
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {len(os.sched_getaffinity(0))} "
           f"cores; prompt {args.prompt} tokens, {args.gen} generated, median of {args.reps} rounds")
-    print(f"{'model':32} {'thr':>3} {'prefill tok/s':>22} {'ratio':>6} {'decode tok/s':>20} {'ratio':>6} "
+    print(f"{'model':34} {'thr':>3} {'prefill tok/s':>22} {'ratio':>6} {'decode tok/s':>20} {'ratio':>6} "
           f"{'outside compute':>15}")
     for label, path in models(args.models).items():
         model = model_for(read_gguf(str(path)))
         prompt = [(i * 7919 + 13) % model.hp.n_vocab for i in range(args.prompt)]
         for threads in args.threads:
             runner = GGMLRunner(model, str(path), n_threads=threads, n_ctx=args.prompt + args.gen + 16)
-            ours, ref = [], []
-            for r in range(args.reps + 1):
-                o = ours_round(runner, prompt, args.gen)
-                # llama_ref runs 2 rounds per call (the first warms up its graph and caches)
-                f = oracle.bench(path, threads, args.prompt, args.gen, 2)[-1]
-                if r:  # round 0 warms up both
-                    ours.append(o)
-                    ref.append(f)
+            ours, ref = interleaved_rounds(runner, oracle, path, threads, prompt, args.gen, args.reps)
             runner.close()
-            med = lambda rows, key: statistics.median(x[key] for x in rows)  # noqa: E731
-            pp_o, pp_r = args.prompt / med(ours, "prefill_ms") * 1e3, args.prompt / med(ref, "prefill_ms") * 1e3
-            tg_o, tg_r = args.gen / med(ours, "decode_ms") * 1e3, args.gen / med(ref, "decode_ms") * 1e3
-            print(f"{label:32} {threads:>3} {pp_o:>9.1f} vs {pp_r:>9.1f} {pp_o / pp_r:>6.2f} "
-                  f"{tg_o:>8.1f} vs {tg_r:>8.1f} {tg_o / tg_r:>6.2f} {med(ours, 'outside_compute') * 100:>14.2f}%",
-                  flush=True)
+            print_row(label, threads, ours, ref, args.prompt, args.gen, statistics.median)
     return 0
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from app.backends.ggml.runner import GGMLRunner  # noqa: E402
 from app.gguf import read_gguf  # noqa: E402
 from app.models import model_for  # noqa: E402
-from bench_host import ours_round  # noqa: E402
+from bench_host import interleaved_rounds, print_row  # noqa: E402
 
 
 def models(names: list[str]) -> dict[str, Path]:
@@ -68,13 +68,7 @@ def main() -> int:
         prompt = [(i * 7919 + 13) % model.hp.n_vocab for i in range(args.prompt)]
         for threads in args.threads:
             runner = GGMLRunner(model, str(path), n_threads=threads, n_ctx=args.prompt + args.gen + 16)
-            ours, ref = [], []
-            for r in range(args.reps + 1):
-                o = ours_round(runner, prompt, args.gen)
-                f = oracle.bench(path, threads, args.prompt, args.gen, 2)[-1]
-                if r:
-                    ours.append(o)
-                    ref.append(f)
+            ours, ref = interleaved_rounds(runner, oracle, path, threads, prompt, args.gen, args.reps)
             runner.reset()
             runner.eval(prompt)
             t0 = time.perf_counter()
@@ -87,13 +81,8 @@ def main() -> int:
                          f"{args.prompt} tokens {len(snap) / 2**20:.2f} MiB, save {1e3 * (t1 - t0):.1f} ms, "
                          f"load {1e3 * (t2 - t1):.1f} ms")
             runner.close()
-            pick = statistics.median if args.stat == "median" else min
-            med = lambda rows, key: pick(x[key] for x in rows)  # noqa: E731
-            pp_o, pp_r = args.prompt / med(ours, "prefill_ms") * 1e3, args.prompt / med(ref, "prefill_ms") * 1e3
-            tg_o, tg_r = args.gen / med(ours, "decode_ms") * 1e3, args.gen / med(ref, "decode_ms") * 1e3
-            print(f"{label:34} {threads:>3} {pp_o:>9.1f} vs {pp_r:>9.1f} {pp_o / pp_r:>6.2f} "
-                  f"{tg_o:>8.1f} vs {tg_r:>8.1f} {tg_o / tg_r:>6.2f} {med(ours, 'outside_compute') * 100:>14.2f}%",
-                  flush=True)
+            print_row(label, threads, ours, ref, args.prompt, args.gen,
+                      statistics.median if args.stat == "median" else min)
     for n in notes:
         print(n)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
