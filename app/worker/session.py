@@ -40,7 +40,6 @@ class WorkerSession:
         self.model_name = ""
         self.loading: ModelStream | None = None
         self.cancel_requested = False
-        self.history: list[int] = []  # tokens currently in the runner's state
         self._llm_obj: Any = None
 
     # -- loading ----------------------------------------------------------------------------------
@@ -87,7 +86,6 @@ class WorkerSession:
             self.template = chat_template_from_metadata(self.gguf.metadata, self.tokenizer)
         except Exception:  # Jinja2 missing or a broken template: plain prompts still work
             self.template = None
-        self.history = []
         n_params = sum(t.n_elements for t in self.gguf.tensors)
         info = {"type": "loaded", "model": self.model_name,
                 "arch": self.gguf.metadata.get("general.architecture"),
@@ -117,7 +115,6 @@ class WorkerSession:
         if self.runner is not None:
             self.runner.close()
             self.runner = None
-        self.history = []
 
     def _lib(self) -> Any:
         if self.lib is None:
@@ -144,7 +141,6 @@ class WorkerSession:
             self._llm_obj.reset()
         elif self.runner is not None:
             self.runner.reset()
-        self.history = []
 
     def _llm(self) -> Any:
         """The generation API (app.generate.LLM) over the loaded runner: the same loop,
@@ -187,7 +183,6 @@ class WorkerSession:
                 n += token >= 0
                 self.emit({"type": "token", "id": request_id, "token": token,
                            "text": piece.text if i == len(ids) - 1 else "", "n": n})
-        self.history = list(llm.seq.tokens)
         st = reply.stats
         stats = {"n_prompt": st.prompt_tokens, "n_eval": st.prefill_tokens, "n_gen": st.generated_tokens,
                  "prefill_ms": round(st.prefill_ms, 1), "prefill_tok_s": round(st.prefill_tok_s, 2),

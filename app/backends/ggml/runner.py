@@ -118,7 +118,8 @@ class GGMLRunner:
             v = lib.check(lib.eng_pool_tensor(self.cache_pool, F16, hp.n_embd_v_gqa, self.kv_size, 1, 1, 0), "V cache")
             self.caches.append(LayerCache(k, v, hp.head_dim_k, hp.head_dim_v, hp.n_head_kv,
                                           self.model.attention_window(i)))
-        if any(c is not None for c in self.caches):
+        self.has_kv = any(c is not None for c in self.caches)
+        if self.has_kv:
             lib.check(lib.eng_pool_alloc(self.cache_pool), "KV cache allocation")
             lib.eng_pool_clear(self.cache_pool)
 
@@ -220,8 +221,7 @@ class GGMLRunner:
         if self.n_past + n > self.kv_size:
             raise ContextFull(f"context full: {self.n_past} + {n} tokens exceed the context of {self.kv_size}")
         t0 = time.perf_counter()
-        has_kv = any(c is not None for c in self.caches)
-        n_kv = min(self.kv_size, max(KV_PAD, _pad(self.n_past + n, KV_PAD))) if has_kv else 0
+        n_kv = min(self.kv_size, max(KV_PAD, _pad(self.n_past + n, KV_PAD))) if self.has_kv else 0
         n_out = n if all_logits else 1
         sg = self._graph(n, n_kv, n_out)
         lib = self.lib
