@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,6 +12,7 @@ from wasm_ext.sources import llama_cpp_dir  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "chat"
 FIXED_DATE = "26 Jul 2024"  # templates that print today's date take date_string instead
+FIXED_NOW = datetime(2024, 7, 26)  # ...or call strftime_now (Mistral 3.x): the clock is pinned
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant."}
 USER1 = {"role": "user", "content": "Hello! Who are you?"}

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from chat_support import CONVERSATIONS, FIXED_DATE, FIXTURES, template_files
+from chat_support import CONVERSATIONS, FIXED_DATE, FIXED_NOW, FIXTURES, template_files
 
 from app.chat import FALLBACKS, ChatTemplate, ChatTemplateError, chat_template_from_metadata
 
@@ -16,7 +16,8 @@ EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 
 def _render(t: ChatTemplate, conv: str) -> str:
     messages, gen, tools = CONVERSATIONS[conv]
-    return t.render(messages, gen, tools=tools, date_string=FIXED_DATE, datetime=FIXED_DATE)
+    return t.render(messages, gen, tools=tools, date_string=FIXED_DATE, datetime=FIXED_DATE,
+                    now=FIXED_NOW)
 
 
 def test_sdist_has_templates():
@@ -100,7 +101,11 @@ def test_helpers():
         t.render([{"role": "user", "content": "x"}])
     t = ChatTemplate("{{ strftime_now('%Y-%m-%d') }}|{{ {'k': 'é'} | tojson }}|{% for i in range(5) %}"
                      "{% if i == 3 %}{% break %}{% endif %}{{ i }}{% endfor %}", "gguf")
-    assert t.render([]) == datetime.now().strftime("%Y-%m-%d") + '|{"k": "é"}|012'
+    assert t.render([], now=datetime(2031, 2, 3)) == '2031-02-03|{"k": "é"}|012'
+    days = {datetime.now().strftime("%Y-%m-%d")}
+    out = t.render([])  # unpinned: today's date (either side of a midnight during the call)
+    days.add(datetime.now().strftime("%Y-%m-%d"))
+    assert out.split("|")[0] in days
     # trim_blocks / lstrip_blocks as HF sets them
     t = ChatTemplate("  {% if true %}\nA\n  {% endif %}\nB", "gguf")
     assert t.render([]) == "A\nB"

@@ -25,6 +25,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, modifies_known_mutable
 
 # id()s of the containers passed in by the caller for the render in progress
 _FROZEN: ContextVar[frozenset[int]] = ContextVar("chat_template_frozen", default=frozenset())
+# the clock `strftime_now` reads for the render in progress (None: the wall clock); a
+# caller that wants a reproducible prompt (tests, cached prompts) pins it
+_NOW: ContextVar[datetime | None] = ContextVar("chat_template_now", default=None)
 
 
 class ChatTemplateError(ValueError):
@@ -54,7 +57,18 @@ def tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
 
 
 def strftime_now(fmt: str) -> str:
-    return datetime.now().strftime(fmt)
+    return (_NOW.get() or datetime.now()).strftime(fmt)
+
+
+def pinned_clock(now: datetime | None):
+    """Context manager: `strftime_now` reads `now` (None: the wall clock) inside it."""
+    class _Pinned:
+        def __enter__(self):
+            self.token = _NOW.set(now)
+
+        def __exit__(self, *exc):
+            _NOW.reset(self.token)
+    return _Pinned()
 
 
 class GenerationBlock(Extension):

@@ -5,6 +5,7 @@ import copy
 import functools
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Template
@@ -12,7 +13,7 @@ from jinja2.exceptions import TemplateError
 
 from ..tokenizer import Tokenizer, TokenizerError
 from ..tokenizer.vocab import Vocab
-from .environment import ChatTemplateError, container_ids, frozen, make_environment, strftime_now
+from .environment import ChatTemplateError, container_ids, frozen, make_environment, pinned_clock, strftime_now
 from .fallback import FALLBACKS, choose_fallback
 
 _ENV = make_environment()
@@ -37,8 +38,12 @@ class ChatTemplate:
     _compiled: Template | None = field(default=None, repr=False)
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True,
-               tools: list[dict[str, Any]] | None = None, **extra: Any) -> str:
+               tools: list[dict[str, Any]] | None = None, now: datetime | None = None,
+               **extra: Any) -> str:
         """The prompt text for `messages` ({"role", "content"[, "tool_calls"]} dicts).
+
+        `now` is the date templates print (Mistral, Llama 3.x system headers); the wall
+        clock when None, a fixed value for a reproducible prompt.
 
         Like llama.cpp, adapts the conversation to what the template can take: a template
         that refuses a system turn gets the system text at the top of the first user turn,
@@ -53,7 +58,8 @@ class ChatTemplate:
         error: Exception | None = None
         for msgs in attempts:
             try:
-                return self._strip(self._render_once(msgs, add_generation_prompt, tools, extra))
+                with pinned_clock(now):
+                    return self._strip(self._render_once(msgs, add_generation_prompt, tools, extra))
             except (TemplateError, TypeError) as e:
                 error = error or e
         raise ChatTemplateError(f"chat template ({self.source}) refused the conversation: {error}") from error
