@@ -105,3 +105,28 @@ def test_results_do_not_depend_on_thread_count(llama_cpp):
     two = run_ours(path, prompt, 32, threads=2)
     assert one[1] == two[1]
     assert list(one[0]) == list(two[0])
+
+
+def test_tied_output_head_reads_its_own_repacked_copy(llama_cpp):
+    """qwen2's tiny model ties the output head to token_embd. Where the engine repacks Q4_0
+    for mat-muls (x86/ARM builds), the head gets its own repacked copy, as llama.cpp loads a
+    tied head, and the embedding lookup keeps the plain table: without the copy the product
+    over the whole vocabulary runs on the slow un-repacked kernel (~25% of a small model's
+    decode time). Results stay llama.cpp's either way."""
+    path = tiny("qwen2", "Q4_0")
+    gguf = read_gguf(str(path))
+    assert "output.weight" not in gguf.tensor_index
+    runner = GGMLRunner(model_for(gguf), str(path), n_ctx=64)
+    try:
+        embd = gguf.tensor_index["token_embd.weight"]
+        repacks = runner.lib.eng_weight_repacks(runner.eng, embd.ggml_type.id, *embd.shape, 1, 1)
+        assert repacks in (0, 1)
+        head, table = runner.weights._t.get("output"), runner.weights._t["token_embd"]
+        assert not runner.lib.eng_tensor_is_repacked(table)
+        if repacks:
+            assert head is not None and runner.lib.eng_tensor_is_repacked(head)
+        else:  # nothing to gain: no second copy of the table
+            assert head is None
+    finally:
+        runner.close()
+    _check(llama_cpp, path, "Q4_0")

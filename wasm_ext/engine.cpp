@@ -202,6 +202,17 @@ int32_t eng_pool_new(int32_t eng, int32_t max_tensors) {
     return put(g_pools, p);
 }
 
+int32_t eng_weight_repacks(int32_t eng, int32_t type, double ne0, double ne1, double ne2, double ne3) {
+    Engine * e = engine(eng);
+    if (!e) return -1;
+    if (type < 0 || type >= GGML_TYPE_COUNT || ggml_blck_size((ggml_type)type) == 0) {
+        set_error("unknown ggml type %d", type);
+        return -1;
+    }
+    int64_t ne[4] = { (int64_t)ne0, (int64_t)ne1, (int64_t)ne2, (int64_t)ne3 };
+    return repack_supported(e, (ggml_type)type, ne) ? 1 : 0;
+}
+
 int32_t eng_pool_tensor(int32_t pool, int32_t type, double ne0, double ne1, double ne2, double ne3, int32_t flags) {
     Pool * p = eng::pool(pool);
     if (!p) return -1;

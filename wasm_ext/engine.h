@@ -44,6 +44,9 @@ ENG_API int32_t eng_pool_new(int32_t eng, int32_t max_tensors);
 ENG_API int32_t eng_pool_tensor(int32_t pool, int32_t type, double ne0, double ne1, double ne2, double ne3,
                                 int32_t flags);
 ENG_API int32_t eng_pool_alloc(int32_t pool);  // 0 ok
+// 1 if a weight of this type and shape, created with ENG_MATMUL_WEIGHT, gets a repacked
+// layout on this engine (x86/ARM builds; never in wasm), 0 if not
+ENG_API int32_t eng_weight_repacks(int32_t eng, int32_t type, double ne0, double ne1, double ne2, double ne3);
 ENG_API double  eng_pool_bytes(int32_t pool);
 ENG_API int32_t eng_pool_clear(int32_t pool);
 ENG_API void    eng_pool_free(int32_t pool);

@@ -23,6 +23,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "eng_type_supported": (_i32, [_i32]),
     "eng_pool_new": (_i32, [_i32, _i32]),
     "eng_pool_tensor": (_i32, [_i32, _i32, _f64, _f64, _f64, _f64, _i32]),
+    "eng_weight_repacks": (_i32, [_i32, _i32, _f64, _f64, _f64, _f64]),
     "eng_pool_alloc": (_i32, [_i32]),
     "eng_pool_bytes": (_f64, [_i32]),
     "eng_pool_clear": (_i32, [_i32]),

@@ -79,23 +79,46 @@ class GGMLRunner:
 
     def _load_weights(self, path: str | None, loader: Callable[[int, TensorInfo], None] | None) -> None:
         lib, gguf = self.lib, self.gguf
-        self.weight_pool = lib.check(lib.eng_pool_new(self.eng, len(gguf.tensors)), "weight pool")
+        self.weight_pool = lib.check(lib.eng_pool_new(self.eng, len(gguf.tensors) + 1), "weight pool")
         handles: dict[str, int] = {}
+        sources: list[tuple[str, TensorInfo]] = []  # (handle name, the file tensor it is loaded from)
         for t in gguf.tensors:
             shape = list(t.shape) + [1] * (4 - len(t.shape))
             flags = MATMUL_WEIGHT if self.model.is_matmul_weight(t.name) else 0
             handles[t.name] = lib.check(lib.eng_pool_tensor(self.weight_pool, t.ggml_type.id, *shape, flags),
                                         f"tensor {t.name}")
+            sources.append((t.name, t))
+        tied = self._tied_output_copy()
+        if tied is not None:
+            shape = list(tied.shape) + [1] * (4 - len(tied.shape))
+            handles["output.weight"] = lib.check(
+                lib.eng_pool_tensor(self.weight_pool, tied.ggml_type.id, *shape, MATMUL_WEIGHT), "tied output copy")
+            sources.append(("output.weight", tied))
         lib.check(lib.eng_pool_alloc(self.weight_pool), "weights allocation")
-        for t in gguf.tensors:
+        for name, t in sources:
             if loader is not None:
-                loader(handles[t.name], t)
+                loader(handles[name], t)
             else:
-                lib.check(lib.eng_tensor_load_file(handles[t.name], str(path).encode(), gguf.data_offset + t.offset,
-                                                   t.nbytes), f"loading {t.name}")
+                lib.check(lib.eng_tensor_load_file(handles[name], str(path).encode(), gguf.data_offset + t.offset,
+                                                   t.nbytes), f"loading {name}")
         # tensors named without a .weight suffix (Mamba's ssm_a, ssm_d) read as `.ssm_a` like the rest
         self.weights = Weights({n if n.endswith((".weight", ".bias")) else n + ".weight": h
                                 for n, h in handles.items()}, self.hp.n_layer)
+
+    def _tied_output_copy(self) -> TensorInfo | None:
+        """The embedding table, when it doubles as the output projection and the engine would
+        repack it for mat-muls. The output head then gets its own repacked copy, as llama.cpp
+        loads it (a tied `output` is a duplicate of `token_embd`): the embedding lookup needs
+        the plain layout, and the head's product over the whole vocabulary (the largest weight
+        of a small model) is much slower without the repacked kernels. Never in wasm, where
+        nothing is repacked and a copy would only cost memory."""
+        index = self.gguf.tensor_index
+        embd = index.get("token_embd.weight")
+        if "output.weight" in index or embd is None or len(embd.shape) < 2:
+            return None
+        shape = list(embd.shape) + [1] * (4 - len(embd.shape))
+        repacks = self.lib.check(self.lib.eng_weight_repacks(self.eng, embd.ggml_type.id, *shape), "repack query")
+        return embd if repacks else None
 
     def _recurrent_shape(self, layer: int) -> tuple[int, int] | None:
         """(conv state, scan state) element counts of a recurrent layer, None for attention."""
