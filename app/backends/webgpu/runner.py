@@ -19,6 +19,7 @@ from ...ops import Rope
 from .device import Device, DeviceError, default_device
 from .graph import ATTN_CHUNK, BF16_AS_F32, F32, LayerCache, StepRecorder, Weight
 from .kernels import Kernels
+from .recurrent import RecurrentRecorder, alloc_states, clear_states, load_state, save_state
 
 UBATCH = 512
 PREFILL_PAD = 64  # steps of 64+ tokens record n_tokens rounded up to this (fewer recordings);
@@ -45,6 +46,8 @@ def rope_cache(rope: Rope, n_pos: int, freq_factors: list[float] | None = None) 
     if rope.ext_factor != 0.0:
         raise WebGPUError("YaRN rope (ext_factor != 0) is not supported by the WebGPU backend yet")
     nd2 = rope.n_dims // 2
+    if rope.sections and rope.multi_mode != 40:
+        raise WebGPUError(f"multi-section rope mode {rope.multi_mode} is not supported (only interleaved, 40)")
     theta_scale = _f32(rope.freq_base ** _f32(-2.0 / rope.n_dims))
     out = array.array("f", bytes(8 * n_pos * nd2))
     th = array.array("f", range(n_pos))
@@ -56,6 +59,15 @@ def rope_cache(rope: Rope, n_pos: int, freq_factors: list[float] | None = None) 
         out[2 * i::2 * nd2] = array.array("f", [math.cos(v) * mscale for v in ti])
         out[2 * i + 1::2 * nd2] = array.array("f", [math.sin(v) * mscale for v in ti])
         th = array.array("f", [v * theta_scale for v in th])
+    if rope.sections:  # text positions: ggml's interleaved M-RoPE rotates a pair by the position
+        s0, s1, s2 = (list(rope.sections) + [0, 0, 0])[:3]  # unless its sector takes the 4th (0) one
+        n_sect = sum(rope.sections)
+        for i in range(nd2):
+            sector = i % n_sect
+            if not ((sector % 3 == 1 and sector < 3 * s1) or (sector % 3 == 2 and sector < 3 * s2)
+                    or (sector % 3 == 0 and sector < 3 * s0)):
+                out[2 * i::2 * nd2] = array.array("f", [mscale] * n_pos)
+                out[2 * i + 1::2 * nd2] = array.array("f", [0.0] * n_pos)
     return out
 
 
@@ -86,6 +98,8 @@ class WebGPURunner:
         self.stats = {"recorded": 0, "record_ms": 0.0, "steps": 0, "submit_ms": 0.0}
         self._load_weights(path, reader)
         self._alloc_cache()
+        self.states = alloc_states(self.model, self.device)  # recurrent layers' conv/scan states
+        self.is_recurrent = any(s is not None for s in self.states)
 
     @staticmethod
     def check_types(gguf: GGUFFile) -> None:
@@ -143,7 +157,9 @@ class WebGPURunner:
         finally:
             if f is not None:
                 f.close()
-        self.weights = Weights(handles, self.hp.n_layer)
+        # tensors named without a .weight suffix (Mamba's ssm_a, ssm_d) read as `.ssm_a` like the rest
+        self.weights = Weights({n if n.endswith((".weight", ".bias")) else n + ".weight": h
+                                for n, h in handles.items()}, self.hp.n_layer)
         self.weight_bytes = sum(t.nbytes for t in gguf.tensors)
 
     def _alloc_cache(self) -> None:
@@ -151,11 +167,15 @@ class WebGPURunner:
         if hp.head_dim_k != hp.head_dim_v:
             raise WebGPUError("different K and V head sizes are not supported by the WebGPU backend yet")
         self.caches = []
+        fn = getattr(self.model, "recurrent_state", None)
         for i in range(hp.n_layer):
+            if fn is not None and fn(i) is not None:  # a recurrent layer keeps a fixed-size state instead
+                self.caches.append(None)
+                continue
             k = dev.buffer(2 * hp.n_embd_k_gqa * self.kv_size, f"k{i}")
             v = dev.buffer(2 * hp.n_embd_v_gqa * self.kv_size, f"v{i}")
             self.caches.append(LayerCache(k, v, hp.n_head_kv, hp.head_dim_k))
-        self.cache_bytes = 4 * hp.n_embd_k_gqa * self.kv_size * hp.n_layer
+        self.cache_bytes = 4 * hp.n_embd_k_gqa * self.kv_size * sum(c is not None for c in self.caches)
 
     def rope_table(self, rope: Rope, freq_factors: Weight | None) -> Any:
         key = (rope, None if freq_factors is None else freq_factors.name)
@@ -175,11 +195,30 @@ class WebGPURunner:
 
     def reset(self) -> None:
         self.n_past = 0
+        if self.is_recurrent:
+            clear_states(self.device, self.states)
 
     def truncate(self, n: int) -> None:
+        """Roll back to the first n tokens; a recurrent state cannot roll back (only n == 0
+        or n_past, as GGMLRunner): restore a snapshot (save_state/load_state) instead."""
         if not 0 <= n <= self.n_past:
             raise ValueError(f"cannot truncate a sequence of {self.n_past} tokens to {n}")
+        if self.is_recurrent and n not in (0, self.n_past):
+            raise ValueError(f"cannot truncate a sequence of {self.n_past} tokens to {n}: architecture "
+                             f"{self.hp.arch!r} has recurrent layers whose state cannot be rolled back "
+                             f"(only 0 or {self.n_past}); restore a snapshot taken at that point instead")
+        if n == 0:
+            self.reset()
         self.n_past = n
+
+    def save_state(self) -> bytes:
+        """The sequence state (n_past, KV cells in use, recurrent states) as bytes."""
+        return save_state(self)
+
+    def load_state(self, data: bytes) -> None:
+        """Restore a save_state() snapshot of this model (the logits are not restored: evaluate
+        a token next, as app.generate's Sequence does)."""
+        load_state(self, data)
 
     def close(self) -> None:
         self.buckets.clear()
@@ -193,7 +232,7 @@ class WebGPURunner:
             self.buckets.move_to_end(key)
             return rec
         t0 = time.perf_counter()
-        rec = StepRecorder(self, n_tokens, n_outputs)
+        rec = (RecurrentRecorder if self.is_recurrent else StepRecorder)(self, n_tokens, n_outputs)
         rec.finish(self.model.forward(rec, self.weights))
         self.buckets[key] = rec
         while len(self.buckets) > self.max_buckets:

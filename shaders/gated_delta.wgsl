@@ -1,0 +1,176 @@
+// Gated DeltaNet (Qwen 3.5's linear attention) over a persistent state, one workgroup a
+// value head, the head's S x S state in registers for the whole step (VPL4 vec4s of one
+// row per thread, 256 / S threads a row), sequential over the step's tokens. As
+// ggml_gated_delta_net with the state stored transposed (M[j][i] = S[i][j], row j
+// contiguous), per token t:
+//   M *= exp(g_t);  d_j = (v_j - M[j] . k) * beta_t;  M[j] += d_j k;  o_j = M[j] . q / sqrt(S)
+// q, k are read from head h % H_k (ggml's broadcast). Only the step's real tokens
+// (step.n_tokens) advance the state; padded rows get 0.
+// Fusions the recorder applies (each saves a dispatch or more):
+//   UQK, UV, BETA_UN: a unary op pending on q and k / on v / on beta (sigmoid)
+//   G_ALPHA: g = softplus(alpha + dt_bias) * A from the raw product (Qwen 3.5's decay)
+//   L2: q, k L2-normalized here (ggml's rms_norm(eps / S) then * 1/sqrt(S))
+//   GATE: y = RMSNorm(o) * w * silu(z) per head and token, written over o
+//   QUANT (with GATE): y also as Q8_0 blocks for the next product (quantize.wgsl's layout)
+//#include rec_view
+override VPL4: u32 = 16u;   // S * S / 1024: vec4s of state a thread holds (16 for S = 128)
+override UQK: u32 = 0u;
+override UV: u32 = 0u;
+override BETA_UN: u32 = 0u;
+override G_ALPHA: bool = false;
+override L2: bool = false;
+override GATE: bool = false;
+override QUANT: bool = false;
+const NMAX = 512u;  // tokens a step (the runner's batch)
+struct P {
+  vq: vec4<u32>, vk: vec4<u32>, vv: vec4<u32>,
+  S: u32, H: u32, Hk: u32, n: u32,
+  nb2q: u32, nb2k: u32, nb2v: u32, scales: u32,   // scales: word offset of the Q8_0 scales (QUANT)
+  eps: f32, norm_eps: f32, pad0: u32, pad1: u32,  // eps of the L2 norm, of the GATE norm
+}
+struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<storage, read> Qb: array<f32>;
+@group(0) @binding(1) var<storage, read> Kb: array<f32>;
+@group(0) @binding(2) var<storage, read> Vb: array<f32>;
+@group(0) @binding(3) var<storage, read> G: array<f32>;      // [n][H] g, or alpha with G_ALPHA
+@group(0) @binding(4) var<storage, read> Beta: array<f32>;   // [n][H]
+@group(0) @binding(5) var<storage, read_write> St: array<f32>;  // [H][S][S]
+@group(0) @binding(6) var<storage, read_write> Y: array<f32>;   // [n][H][S]
+@group(0) @binding(7) var<uniform> p: P;
+@group(0) @binding(8) var<uniform> step: Step;
+@group(0) @binding(9) var<storage, read> Aux: array<f32>;    // G_ALPHA: dt_bias[H] ++ A[H]
+@group(0) @binding(10) var<storage, read> Wn: array<f32>;    // GATE: norm weight [S]
+@group(0) @binding(11) var<storage, read> Z: array<f32>;     // GATE: z [n][H][S]
+@group(0) @binding(12) var<storage, read_write> Q8: array<u32>;
+
+var<workgroup> red_k: array<f32, 256>;
+var<workgroup> red_q: array<f32, 256>;
+var<workgroup> ksc: array<f32, NMAX>;
+var<workgroup> qsc: array<f32, NMAX>;
+
+fn qk(which: u32, e: u32) -> f32 {
+  if (which == 0u) { return unary(UQK, Qb[vidx(p.vq, p.nb2q, e)]); }
+  return unary(UQK, Kb[vidx(p.vk, p.nb2k, e)]);
+}
+
+fn qk4(which: u32, e: u32) -> vec4<f32> {
+  return vec4<f32>(qk(which, e), qk(which, e + 1u), qk(which, e + 2u), qk(which, e + 3u));
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let h = wg.x;
+  let S = p.S;
+  let L = 256u / S;               // threads a row
+  let j = li / L;
+  let i0 = (li % L) * VPL4 * 4u;  // first column this thread holds
+  let hq = h % p.Hk;
+  let scale = 1.0 / sqrt(f32(S));
+  let n_real = min(min(step.n_tokens, p.n), NMAX);
+  if (L2) {  // the per-token scales of q and k first, all tokens at once
+    for (var t = li; t < n_real; t += 256u) {
+      let base = (t * p.Hk + hq) * S;
+      var sq = 0.0;
+      var sk = 0.0;
+      for (var e = 0u; e < S; e++) {
+        let a = qk(0u, base + e);
+        let b = qk(1u, base + e);
+        sq += a * a;
+        sk += b * b;
+      }
+      qsc[t] = 1.0 / sqrt(sq / f32(S) + p.eps / f32(S));
+      ksc[t] = 1.0 / sqrt(sk / f32(S) + p.eps / f32(S));
+    }
+    workgroupBarrier();
+  }
+  var m: array<vec4<f32>, 16>;
+  let sbase = (h * S + j) * S + i0;
+  for (var c = 0u; c < VPL4; c++) {
+    let o = sbase + 4u * c;
+    m[c] = vec4<f32>(St[o], St[o + 1u], St[o + 2u], St[o + 3u]);
+  }
+  for (var t = 0u; t < n_real; t++) {
+    var g: f32;
+    if (G_ALPHA) {
+      g = unary(3u, G[t * p.H + h] + Aux[h]) * Aux[p.H + h];
+    } else {
+      g = G[t * p.H + h];
+    }
+    let beta = unary(BETA_UN, Beta[t * p.H + h]);
+    let base = (t * p.Hk + hq) * S + i0;
+    let eg = exp(g);
+    var pk = 0.0;
+    var kk: array<vec4<f32>, 16>;
+    for (var c = 0u; c < VPL4; c++) {
+      var kv = qk4(1u, base + 4u * c);
+      if (L2) { kv = (kv * ksc[t]) * scale; }
+      kk[c] = kv;
+      m[c] = m[c] * eg;
+      pk += dot(m[c], kv);
+    }
+    red_k[li] = pk;
+    workgroupBarrier();
+    var sk = 0.0;
+    for (var l = 0u; l < L; l++) { sk += red_k[j * L + l]; }
+    let vj = unary(UV, Vb[vidx(p.vv, p.nb2v, (t * p.H + h) * S + j)]);
+    let d = (vj - sk) * beta;
+    var pq = 0.0;
+    for (var c = 0u; c < VPL4; c++) {
+      var qv = qk4(0u, base + 4u * c);
+      if (L2) { qv = (qv * qsc[t]) * scale; }
+      m[c] = m[c] + d * kk[c];
+      pq += dot(m[c], qv);
+    }
+    red_q[li] = pq;
+    workgroupBarrier();
+    if (li % L == 0u) {
+      var sq = 0.0;
+      for (var l = 0u; l < L; l++) { sq += red_q[j * L + l]; }
+      Y[(t * p.H + h) * S + j] = sq * scale;
+    }
+  }
+  for (var c = 0u; c < VPL4; c++) {
+    let o = sbase + 4u * c;
+    St[o] = m[c].x;
+    St[o + 1u] = m[c].y;
+    St[o + 2u] = m[c].z;
+    St[o + 3u] = m[c].w;
+  }
+  for (var t = n_real + li / S; t < p.n; t += L) { Y[(t * p.H + h) * S + li % S] = 0.0; }
+  if (GATE) {
+    storageBarrier();
+    workgroupBarrier();
+    for (var t = li; t < n_real; t += 256u) {  // RMSNorm scale of each token's head
+      let base = (t * p.H + h) * S;
+      var s = 0.0;
+      for (var e = 0u; e < S; e++) { let v = Y[base + e]; s += v * v; }
+      ksc[t] = 1.0 / sqrt(s / f32(S) + p.norm_eps);
+    }
+    workgroupBarrier();
+    for (var i = li; i < n_real * S; i += 256u) {
+      let t = i / S;
+      let e = i % S;
+      let o = (t * p.H + h) * S + e;
+      Y[o] = (Y[o] * ksc[t]) * Wn[e] * unary(1u, Z[o]);
+    }
+    if (QUANT) {
+      storageBarrier();
+      workgroupBarrier();
+      let bph = S / 32u;  // Q8_0 blocks a head
+      for (var b = li; b < n_real * bph; b += 256u) {
+        let t = b / bph;
+        let o = (t * p.H + h) * S + (b % bph) * 32u;
+        var amax = 0.0;
+        for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(Y[o + i])); }
+        let dq = amax / 127.0;
+        let id = select(0.0, 127.0 / amax, amax != 0.0);
+        let gb = o / 32u;
+        for (var w = 0u; w < 8u; w++) {
+          let v = vec4<f32>(Y[o + 4u * w], Y[o + 4u * w + 1u], Y[o + 4u * w + 2u], Y[o + 4u * w + 3u]);
+          Q8[gb * 8u + w] = pack4xI8(vec4<i32>(round(v * id)));
+        }
+        Q8[p.scales + gb] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(dq, 0.0))).x);
+      }
+    }
+  }
+}
