@@ -26,7 +26,7 @@ struct P {
   vq: vec4<u32>, vk: vec4<u32>, vv: vec4<u32>,
   S: u32, H: u32, Hk: u32, n: u32,
   nb2q: u32, nb2k: u32, nb2v: u32, scales: u32,   // scales: word offset of the Q8_0 scales (QUANT)
-  eps: f32, norm_eps: f32, pad0: u32, pad1: u32,  // eps of the L2 norm, of the GATE norm
+  eps: f32, norm_eps: f32, pad0: u32, pad1: u32,  // eps / S of the L2 norm, eps of the GATE norm
 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> Qb: array<f32>;
@@ -38,10 +38,11 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(6) var<storage, read_write> Y: array<f32>;   // [n][H][S]
 @group(0) @binding(7) var<uniform> p: P;
 @group(0) @binding(8) var<uniform> step: Step;
-@group(0) @binding(9) var<storage, read> Aux: array<f32>;    // G_ALPHA: dt_bias[H] ++ A[H]
-@group(0) @binding(10) var<storage, read> Wn: array<f32>;    // GATE: norm weight [S]
-@group(0) @binding(11) var<storage, read> Z: array<f32>;     // GATE: z [n][H][S]
-@group(0) @binding(12) var<storage, read_write> Q8: array<u32>;
+@group(0) @binding(9) var<storage, read> DtB: array<f32>;    // G_ALPHA: dt bias [H]
+@group(0) @binding(10) var<storage, read> Aw: array<f32>;    // G_ALPHA: A [H]
+@group(0) @binding(11) var<storage, read> Wn: array<f32>;    // GATE: norm weight [S]
+@group(0) @binding(12) var<storage, read> Z: array<f32>;     // GATE: z [n][H][S]
+@group(0) @binding(13) var<storage, read_write> Q8: array<u32>;
 
 var<workgroup> red_k: array<f32, 256>;
 var<workgroup> red_q: array<f32, 256>;
@@ -78,8 +79,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         sq += a * a;
         sk += b * b;
       }
-      qsc[t] = 1.0 / sqrt(sq / f32(S) + p.eps / f32(S));
-      ksc[t] = 1.0 / sqrt(sk / f32(S) + p.eps / f32(S));
+      qsc[t] = 1.0 / sqrt(sq / f32(S) + p.eps);
+      ksc[t] = 1.0 / sqrt(sk / f32(S) + p.eps);
     }
     workgroupBarrier();
   }
@@ -92,7 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var t = 0u; t < n_real; t++) {
     var g: f32;
     if (G_ALPHA) {
-      g = unary(3u, G[t * p.H + h] + Aux[h]) * Aux[p.H + h];
+      g = unary(3u, G[t * p.H + h] + DtB[h]) * Aw[h];
     } else {
       g = G[t * p.H + h];
     }
@@ -157,7 +158,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       storageBarrier();
       workgroupBarrier();
       let bph = S / 32u;  // Q8_0 blocks a head
-      for (var b = li; b < n_real * bph; b += 256u) {
+      for (var b = li; b < p.n * bph; b += 256u) {  // padded rows too (zeros)
         let t = b / bph;
         let o = (t * p.H + h) * S + (b % bph) * 32u;
         var amax = 0.0;

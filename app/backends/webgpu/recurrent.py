@@ -97,6 +97,10 @@ class RecurrentRecorder(StepRecorder):
         super().__init__(ctx, n_tokens, n_outputs)
         self.dummy_rw = self.dev.buffer(16, "dummy_rw")  # an unused writable binding (no aliasing with `dummy`)
 
+    def _fuse(self) -> None:
+        self.disp = fuse_recurrent(self.disp)
+        super()._fuse()
+
     # -- views ----------------------------------------------------------------------------------
 
     def _dense(self, x: Any) -> Any:
@@ -341,7 +345,7 @@ class RecurrentRecorder(StepRecorder):
         self._add("gated_delta", {"VPL4": S * S // 1024, "UQK": _un(q), "UV": _un(v), "BETA_UN": beta_un,
                                   "G_ALPHA": False, "L2": False, "GATE": False, "QUANT": False}, params,
                   [q.st, k.st, v.st, gate.st, beta.st, st.ssm, y.st], (H, 1, 1),
-                  extra=[self.step_buf, self.dummy, self.dummy, self.dummy, self.dummy_rw])
+                  extra=[self.step_buf, self.dummy, self.dummy, self.dummy, self.dummy, self.dummy_rw])
         return y
 
 
@@ -429,3 +433,194 @@ def load_state(runner: Any, data: bytes) -> None:
             runner.device.write(buf, 0, data[offset:offset + n])
         offset += n
     runner.n_past, runner.last = n_past, None
+
+
+# -- fusions over the recorded list ------------------------------------------------------------------
+
+class _Flow:
+    """Who writes and who reads each storage in a dispatch list."""
+
+    def __init__(self, disp: list[Dispatch]) -> None:
+        self.producer: dict[int, int] = {}
+        self.readers: dict[int, list[int]] = {}
+        for i, d in enumerate(disp):
+            if d.out is not None:
+                self.producer[id(d.out)] = i
+            for r in d.res:
+                if isinstance(r, Storage) and r is not d.out:
+                    lst = self.readers.setdefault(id(r), [])
+                    if not lst or lst[-1] != i:
+                        lst.append(i)
+
+    def feeds_only(self, st: Any, j: int) -> int:
+        """The dispatch that writes `st` when `st` is read by dispatch j alone, else -1."""
+        if not isinstance(st, Storage) or st.pinned or self.readers.get(id(st)) != [j]:
+            return -1
+        return self.producer.get(id(st), -1)
+
+
+_IDENTITY = (0, 1, 0)  # ne1, nb1, nb2 of a contiguous read (off 0, ne0 = numel)
+
+
+def _is_identity(v: tuple[int, ...], numel: int) -> bool:
+    return v[0] == 0 and v[1] >= numel and (v[2], v[3]) == (1, 0)
+
+
+def fuse_recurrent(disp: list[Dispatch]) -> list[Dispatch]:
+    """Fold neighbours into the Gated DeltaNet and scan dispatches (see the module docstring);
+    returns the shorter list."""
+    flow = _Flow(disp)
+    drop: set[int] = set()
+
+    def unused(i: int) -> bool:
+        return i >= 0 and i not in drop
+
+    for j, d in enumerate(disp):
+        if d.kernel == "gated_delta":
+            _fuse_gdn(disp, flow, j, d, drop, unused)
+        elif d.kernel == "ssm_scan":
+            _fuse_scan(disp, flow, j, d, drop, unused)
+        elif d.kernel == "ssm_conv":
+            _fuse_conv(disp, flow, j, d, drop, unused)
+    return [d for i, d in enumerate(disp) if i not in drop]
+
+
+def _fuse_conv(disp, flow, j, d, drop, unused) -> None:
+    """conv -> add(bias) -> the conv adds the bias (Mamba's conv1d bias)."""
+    out = d.out
+    rd = flow.readers.get(id(out), [])
+    if len(rd) != 1 or out.pinned:
+        return
+    e = disp[rd[0]]
+    if not unused(rd[0]) or e.kernel != "elementwise" or e.consts["OP"] != 0 or e.res[0] is not out:
+        return
+    n, nb = struct.unpack("<2I", e.params[:8])
+    channels = struct.unpack("<8I", d.params)[5]
+    if not isinstance(e.res[1], Weight) or nb != channels:
+        return
+    d.consts["BIAS"] = True
+    d.res[6] = e.res[1]
+    d.res[3] = d.out = e.out
+    flow.producer[id(e.out)] = j
+    drop.add(rd[0])
+
+
+def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
+    u = struct.unpack("<20I2f2I", d.params)
+    vq, vk = u[0:4], u[4:8]
+    S, H, Hk, n = u[12:16]
+    nb2q, nb2k, nb2v, scales = u[16:20]
+    eps, norm_eps = u[20], u[21]
+    # decay: softplus(alpha + dt_bias) * A, from an add and a mul -> G_ALPHA
+    i2 = flow.feeds_only(d.res[3], j)
+    if unused(i2) and disp[i2].kernel == "rec_eltwise" and disp[i2].consts == {"BIN": 2, "UA": SOFTPLUS, "UB": 0}:
+        e2 = disp[i2]
+        p2 = struct.unpack("<16I", e2.params)
+        i1 = flow.feeds_only(e2.res[0], i2)
+        if unused(i1) and _is_identity(p2[0:4], p2[10]) and p2[8] == 0 and isinstance(e2.res[1], Weight) \
+                and p2[11] == H and p2[12] == 1 and disp[i1].kernel == "elementwise" and disp[i1].consts["OP"] == 0:
+            e1 = disp[i1]
+            n1, nb1 = struct.unpack("<2I", e1.params[:8])
+            if isinstance(e1.res[0], Storage) and isinstance(e1.res[1], Weight) and nb1 == H and n1 == H * n:
+                d.consts["G_ALPHA"] = True
+                d.res[3], d.res[9], d.res[10] = e1.res[0], e1.res[1], e2.res[1]
+                flow.readers.setdefault(id(e1.res[0]), []).append(j)
+                drop.update((i1, i2))
+    # q, k L2 norms -> L2
+    iq, ik = flow.feeds_only(d.res[0], j), flow.feeds_only(d.res[1], j)
+    if unused(iq) and unused(ik) and iq != ik and d.consts["UQK"] == 0 \
+            and _is_identity(vq, S * Hk * n) and _is_identity(vk, S * Hk * n):
+        nq, nk = disp[iq], disp[ik]
+        if nq.kernel == nk.kernel == "rec_norm" and not nq.consts["HAS_W"] and not nk.consts["HAS_W"] \
+                and nq.consts["UA"] == nk.consts["UA"]:
+            pq = struct.unpack("<8I2f2I", nq.params)
+            pk = struct.unpack("<8I2f2I", nk.params)
+            if pq[4] == pk[4] == S and pq[8] == pk[8] and pq[9] == pk[9]:
+                d.consts["L2"] = True
+                d.consts["UQK"] = nq.consts["UA"]
+                vq, vk, nb2q, nb2k, eps = pq[0:4], pk[0:4], pq[6], pk[6], pq[8]
+                d.res[0], d.res[1] = nq.res[0], nk.res[0]
+                for s_ in (nq.res[0], nk.res[0]):
+                    flow.readers.setdefault(id(s_), []).append(j)
+                drop.update((iq, ik))
+    # RMSNorm(o) * w * silu(z) -> GATE, then its Q8_0 quantization -> QUANT
+    rd = flow.readers.get(id(d.out), [])
+    if len(rd) == 1 and unused(rd[0]) and not d.out.pinned and disp[rd[0]].kernel == "rms_norm":
+        inorm = rd[0]
+        dn = disp[inorm]
+        D, rows, neps, wl = struct.unpack("<2If I", dn.params[:16])
+        rd2 = flow.readers.get(id(dn.out), [])
+        if dn.consts == {"HAS_W": True, "QUANT": False} and D == S and wl == S and len(rd2) == 1 \
+                and unused(rd2[0]) and not dn.out.pinned:
+            ie = rd2[0]
+            e = disp[ie]
+            pe = struct.unpack("<16I", e.params) if e.kernel == "rec_eltwise" else ()
+            if e.kernel == "rec_eltwise" and e.consts == {"BIN": 2, "UA": 0, "UB": SILU} and e.res[0] is dn.out \
+                    and isinstance(e.res[1], Storage) and _is_identity(pe[0:4], pe[10]) and pe[8] == 0 \
+                    and _is_identity(pe[4:8], pe[10]) and pe[9] == 0 and pe[11] == pe[10] == S * H * n:
+                d.consts["GATE"] = True
+                norm_eps = neps
+                d.res[11], d.res[12] = dn.res[1], e.res[1]
+                d.res[6] = d.out = e.out
+                flow.producer[id(e.out)] = j
+                flow.readers.setdefault(id(e.res[1]), []).append(j)
+                drop.update((inorm, ie))
+                rq = flow.readers.get(id(e.out), [])
+                if S % 32 == 0 and len(rq) == 1 and unused(rq[0]) and not e.out.pinned \
+                        and disp[rq[0]].kernel == "quantize":
+                    qd = disp[rq[0]]
+                    K, nbk, qscales, xs = struct.unpack("<4I", qd.params)
+                    if K == S * H and xs == K and nbk == n * K // 32:
+                        d.consts["QUANT"] = True
+                        scales = qscales
+                        d.res[13] = qd.out
+                        flow.producer[id(qd.out)] = j
+                        drop.add(rq[0])
+    d.params = struct.pack("<20I2f2I", *vq, *vk, *u[8:12], S, H, Hk, n, nb2q, nb2k, nb2v, scales, eps, norm_eps, 0, 0)
+
+
+def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
+    """scan -> + D x -> * silu(z): SKIP and GATE (Mamba's y + D x, then swiglu(z, y))."""
+    u = struct.unpack("<28I", d.params)
+    vx, hd, nh, n = u[0:4], u[17], u[18], u[20]
+    numel = hd * nh * n
+    rd = flow.readers.get(id(d.out), [])
+    if len(rd) != 1 or d.out.pinned or not unused(rd[0]):
+        return
+    a = disp[rd[0]]  # y + (x * D): an add of the scan output and a mul rec_eltwise
+    if a.kernel not in ("elementwise", "rec_eltwise") or (a.kernel == "elementwise" and a.consts["OP"] != 0) \
+            or (a.kernel == "rec_eltwise" and a.consts != {"BIN": 1, "UA": 0, "UB": 0}):
+        return
+    other = a.res[1] if a.res[0] is d.out else a.res[0]
+    im = flow.feeds_only(other, rd[0])
+    if not unused(im) or disp[im].kernel != "rec_eltwise" or disp[im].consts.get("BIN") != 2 \
+            or disp[im].consts["UB"] != 0 or not isinstance(disp[im].res[1], Weight):
+        return
+    m = disp[im]
+    pm = struct.unpack("<16I", m.params)
+    # the mul must read x exactly as the scan does, and D one value a head
+    if m.res[0] is not d.res[0] or tuple(pm[0:4]) != tuple(vx) or pm[8] != u[21] or m.consts["UA"] != d.consts["UX"] \
+            or pm[10] != numel or pm[11] != nh or pm[12] != hd:
+        return
+    d.consts["SKIP"] = True
+    d.res[9] = m.res[1]
+    d.res[6] = d.out = a.out
+    flow.producer[id(a.out)] = j
+    drop.update((im, rd[0]))
+    # swiglu(z, y): a rec_eltwise mul with UA silu reading z, y as b
+    rg = flow.readers.get(id(d.out), [])
+    if len(rg) != 1 or d.out.pinned or not unused(rg[0]):
+        return
+    g = disp[rg[0]]
+    if g.kernel != "rec_eltwise" or g.consts != {"BIN": 2, "UA": SILU, "UB": 0} or g.res[1] is not d.out:
+        return
+    pg = struct.unpack("<16I", g.params)
+    if not _is_identity(pg[4:8], numel) or pg[9] != 0 or pg[10] != numel or pg[11] != numel or pg[12] != 1:
+        return
+    d.consts["GATE"] = True
+    d.res[10] = g.res[0]
+    d.res[6] = d.out = g.out
+    flow.producer[id(g.out)] = j
+    flow.readers.setdefault(id(g.res[0]), []).append(j)
+    drop.add(rg[0])
+    d.params = struct.pack("<28I", *u[0:12], *pg[0:4], *u[16:24], pg[8], 0, 0, 0)
