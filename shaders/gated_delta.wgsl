@@ -34,7 +34,7 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(2) var<storage, read> Vb: array<f32>;
 @group(0) @binding(3) var<storage, read> G: array<f32>;      // [n][H] g, or alpha with G_ALPHA
 @group(0) @binding(4) var<storage, read> Beta: array<f32>;   // [n][H]
-@group(0) @binding(5) var<storage, read_write> St: array<f32>;  // [H][S][S]
+@group(0) @binding(5) var<storage, read_write> St: array<vec4<f32>>;  // [H][S][S]
 @group(0) @binding(6) var<storage, read_write> Y: array<f32>;   // [n][H][S]
 @group(0) @binding(7) var<uniform> p: P;
 @group(0) @binding(8) var<uniform> step: Step;
@@ -58,6 +58,30 @@ fn qk4(which: u32, e: u32) -> vec4<f32> {
   return vec4<f32>(qk(which, e), qk(which, e + 1u), qk(which, e + 2u), qk(which, e + 3u));
 }
 
+// Sums (op 0) or maxima (op 1) of a and b over each group of 32 threads; every thread
+// gets its group's result. Called by the whole workgroup (it has barriers).
+fn group_reduce(li: u32, a: f32, b: f32, op: u32) -> vec2<f32> {
+  let lane = li % 32u;
+  red_k[li] = a;
+  red_q[li] = b;
+  workgroupBarrier();
+  for (var k = 16u; k > 0u; k >>= 1u) {
+    if (lane < k) {
+      if (op == 0u) {
+        red_k[li] += red_k[li + k];
+        red_q[li] += red_q[li + k];
+      } else {
+        red_k[li] = max(red_k[li], red_k[li + k]);
+        red_q[li] = max(red_q[li], red_q[li + k]);
+      }
+    }
+    workgroupBarrier();
+  }
+  let r = vec2<f32>(red_k[li - lane], red_q[li - lane]);
+  workgroupBarrier();
+  return r;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let h = wg.x;
@@ -68,28 +92,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let hq = h % p.Hk;
   let scale = 1.0 / sqrt(f32(S));
   let n_real = min(min(step.n_tokens, p.n), NMAX);
-  if (L2) {  // the per-token scales of q and k first, all tokens at once
-    for (var t = li; t < n_real; t += 256u) {
-      let base = (t * p.Hk + hq) * S;
+  let grp = li / 32u;             // 8 groups of 32 threads for the per-token reductions
+  let lane = li % 32u;
+  if (L2) {  // the per-token scales of q and k first: 8 tokens at a time, 32 threads a token
+    for (var t0 = 0u; t0 < n_real; t0 += 8u) {
+      let t = t0 + grp;
       var sq = 0.0;
       var sk = 0.0;
-      for (var e = 0u; e < S; e++) {
-        let a = qk(0u, base + e);
-        let b = qk(1u, base + e);
-        sq += a * a;
-        sk += b * b;
+      if (t < n_real) {
+        let base = (t * p.Hk + hq) * S;
+        for (var e = lane; e < S; e += 32u) {
+          let a = qk(0u, base + e);
+          let b = qk(1u, base + e);
+          sq += a * a;
+          sk += b * b;
+        }
       }
-      qsc[t] = 1.0 / sqrt(sq / f32(S) + p.eps);
-      ksc[t] = 1.0 / sqrt(sk / f32(S) + p.eps);
+      let r = group_reduce(li, sq, sk, 0u);
+      if (t < n_real && lane == 0u) {
+        qsc[t] = 1.0 / sqrt(r.x / f32(S) + p.eps);
+        ksc[t] = 1.0 / sqrt(r.y / f32(S) + p.eps);
+      }
     }
     workgroupBarrier();
   }
   var m: array<vec4<f32>, 16>;
-  let sbase = (h * S + j) * S + i0;
-  for (var c = 0u; c < VPL4; c++) {
-    let o = sbase + 4u * c;
-    m[c] = vec4<f32>(St[o], St[o + 1u], St[o + 2u], St[o + 3u]);
-  }
+  let sbase = ((h * S + j) * S + i0) / 4u;
+  for (var c = 0u; c < VPL4; c++) { m[c] = St[sbase + c]; }
   for (var t = 0u; t < n_real; t++) {
     var g: f32;
     if (G_ALPHA) {
@@ -130,47 +159,46 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       Y[(t * p.H + h) * S + j] = sq * scale;
     }
   }
-  for (var c = 0u; c < VPL4; c++) {
-    let o = sbase + 4u * c;
-    St[o] = m[c].x;
-    St[o + 1u] = m[c].y;
-    St[o + 2u] = m[c].z;
-    St[o + 3u] = m[c].w;
-  }
+  for (var c = 0u; c < VPL4; c++) { St[sbase + c] = m[c]; }
   for (var t = n_real + li / S; t < p.n; t += L) { Y[(t * p.H + h) * S + li % S] = 0.0; }
   if (GATE) {
     storageBarrier();
     workgroupBarrier();
-    for (var t = li; t < n_real; t += 256u) {  // RMSNorm scale of each token's head
+    for (var t0 = 0u; t0 < n_real; t0 += 8u) {  // RMSNorm of each token's head, 32 threads a token
+      let t = t0 + grp;
       let base = (t * p.H + h) * S;
       var s = 0.0;
-      for (var e = 0u; e < S; e++) { let v = Y[base + e]; s += v * v; }
-      ksc[t] = 1.0 / sqrt(s / f32(S) + p.norm_eps);
-    }
-    workgroupBarrier();
-    for (var i = li; i < n_real * S; i += 256u) {
-      let t = i / S;
-      let e = i % S;
-      let o = (t * p.H + h) * S + e;
-      Y[o] = (Y[o] * ksc[t]) * Wn[e] * unary(1u, Z[o]);
+      if (t < n_real) {
+        for (var e = lane; e < S; e += 32u) { let v = Y[base + e]; s += v * v; }
+      }
+      let r = group_reduce(li, s, 0.0, 0u);
+      if (t < n_real) {
+        let sc = 1.0 / sqrt(r.x / f32(S) + p.norm_eps);
+        for (var e = lane; e < S; e += 32u) {
+          Y[base + e] = (Y[base + e] * sc) * Wn[e] * unary(1u, Z[base + e]);
+        }
+      }
     }
     if (QUANT) {
       storageBarrier();
       workgroupBarrier();
-      let bph = S / 32u;  // Q8_0 blocks a head
-      for (var b = li; b < p.n * bph; b += 256u) {  // padded rows too (zeros)
-        let t = b / bph;
-        let o = (t * p.H + h) * S + (b % bph) * 32u;
-        var amax = 0.0;
-        for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(Y[o + i])); }
-        let dq = amax / 127.0;
-        let id = select(0.0, 127.0 / amax, amax != 0.0);
-        let gb = o / 32u;
-        for (var w = 0u; w < 8u; w++) {
-          let v = vec4<f32>(Y[o + 4u * w], Y[o + 4u * w + 1u], Y[o + 4u * w + 2u], Y[o + 4u * w + 3u]);
-          Q8[gb * 8u + w] = pack4xI8(vec4<i32>(round(v * id)));
+      let bph = S / 32u;  // Q8_0 blocks a head, 32 threads a block, padded rows too (zeros)
+      for (var b0 = 0u; b0 < p.n * bph; b0 += 8u) {
+        let b = b0 + grp;
+        let live = b < p.n * bph;
+        let o = ((b / bph) * p.H + h) * S + (b % bph) * 32u;
+        var v = 0.0;
+        if (live) { v = Y[o + lane]; }
+        let r = group_reduce(li, abs(v), 0.0, 1u);
+        if (live && lane < 8u) {
+          let amax = r.x;
+          let id = select(0.0, 127.0 / amax, amax != 0.0);
+          let w = vec4<f32>(Y[o + 4u * lane], Y[o + 4u * lane + 1u], Y[o + 4u * lane + 2u], Y[o + 4u * lane + 3u]);
+          Q8[o / 4u + lane] = pack4xI8(vec4<i32>(round(w * id)));
+          if (lane == 0u) {
+            Q8[p.scales + o / 32u] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(amax / 127.0, 0.0))).x);
+          }
         }
-        Q8[p.scales + gb] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(dq, 0.0))).x);
       }
     }
   }
