@@ -215,14 +215,14 @@ def test_gated_delta_rule(dev, eng, S, H, Hk, n):
     assert rel_err(c.state(1), ref[S * H * n:]) < 2e-6
 
 
-@pytest.mark.parametrize("n", [1, 7])
-def test_gated_delta_net_layer_fused(dev, eng, n):
+@pytest.mark.parametrize("S,H,Hk,n", [(32, 4, 2, 1), (32, 4, 2, 7), (128, 2, 1, 1), (128, 2, 1, 5)])
+def test_gated_delta_net_layer_fused(dev, eng, S, H, Hk, n):
     """Qwen 3.5's mixer tail as the model writes it (silu'd conv output split into q/k/v,
     L2 norms, decay softplus(alpha + dt_bias) * A, sigmoid beta, the delta rule, RMSNorm(o) *
-    silu(z)) against the same ggml ops; the recorder folds it into one dispatch (+ the final
-    materialization of the output here)."""
-    r = rng(70 + n)
-    S, H, Hk = 32, 4, 2
+    silu(z), the Q8_0 output product) against the same ggml ops; the recorder folds all but
+    the product into the delta-rule dispatch."""
+    from test_webgpu_kernels import Q8_0, quantize
+    r = rng(70 + n + S)
     ch = 2 * S * Hk + S * H
     qkv = r.standard_normal((n, ch)).astype(np.float32)
     z = r.standard_normal((n, H * S)).astype(np.float32)
@@ -234,6 +234,9 @@ def test_gated_delta_net_layer_fused(dev, eng, n):
     eps = 1e-6
     lib = eng.lib
     g_dtb, g_A, g_nw = (eng.tensor(F32, (a.size,), f32(a)) for a in (dtb, A, nw))
+    n_out = 48
+    wo = quantize((r.standard_normal((n_out, S * H)) / np.sqrt(S * H)).astype(np.float32), Q8_0)
+    g_wo = eng.tensor(Q8_0, (S * H, n_out), wo, 1)
 
     def view(g, t, off, hd, nh):
         return lib.eng_view(g, t, 4, hd, nh, n, 1, 4.0 * hd, 4.0 * ch, 4.0 * ch * n, 4.0 * off)
@@ -253,7 +256,8 @@ def test_gated_delta_net_layer_fused(dev, eng, n):
             return lib.eng_concat(g, new, lib.eng_reshape(g, zh, S * H * n, 1, 1, 1), 0)
         o = lib.eng_view(g, res, 3, S, H, n, 1, 4.0 * S, 4.0 * S * H, 0, 0)
         zz = lib.eng_unary(g, lib.eng_reshape(g, zh, S, H, n, 1), UNARY["silu"])
-        return lib.eng_mul(g, lib.eng_mul(g, lib.eng_rms_norm(g, o, eps), g_nw), zz)
+        y = lib.eng_mul(g, lib.eng_mul(g, lib.eng_rms_norm(g, o, eps), g_nw), zz)
+        return lib.eng_mul_mat(g, g_wo, lib.eng_reshape(g, y, S * H, n, 1, 1))
     inputs = [(F32, (ch, n), f32(qkv)), (F32, (H * S, n), f32(z)), (F32, (H, n), f32(alpha)),
               (F32, (H, n), f32(beta)), (F32, (S, S, H, 1), f32(s))]
     ref = eng.run(inputs, build_ref)
@@ -263,6 +267,7 @@ def test_gated_delta_net_layer_fused(dev, eng, n):
         c = RCtx(dev, ssm=s, fuse=fuse)
         W_dtb, W_A, W_nw = c.weight(F32, (H,), f32(dtb), "dtb"), c.weight(F32, (H,), f32(A), "A"), \
             c.weight(F32, (S,), f32(nw), "nw")
+        W_o = c.weight(Q8_0, (S * H, n_out), wo, "wo")
 
         def build(rec):
             x = rec.silu(rec.input((ch, n), f32(qkv)))
@@ -271,12 +276,17 @@ def test_gated_delta_net_layer_fused(dev, eng, n):
             decay = rec.reshape(rec.mul(rec.softplus(rec.add(rec.input((H, n), f32(alpha)), W_dtb)), W_A), 1, H, n)
             b = rec.sigmoid(rec.reshape(rec.input((H, n), f32(beta)), 1, H, n))
             o = rec.gated_delta_rule(0, q, k, v, decay, b)
-            return rec.mul(rec.rms_norm(o, W_nw, eps), rec.silu(rec.reshape(rec.input((H * S, n), f32(z)), S, H, n)))
+            y = rec.mul(rec.rms_norm(o, W_nw, eps), rec.silu(rec.reshape(rec.input((H * S, n), f32(z)), S, H, n)))
+            return rec.linear(W_o, rec.reshape(y, S * H, n))
         outs.append(c.run(n, build))
         counts.append(c.n_dispatches)
         assert rel_err(outs[-1], ref) < 1e-5
         assert rel_err(c.state(1), ref_state) < 1e-5
-    assert counts[1] < counts[0] - 4
+        if fuse:
+            assert [k for k, _ in c.kinds] == ["gated_delta", "matvec", "argmax"]
+            assert c.kinds[0][1] == {"VPL4": S * S // 1024, "UQK": 1, "UV": 1, "BETA_UN": 2, "G_ALPHA": 1, "L2": 1,
+                                     "GATE": 1, "QUANT": 1}
+    assert counts[1] < counts[0] - 5
 
 
 # -- norms, element-wise ops on views, multi-section rope ----------------------------------------------
