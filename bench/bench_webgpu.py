@@ -1,8 +1,9 @@
 """WebGPU speed: decode and prefill tok/s of a random Llama-3.2-1B-shaped model (Q4_0 by
 default), dispatches per token, achieved GB/s, and where the decode time goes.
 
-    python3 bench/bench_webgpu.py [--shape llama1b|half|tiny] [--type Q4_0] [--prompt 512]
-                                  [--decode 128] [--json OUT.json] [--check CHECK.npz]
+    python3 bench/bench_webgpu.py [--shape llama1b|half|tiny|qwen35-0.8b|qwen35-tiny|mamba-790m|...]
+                                  [--type Q4_0] [--prompt 512] [--decode 128] [--json OUT.json]
+                                  [--check CHECK.npz] [--make-check CHECK.npz --check-arch qwen35]
 
 The model is generated on first use (tools/testmodels.py, cached under $PYLLM_CACHE):
 llama1b is 16 layers, n_embd 2048, 32/8 heads of 64, n_ff 8192, vocab 128256, tied
@@ -13,7 +14,9 @@ Decode is measured two ways: `sync` reads each token back before feeding it (eva
 argmax per token), `pipelined` feeds the GPU's own argmax to the next step and reads all
 ids at the end (runner.generate_greedy), so encoding step t+1 overlaps step t on the GPU.
 GB/s counts the bytes a decode step must read: every mat-vec weight, one embedding row
-and the visible KV cache. `--check` (a file from `--make-check`, which needs the ggml
+and the visible KV cache (recurrent models: the attention layers' cache, and each recurrent
+layer's conv and scan state, read and written). Recurrent models cannot truncate their
+state, so the decode variants restart from a snapshot (save_state/load_state). `--check` (a file from `--make-check`, which needs the ggml
 engine) compares the adapter's forced-decoding top-1 and logits with ggml's.
 """
 from __future__ import annotations
@@ -36,8 +39,13 @@ from app.models import model_for  # noqa: E402
 
 
 def shapes():
-    from tools.testmodels import LLAMA_HALF_B, TINY, Shape
+    from tools.testmodels import LLAMA_HALF_B, MAMBA_790M, QWEN35_0_8B, TINY, TINY_RECURRENT, Shape
     return {
+        "qwen35-0.8b": QWEN35_0_8B,  # Qwen3.5-0.8B's shapes: 18 Gated DeltaNet + 6 gated attention layers
+        "qwen35-tiny": TINY_RECURRENT["qwen35"],
+        "mamba-790m": MAMBA_790M,
+        "mamba-tiny": TINY_RECURRENT["mamba"],
+        "mamba2-tiny": TINY_RECURRENT["mamba2"],
         "llama1b": Shape("llama", n_vocab=128256, n_embd=2048, n_layer=16, n_head=32, n_head_kv=8, head_dim=64,
                          n_ff=8192, tied_output=True, rope_freqs=True),
         "half": LLAMA_HALF_B,
@@ -51,7 +59,8 @@ def sync(r: WebGPURunner) -> None:
 
 
 def decode_bytes(r: WebGPURunner, n_kv: int) -> int:
-    """Bytes one decode step must read: mat-vec weights, an embedding row, the KV cache."""
+    """Bytes one decode step must read: mat-vec weights, an embedding row, the KV cache
+    (and the recurrent layers' states, read and written)."""
     g, hp = r.gguf, r.hp
     total = 0
     for t in g.tensors:
@@ -61,8 +70,23 @@ def decode_bytes(r: WebGPURunner, n_kv: int) -> int:
     if "output.weight" not in g.tensor_index:
         total += embd.nbytes  # tied: the output product reads the whole table
     total += embd.nbytes // embd.shape[1]
-    total += 2 * 2 * hp.n_embd_k_gqa * n_kv * hp.n_layer
+    total += 2 * 2 * hp.n_embd_k_gqa * n_kv * sum(c is not None for c in r.caches)
+    total += 2 * sum(s.conv_bytes + s.ssm_bytes for s in getattr(r, "states", []) if s is not None)
     return total
+
+
+class Rewind:
+    """Go back to this point of the sequence: truncate, or a snapshot for a recurrent model."""
+
+    def __init__(self, r: WebGPURunner) -> None:
+        self.r, self.n = r, r.n_past
+        self.snap = r.save_state() if getattr(r, "is_recurrent", False) else None
+
+    def __call__(self) -> None:
+        if self.snap is not None:
+            self.r.load_state(self.snap)
+        else:
+            self.r.truncate(self.n)
 
 
 def kernel_profile(r: WebGPURunner, reps: int = 20, n_tokens: int = 1) -> dict:
@@ -86,6 +110,7 @@ def kernel_profile(r: WebGPURunner, reps: int = 20, n_tokens: int = 1) -> dict:
 
 
 def make_check(path: Path, arch: str = "llama", type_name: str = "Q4_0", n: int = 128) -> None:
+    # (--check-arch qwen35 / mamba / mamba2 checks a tiny recurrent model)
     """Reference from the ggml engine: tokens, top-1 and logits of forced decoding."""
     import numpy as np
     from app.backends.ggml.runner import GGMLRunner
@@ -128,13 +153,14 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--check")
     ap.add_argument("--make-check")
+    ap.add_argument("--check-arch", default="llama", help="architecture of the --make-check model")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--micro", action="store_true", help="time single kernels first")
     ap.add_argument("--micro-reps", type=int, default=200)
     ap.add_argument("--no-matmul", action="store_true", help="prefill with the 8-token mat-vec, not matmul.wgsl")
     args = ap.parse_args()
     if args.make_check:
-        make_check(Path(args.make_check))
+        make_check(Path(args.make_check), args.check_arch)
         print("wrote", args.make_check)
         return
 
@@ -214,6 +240,7 @@ def main() -> None:
     r.eval([r.argmax()])
     sync(r)
     n_kv0 = r.n_past
+    rewind = Rewind(r)
     t0 = time.perf_counter()
     toks = []
     for _ in range(args.decode):
@@ -232,7 +259,7 @@ def main() -> None:
 
     # decode, a round trip per token, each step in 4 submits (the GPU starts on the first
     # while Python encodes the rest)
-    r.truncate(n_kv0)
+    rewind()
     r.submit_chunks = 4
     t0 = time.perf_counter()
     toks4 = []
@@ -248,7 +275,7 @@ def main() -> None:
     print("decode (sync, 4 submits a step):", res["decode_sync_4_submits"], flush=True)
 
     # decode, pipelined (GPU-fed greedy tokens)
-    r.truncate(n_kv0)
+    rewind()
     r.eval([toks[0]])
     sync(r)
     t0 = time.perf_counter()
@@ -263,13 +290,13 @@ def main() -> None:
     # decode with 64-cell attention chunks (3x faster attention, looser match with ggml)
     r.attn_chunk = 64
     r.buckets.clear()
-    r.truncate(n_kv0)
+    rewind()
     r.eval([toks[0]])
     sync(r)
     t0 = time.perf_counter()
     gen64 = r.generate_greedy(args.decode - 1)
     dt = time.perf_counter() - t0
-    r.truncate(n_kv0)
+    rewind()
     t0 = time.perf_counter()
     t = toks[0]
     for _ in range(args.decode):
@@ -282,7 +309,7 @@ def main() -> None:
     print("decode with attn_chunk=64:", res["decode_attn_chunk64"], flush=True)
     r.attn_chunk = 256
     r.buckets.clear()
-    r.truncate(n_kv0)
+    rewind()
     r.eval([toks[0]])
     sync(r)
 

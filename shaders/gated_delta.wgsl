@@ -54,8 +54,12 @@ fn qk(which: u32, e: u32) -> f32 {
   return unary(UQK, Kb[vidx(p.vk, p.nb2k, e)]);
 }
 
+// 4 values of q (which 0) or k from buffer element e on (a head is contiguous in its view)
 fn qk4(which: u32, e: u32) -> vec4<f32> {
-  return vec4<f32>(qk(which, e), qk(which, e + 1u), qk(which, e + 2u), qk(which, e + 3u));
+  if (which == 0u) {
+    return vec4<f32>(unary(UQK, Qb[e]), unary(UQK, Qb[e + 1u]), unary(UQK, Qb[e + 2u]), unary(UQK, Qb[e + 3u]));
+  }
+  return vec4<f32>(unary(UQK, Kb[e]), unary(UQK, Kb[e + 1u]), unary(UQK, Kb[e + 2u]), unary(UQK, Kb[e + 3u]));
 }
 
 // Sums (op 0) or maxima (op 1) of a and b over each group of 32 threads; every thread
@@ -127,12 +131,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       g = G[t * p.H + h];
     }
     let beta = unary(BETA_UN, Beta[t * p.H + h]);
-    let base = (t * p.Hk + hq) * S + i0;
+    let head = (t * p.Hk + hq) * S;  // the recorder checks that a head is contiguous in the q/k views
+    let kb = vidx(p.vk, p.nb2k, head) + i0;
+    let qb = vidx(p.vq, p.nb2q, head) + i0;
     let eg = exp(g);
     var pk = 0.0;
     var kk: array<vec4<f32>, 16>;
     for (var c = 0u; c < VPL4; c++) {
-      var kv = qk4(1u, base + 4u * c);
+      var kv = qk4(1u, kb + 4u * c);
       if (L2) { kv = (kv * ksc[t]) * scale; }
       kk[c] = kv;
       m[c] = m[c] * eg;
@@ -142,11 +148,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     var sk = 0.0;
     for (var l = 0u; l < L; l++) { sk += red_k[j * L + l]; }
-    let vj = unary(UV, Vb[vidx(p.vv, p.nb2v, (t * p.H + h) * S + j)]);
+    let vj = unary(UV, Vb[vidx(p.vv, p.nb2v, (t * p.H + h) * S) + j]);
     let d = (vj - sk) * beta;
     var pq = 0.0;
     for (var c = 0u; c < VPL4; c++) {
-      var qv = qk4(0u, base + 4u * c);
+      var qv = qk4(0u, qb + 4u * c);
       if (L2) { qv = (qv * qsc[t]) * scale; }
       m[c] = m[c] + d * kk[c];
       pq += dot(m[c], qv);

@@ -332,6 +332,8 @@ class RecurrentRecorder(StepRecorder):
             raise ValueError(f"gated_delta_rule layer {layer}: head size {S} is not supported (32, 64 or 128)")
         if n > NMAX:
             raise ValueError(f"gated_delta_rule: {n} tokens a step (at most {NMAX})")
+        # the kernel reads a head's S values contiguously from where its view puts the head's start
+        q, k, v = (x if _vmap(x)[1] % S == 0 else self._dense(x) for x in (q, k, v))
         if _un(q) != _un(k):
             q, k = self._dense(q), self._dense(k)
         gate = self._dense(gate)
@@ -535,7 +537,7 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
                 and nq.consts["UA"] == nk.consts["UA"]:
             pq = struct.unpack("<8I2f2I", nq.params)
             pk = struct.unpack("<8I2f2I", nk.params)
-            if pq[4] == pk[4] == S and pq[8] == pk[8] and pq[9] == pk[9]:
+            if pq[4] == pk[4] == S and pq[8] == pk[8] and pq[9] == pk[9] and pq[1] % S == 0 and pk[1] % S == 0:
                 d.consts["L2"] = True
                 d.consts["UQK"] = nq.consts["UA"]
                 vq, vk, nb2q, nb2k, eps = pq[0:4], pk[0:4], pq[6], pk[6], pq[8]
