@@ -506,3 +506,24 @@ def test_qwen35_decode_dispatches(device):
     first_dn = kinds[1:kinds.index("rms_norm", kinds.index("gated_delta") + 3)]
     assert len(first_dn) == 10, first_dn
     assert first_attn > 0
+
+
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_product_of_a_view_quantizes_in_the_elementwise_pass(dev, eng, n):
+    """linear(W, silu(split(x))) with a Q8_0 weight: the view's materialization writes the
+    Q8_0 activations itself (one dispatch fewer) and matches ggml's product."""
+    from test_webgpu_kernels import Q8_0, quantize
+    r = rng(n)
+    k, n_out = 64, 48
+    x = r.standard_normal((n, 2 * k)).astype(np.float32)
+    wb = quantize(r.standard_normal((n_out, k)).astype(np.float32) / 8, Q8_0)
+    lib = eng.lib
+    gw = eng.tensor(Q8_0, (k, n_out), wb, 1)
+    ref = eng.run([(F32, (2 * k, n), f32(x))], lambda g, xh: lib.eng_mul_mat(g, gw, lib.eng_unary(
+        g, lib.eng_cont(g, lib.eng_view(g, xh, 2, k, n, 1, 1, 8.0 * k, 8.0 * k * n, 0, 0)), UNARY["silu"])))
+    for fuse in (False, True):
+        c = RCtx(dev, fuse=fuse)
+        W = c.weight(Q8_0, (k, n_out), wb)
+        out = c.run(n, lambda rec: rec.linear(W, rec.silu(rec.split(rec.input((2 * k, n), f32(x)), 0, k))))
+        assert rel_err(out, ref) < 2e-6
+        assert [kind for kind, _ in c.kinds].count("quantize") == (0 if fuse else 1)

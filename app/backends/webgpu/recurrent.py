@@ -184,7 +184,8 @@ class RecurrentRecorder(StepRecorder):
             bres = b if isinstance(b, Weight) else b.st
         if a.numel % nb:
             raise ValueError(f"cannot broadcast {nb} elements over {a.shape}")
-        consts = {"BIN": op, "UA": _un(a) if ua is None else ua, "UB": (_un(b) if ub is None else ub) if b is not None else 0}
+        consts = {"BIN": op, "UA": _un(a) if ua is None else ua,
+                  "UB": (_un(b) if ub is None else ub) if b is not None else 0, "QUANT": False}
         bdiv = 1
         if isinstance(b, Weight) and b.shape[0] == 1 and b.n_rows > 1 and a.shape[0] > 1:
             bdiv = a.shape[0]  # b [1, m] over a [d, m, ...] (Mamba-2's D per head)
@@ -192,7 +193,7 @@ class RecurrentRecorder(StepRecorder):
                 raise ValueError(f"cannot broadcast {b.name} {b.shape} over {a.shape}")
         params = struct.pack("<16I", va[0], va[1], va[2], va[3], vb[0], vb[1], vb[2], vb[3], va[4], vb[4], a.numel, nb,
                              bdiv, 0, 0, 0)
-        self._add("rec_eltwise", consts, params, [a.st, bres, y.st], _grid(_cdiv(a.numel, 256)))
+        self._add("rec_eltwise", consts, params, [a.st, bres, y.st], _grid(_cdiv(a.numel, 256)), extra=[self.dummy_rw])
         return y
 
     @staticmethod
@@ -478,13 +479,35 @@ def fuse_recurrent(disp: list[Dispatch]) -> list[Dispatch]:
         return i >= 0 and i not in drop
 
     for j, d in enumerate(disp):
+        if j in drop:  # folded into an earlier dispatch
+            continue
         if d.kernel == "gated_delta":
             _fuse_gdn(disp, flow, j, d, drop, unused)
         elif d.kernel == "ssm_scan":
             _fuse_scan(disp, flow, j, d, drop, unused)
         elif d.kernel == "ssm_conv":
             _fuse_conv(disp, flow, j, d, drop, unused)
+        elif d.kernel == "rec_eltwise":
+            _fuse_eltwise_q8(disp, flow, j, d, drop, unused)
     return [d for i, d in enumerate(disp) if i not in drop]
+
+
+def _fuse_eltwise_q8(disp, flow, j, d, drop, unused) -> None:
+    """rec_eltwise -> quantize (Q8_0 for a product): the element-wise pass writes the blocks."""
+    rd = flow.readers.get(id(d.out), [])
+    if d.out.pinned or not rd or not unused(rd[0]) or disp[rd[0]].kernel != "quantize":
+        return
+    q = disp[rd[0]]
+    K, nbk, scales, xs = struct.unpack("<4I", q.params)
+    n = struct.unpack("<16I", d.params)[10]
+    if q.res[0] is not d.out or xs != K or nbk * 32 != n:
+        return
+    d.consts["QUANT"] = True
+    d.params = d.params[:52] + struct.pack("<3I", scales, 0, 0)
+    d.res[4] = q.out
+    d.grid = _grid(_cdiv(nbk, 256))
+    flow.producer[id(q.out)] = j
+    drop.add(rd[0])
 
 
 def _fuse_conv(disp, flow, j, d, drop, unused) -> None:
@@ -515,7 +538,7 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
     eps, norm_eps = u[20], u[21]
     # decay: softplus(alpha + dt_bias) * A, from an add and a mul -> G_ALPHA
     i2 = flow.feeds_only(d.res[3], j)
-    if unused(i2) and disp[i2].kernel == "rec_eltwise" and disp[i2].consts == {"BIN": 2, "UA": SOFTPLUS, "UB": 0}:
+    if unused(i2) and disp[i2].kernel == "rec_eltwise" and disp[i2].consts == {"BIN": 2, "UA": SOFTPLUS, "UB": 0, "QUANT": False}:
         e2 = disp[i2]
         p2 = struct.unpack("<16I", e2.params)
         i1 = flow.feeds_only(e2.res[0], i2)
@@ -557,7 +580,7 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
             ie = rd2[0]
             e = disp[ie]
             pe = struct.unpack("<16I", e.params) if e.kernel == "rec_eltwise" else ()
-            if e.kernel == "rec_eltwise" and e.consts == {"BIN": 2, "UA": 0, "UB": SILU} and e.res[0] is dn.out \
+            if e.kernel == "rec_eltwise" and e.consts == {"BIN": 2, "UA": 0, "UB": SILU, "QUANT": False} and e.res[0] is dn.out \
                     and isinstance(e.res[1], Storage) and _is_identity(pe[0:4], pe[10]) and pe[8] == 0 \
                     and _is_identity(pe[4:8], pe[10]) and pe[9] == 0 and pe[11] == pe[10] == S * H * n:
                 d.consts["GATE"] = True
@@ -591,7 +614,7 @@ def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
         return
     a = disp[rd[0]]  # y + (x * D): an add of the scan output and a mul rec_eltwise
     if a.kernel not in ("elementwise", "rec_eltwise") or (a.kernel == "elementwise" and a.consts["OP"] != 0) \
-            or (a.kernel == "rec_eltwise" and a.consts != {"BIN": 1, "UA": 0, "UB": 0}):
+            or (a.kernel == "rec_eltwise" and a.consts != {"BIN": 1, "UA": 0, "UB": 0, "QUANT": False}):
         return
     other = a.res[1] if a.res[0] is d.out else a.res[0]
     im = flow.feeds_only(other, rd[0])
@@ -614,7 +637,7 @@ def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
     if len(rg) != 1 or d.out.pinned or not unused(rg[0]):
         return
     g = disp[rg[0]]
-    if g.kernel != "rec_eltwise" or g.consts != {"BIN": 2, "UA": SILU, "UB": 0} or g.res[1] is not d.out:
+    if g.kernel != "rec_eltwise" or g.consts != {"BIN": 2, "UA": SILU, "UB": 0, "QUANT": False} or g.res[1] is not d.out:
         return
     pg = struct.unpack("<16I", g.params)
     if not _is_identity(pg[4:8], numel) or pg[9] != 0 or pg[10] != numel or pg[11] != numel or pg[12] != 1:
