@@ -48,18 +48,11 @@ var<workgroup> red_k: array<f32, 256>;
 var<workgroup> red_q: array<f32, 256>;
 var<workgroup> ksc: array<f32, NMAX>;
 var<workgroup> qsc: array<f32, NMAX>;
+var<workgroup> kq: array<vec4<f32>, 64>;  // this token's k (S values) then q (S values), ready to use
 
 fn qk(which: u32, e: u32) -> f32 {
   if (which == 0u) { return unary(UQK, Qb[vidx(p.vq, p.nb2q, e)]); }
   return unary(UQK, Kb[vidx(p.vk, p.nb2k, e)]);
-}
-
-// 4 values of q (which 0) or k from buffer element e on (a head is contiguous in its view)
-fn qk4(which: u32, e: u32) -> vec4<f32> {
-  if (which == 0u) {
-    return vec4<f32>(unary(UQK, Qb[e]), unary(UQK, Qb[e + 1u]), unary(UQK, Qb[e + 2u]), unary(UQK, Qb[e + 3u]));
-  }
-  return vec4<f32>(unary(UQK, Kb[e]), unary(UQK, Kb[e + 1u]), unary(UQK, Kb[e + 2u]), unary(UQK, Kb[e + 3u]));
 }
 
 // Sums (op 0) or maxima (op 1) of a and b over each group of 32 threads; every thread
@@ -131,18 +124,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       g = G[t * p.H + h];
     }
     let beta = unary(BETA_UN, Beta[t * p.H + h]);
-    let head = (t * p.Hk + hq) * S;  // the recorder checks that a head is contiguous in the q/k views
-    let kb = vidx(p.vk, p.nb2k, head) + i0;
-    let qb = vidx(p.vq, p.nb2q, head) + i0;
+    // stage k_t and q_t once for the workgroup (each thread would otherwise load and
+    // activate the same values): thread i < S / 4 takes k and q values 4i .. 4i + 3
+    if (li < S / 4u) {
+      let e = 4u * li;
+      let head = (t * p.Hk + hq) * S;  // the recorder checks that a head is contiguous in the q/k views
+      let kb = vidx(p.vk, p.nb2k, head) + e;
+      let qb = vidx(p.vq, p.nb2q, head) + e;
+      var kv = vec4<f32>(unary(UQK, Kb[kb]), unary(UQK, Kb[kb + 1u]), unary(UQK, Kb[kb + 2u]), unary(UQK, Kb[kb + 3u]));
+      var qv = vec4<f32>(unary(UQK, Qb[qb]), unary(UQK, Qb[qb + 1u]), unary(UQK, Qb[qb + 2u]), unary(UQK, Qb[qb + 3u]));
+      if (L2) {
+        kv = (kv * ksc[t]) * scale;
+        qv = (qv * qsc[t]) * scale;
+      }
+      kq[li] = kv;
+      kq[S / 4u + li] = qv;
+    }
+    workgroupBarrier();
     let eg = exp(g);
     var pk = 0.0;
-    var kk: array<vec4<f32>, 16>;
     for (var c = 0u; c < VPL4; c++) {
-      var kv = qk4(1u, kb + 4u * c);
-      if (L2) { kv = (kv * ksc[t]) * scale; }
-      kk[c] = kv;
       m[c] = m[c] * eg;
-      pk += dot(m[c], kv);
+      pk += dot(m[c], kq[i0 / 4u + c]);
     }
     red_k[li] = pk;
     workgroupBarrier();
@@ -152,10 +155,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let d = (vj - sk) * beta;
     var pq = 0.0;
     for (var c = 0u; c < VPL4; c++) {
-      var qv = qk4(0u, qb + 4u * c);
-      if (L2) { qv = (qv * qsc[t]) * scale; }
-      m[c] = m[c] + d * kk[c];
-      pq += dot(m[c], qv);
+      m[c] = m[c] + d * kq[i0 / 4u + c];
+      pq += dot(m[c], kq[S / 4u + i0 / 4u + c]);
     }
     red_q[li] = pq;
     workgroupBarrier();

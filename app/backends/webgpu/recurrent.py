@@ -20,11 +20,13 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from .device import DeviceError
 from .graph import F32, PARAMS, Dispatch, Storage, StepRecorder, T, Weight, _cdiv, _grid
 
 NONE, SILU, SIGMOID, SOFTPLUS = 0, 1, 2, 3
 MAX_CONV = 8  # d_conv the conv kernel holds in registers
 MAX_SCAN_STATE = 128  # d_state the scan kernel holds in registers
+STORAGE_BINDINGS = 12  # storage buffers gated_delta.wgsl binds (WebGPU's default limit is 8)
 NMAX = 512  # tokens a step the delta-rule kernel keeps per-token scales for (the runner's batch)
 
 
@@ -95,6 +97,10 @@ class RecurrentRecorder(StepRecorder):
 
     def __init__(self, ctx: Any, n_tokens: int, n_outputs: int) -> None:
         super().__init__(ctx, n_tokens, n_outputs)
+        have = self.dev.limits.get("max-storage-buffers-per-shader-stage", 8)
+        if have < STORAGE_BINDINGS:
+            raise DeviceError(f"the recurrent-layer kernels bind {STORAGE_BINDINGS} storage buffers (gated_delta.wgsl); "
+                              f"this adapter allows {have} per shader stage")
         self.dummy_rw = self.dev.buffer(16, "dummy_rw")  # an unused writable binding (no aliasing with `dummy`)
 
     def _fuse(self) -> None:
