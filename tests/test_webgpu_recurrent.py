@@ -527,3 +527,35 @@ def test_product_of_a_view_quantizes_in_the_elementwise_pass(dev, eng, n):
         out = c.run(n, lambda rec: rec.linear(W, rec.silu(rec.split(rec.input((2 * k, n), f32(x)), 0, k))))
         assert rel_err(out, ref) < 2e-6
         assert [kind for kind, _ in c.kinds].count("quantize") == (0 if fuse else 1)
+
+
+def test_q_and_k_head_norms_share_a_dispatch(dev, eng):
+    """Qwen 3.5's per-head RMSNorms of q (a strided view) and k (plain heads), each with its
+    own weight, recorded one after the other: one DUAL rec_norm computes both."""
+    r = rng(13)
+    hd, nh, nkv, n, eps = 64, 4, 2, 3, 1e-6
+    qg = r.standard_normal((n, 2 * hd * nh)).astype(np.float32)
+    k = r.standard_normal((n, hd * nkv)).astype(np.float32)
+    wq, wk = r.standard_normal(hd).astype(np.float32), r.standard_normal(hd).astype(np.float32)
+    lib = eng.lib
+    gwq, gwk = eng.tensor(F32, (hd,), f32(wq)), eng.tensor(F32, (hd,), f32(wk))
+
+    def build_ref(g, qh, kh):
+        qv = lib.eng_view(g, qh, 4, hd, nh, n, 1, 8.0 * hd, 8.0 * hd * nh, 8.0 * hd * nh * n, 0)
+        qn = lib.eng_mul(g, lib.eng_rms_norm(g, qv, eps), gwq)
+        kn = lib.eng_mul(g, lib.eng_rms_norm(g, lib.eng_reshape(g, kh, hd, nkv, n, 1), eps), gwk)
+        return lib.eng_concat(g, lib.eng_reshape(g, qn, hd * nh * n, 1, 1, 1), lib.eng_reshape(g, kn, hd * nkv * n, 1, 1, 1), 0)
+    ref = eng.run([(F32, (2 * hd * nh, n), f32(qg)), (F32, (hd * nkv, n), f32(k))], build_ref)
+    c = RCtx(dev)
+    WQ, WK = c.weight(F32, (hd,), f32(wq), "wq"), c.weight(F32, (hd,), f32(wk), "wk")
+    outs = {}
+
+    def build(rec):
+        qn = rec.rms_norm(rec.split_heads(rec.input((2 * hd * nh, n), f32(qg)), 0, hd, nh, 2 * hd), WQ, eps)
+        kn = rec.rms_norm(rec.heads(rec.input((hd * nkv, n), f32(k)), hd), WK, eps)
+        outs["q"] = rec.keep(qn)
+        return kn
+    out_k = c.run(n, build)
+    assert [kind for kind, _ in c.kinds] == ["rec_norm", "argmax"] and c.kinds[0][1]["DUAL"] == 1
+    out_q = np.frombuffer(bytes(dev.read(outs["q"].st.buf, 0, outs["q"].st.nbytes)), np.float32)
+    assert rel_err(np.concatenate([out_q, out_k]), ref) < 2e-6

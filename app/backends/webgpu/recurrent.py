@@ -260,13 +260,15 @@ class RecurrentRecorder(StepRecorder):
         y = self._new(x.shape, "rec_norm")
         o, ne0, ne1, nb1, nb2 = _vmap(x)
         wl = weight.shape[0] * weight.n_rows if weight is not None else 1
-        self._add("rec_norm", {"HAS_W": weight is not None, "UA": _un(x)},
-                  struct.pack("<8I2f2I", o, ne0, ne1, nb1, d, rows, nb2, wl, eps, post, 0, 0),
-                  [x.st, weight if weight is not None else x.st, y.st], _grid(_cdiv(rows, 8)))
+        self._add("rec_norm", {"HAS_W": weight is not None, "UA": _un(x), "DUAL": False},
+                  struct.pack("<8I2f2I8I", o, ne0, ne1, nb1, d, rows, nb2, wl, eps, post, rows, 0, *([0] * 8)),
+                  [x.st, weight if weight is not None else x.st, y.st], _grid(_cdiv(rows, 8)),
+                  extra=[self.dummy, self.dummy, self.dummy_rw])
         return y
 
     def rms_norm(self, x: Any, weight: Weight | None, eps: float) -> T:
-        if not isinstance(x, View) and (weight is None or weight.shape[0] * weight.n_rows == x.shape[0]):
+        per_head = len(x.shape) == 3 and x.shape[1] > 1  # (rec_norm: 8 rows a workgroup, pairs q and k)
+        if not isinstance(x, View) and not per_head and (weight is None or weight.shape[0] * weight.n_rows == x.shape[0]):
             return super().rms_norm(x, weight, eps)
         if weight is not None and (weight.shape[0] * weight.n_rows) % x.shape[0]:
             raise ValueError(f"rms_norm weight {weight.name} of {weight.shape} does not tile rows of {x.shape[0]}")
@@ -495,6 +497,34 @@ def fuse_recurrent(disp: list[Dispatch]) -> list[Dispatch]:
             _fuse_conv(disp, flow, j, d, drop, unused)
         elif d.kernel == "rec_eltwise":
             _fuse_eltwise_q8(disp, flow, j, d, drop, unused)
+    disp = [d for i, d in enumerate(disp) if i not in drop]
+    return _pair_norms(disp)
+
+
+def _pair_norms(disp: list[Dispatch]) -> list[Dispatch]:
+    """Two rec_norm dispatches of one row length and kind, the first's output unread before
+    the second: one DUAL dispatch at the second's place."""
+    flow = _Flow(disp)
+    drop: set[int] = set()
+    last: dict[tuple, int] = {}
+    for j, d in enumerate(disp):
+        if d.kernel != "rec_norm" or d.consts["DUAL"]:
+            continue
+        u = struct.unpack("<8I2f2I8I", d.params)
+        key = (tuple(sorted(d.consts.items())), u[4], u[8], u[9])  # consts, D, eps, post
+        i = last.pop(key, -1)
+        first = disp[i] if i >= 0 else None
+        if first is None or i in drop or any(r < j for r in flow.readers.get(id(first.out), [])):
+            last[key] = j
+            continue
+        f = struct.unpack("<8I2f2I8I", first.params)
+        d.consts["DUAL"] = True
+        d.params = struct.pack("<8I2f2I8I", *f[0:4], f[4], f[5] + u[5], f[6], f[7], f[8], f[9], f[5], 0,
+                               *u[0:4], u[6], u[7], 0, 0)
+        d.res[4:7] = d.res[0:3]
+        d.res[0:3] = first.res[0:3]
+        d.grid = _grid(_cdiv(f[5] + u[5], 8))
+        drop.add(i)
     return [d for i, d in enumerate(disp) if i not in drop]
 
 
@@ -563,9 +593,9 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
             and _is_identity(vq, S * Hk * n) and _is_identity(vk, S * Hk * n):
         nq, nk = disp[iq], disp[ik]
         if nq.kernel == nk.kernel == "rec_norm" and not nq.consts["HAS_W"] and not nk.consts["HAS_W"] \
-                and nq.consts["UA"] == nk.consts["UA"]:
-            pq = struct.unpack("<8I2f2I", nq.params)
-            pk = struct.unpack("<8I2f2I", nk.params)
+                and nq.consts["UA"] == nk.consts["UA"] and not nq.consts["DUAL"] and not nk.consts["DUAL"]:
+            pq = struct.unpack("<8I2f2I8I", nq.params)
+            pk = struct.unpack("<8I2f2I8I", nk.params)
             if pq[4] == pk[4] == S and pq[8] == pk[8] and pq[9] == pk[9] and pq[1] % S == 0 and pk[1] % S == 0:
                 d.consts["L2"] = True
                 d.consts["UQK"] = nq.consts["UA"]
@@ -576,13 +606,19 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
                 drop.update((iq, ik))
     # RMSNorm(o) * w * silu(z) -> GATE, then its Q8_0 quantization -> QUANT
     rd = flow.readers.get(id(d.out), [])
-    if len(rd) == 1 and unused(rd[0]) and not d.out.pinned and disp[rd[0]].kernel == "rms_norm":
+    if len(rd) == 1 and unused(rd[0]) and not d.out.pinned and disp[rd[0]].kernel in ("rms_norm", "rec_norm"):
         inorm = rd[0]
         dn = disp[inorm]
-        D, rows, neps, wl = struct.unpack("<2If I", dn.params[:16])
+        if dn.kernel == "rms_norm":
+            D, rows, neps, wl = struct.unpack("<2If I", dn.params[:16])
+            plain = dn.consts == {"HAS_W": True, "QUANT": False}
+        else:
+            pn = struct.unpack("<8I2f2I8I", dn.params)
+            D, wl, neps = pn[4], pn[7], pn[8]
+            plain = dn.consts == {"HAS_W": True, "UA": 0, "DUAL": False} and _is_identity(pn[0:4], S * H * n) \
+                and pn[6] == 0 and pn[9] == 1.0
         rd2 = flow.readers.get(id(dn.out), [])
-        if dn.consts == {"HAS_W": True, "QUANT": False} and D == S and wl == S and len(rd2) == 1 \
-                and unused(rd2[0]) and not dn.out.pinned:
+        if plain and D == S and wl == S and len(rd2) == 1 and unused(rd2[0]) and not dn.out.pinned:
             ie = rd2[0]
             e = disp[ie]
             pe = struct.unpack("<16I", e.params) if e.kernel == "rec_eltwise" else ()
