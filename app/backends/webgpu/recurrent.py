@@ -106,6 +106,7 @@ class RecurrentRecorder(StepRecorder):
     def _fuse(self) -> None:
         self.disp = fuse_recurrent(self.disp)
         super()._fuse()
+        self.disp = fuse_multi4(self.disp)
 
     # -- views ----------------------------------------------------------------------------------
 
@@ -526,6 +527,38 @@ def _pair_norms(disp: list[Dispatch]) -> list[Dispatch]:
         d.grid = _grid(_cdiv(f[5] + u[5], 8))
         drop.add(i)
     return [d for i, d in enumerate(disp) if i not in drop]
+
+
+def fuse_multi4(disp: list[Dispatch]) -> list[Dispatch]:
+    """A three-output matvec_multi and one more plain single-token product of the same input
+    (Qwen 3.5's qkv, z, beta | alpha) -> one matvec_multi4."""
+    drop: set[int] = set()
+    for i, d in enumerate(disp):
+        if d.kernel != "matvec_multi" or d.res[7] is None or not isinstance(d.res[7], Storage):
+            continue
+        u = struct.unpack("<12I", d.params)
+        if u[7] == 0:  # fewer than three outputs
+            continue
+        for j in range(i + 1, len(disp)):
+            e = disp[j]
+            if e.kernel == "matvec_multi" and e.res[1] is d.res[1]:
+                break  # another group of the same input: leave them
+            if j in drop or e.kernel != "matvec" or e.res[1] is not d.res[1] or not e.fusable \
+                    or e.consts != {"TYPE": d.consts["TYPE"], "TN": 1, "LANES": d.consts["LANES"], "RES": False,
+                                    "GLU": 0}:
+                continue
+            v = struct.unpack("<8I", e.params)
+            if v[0] != u[0] or v[7] != 0:
+                continue
+            n4 = v[1]
+            rows = 256 // d.consts["LANES"]
+            disp[i] = Dispatch("matvec_multi4", dict(d.consts),
+                               struct.pack("<12I", *u[0:9], n4, 0, 0),
+                               list(d.res) + [e.res[0], e.res[2]],
+                               (_cdiv(u[1] + u[6] + u[7] + n4, rows), 1, 1), d.out)
+            drop.add(j)
+            break
+    return [d for k, d in enumerate(disp) if k not in drop]
 
 
 def _fuse_eltwise_q8(disp, flow, j, d, drop, unused) -> None:

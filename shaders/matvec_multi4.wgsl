@@ -1,0 +1,64 @@
+// Four single-token products that read the same input in one dispatch (a fusion the
+// recurrent recorder applies to Qwen 3.5's qkv, z, beta and alpha projections): rows
+// [0, N) of W go to Y, the next N2 rows are W2's (to Y2), then N3 of W3 (to Y3), then N4
+// of W4 (to Y4). matvec_multi.wgsl with a fourth output; the same kernel body (TN = 1).
+override TYPE: u32 = 0u;
+override LANES: u32 = 32u;
+const TN = 1u;
+
+struct P {
+  K: u32, N: u32, x_stride: u32, x_scales: u32, y_stride: u32, n: u32, N2: u32, N3: u32,
+  x_bsums: u32, N4: u32, pad1: u32, pad2: u32,
+}
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(1) var<storage, read> X: array<u32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding(4) var<storage, read> W2: array<u32>;
+@group(0) @binding(5) var<storage, read> W3: array<u32>;
+@group(0) @binding(6) var<storage, read_write> Y2: array<f32>;
+@group(0) @binding(7) var<storage, read_write> Y3: array<f32>;
+@group(0) @binding(8) var<storage, read> W4: array<u32>;
+@group(0) @binding(9) var<storage, read_write> Y4: array<f32>;
+
+const TNMAX = 8u;
+var<workgroup> part: array<f32, 256>;
+var<private> sel: u32;
+
+fn wd(second: bool, i: u32) -> u32 {
+  if (sel == 1u) { return W2[i]; }
+  if (sel == 2u) { return W3[i]; }
+  if (sel == 3u) { return W4[i]; }
+  return W[i];
+}
+
+//#include matvec_lib
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let lane = li % LANES;
+  var r = wg.x * (256u / LANES) + li / LANES;
+  sel = 0u;
+  if (r >= p.N) {
+    r -= p.N;
+    sel = 1u;
+    if (r >= p.N2) {
+      r -= p.N2;
+      sel = 2u;
+      if (r >= p.N3) { r -= p.N3; sel = 3u; }
+    }
+  }
+  let valid = sel < 3u || r < p.N4;
+  var a = 0.0;
+  if (valid) { a = row_dot1(false, r, lane); }
+  part[li] = a;
+  workgroupBarrier();
+  for (var s = LANES / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) { part[li] += part[li + s]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && valid) {
+    let v = part[li];
+    if (sel == 0u) { Y[r] = v; } else if (sel == 1u) { Y2[r] = v; } else if (sel == 2u) { Y3[r] = v; } else { Y4[r] = v; }
+  }
+}
