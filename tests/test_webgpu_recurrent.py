@@ -349,7 +349,8 @@ def test_elementwise_on_views(dev, eng, op):
         "softplus": lambda g, t: lib.eng_softplus(g, t),
         "gate_mul": lambda g, t, u: lib.eng_mul(g, u, lib.eng_unary(g, lib.eng_reshape(
             g, lib.eng_cont(g, gview(g, t)), hd * nh, n, 1, 1), UNARY["sigmoid"])),
-        "add_view": lambda g, t, u: lib.eng_add(g, lib.eng_reshape(g, lib.eng_cont(g, gview(g, t)), hd * nh, n, 1, 1), u),
+        "add_view": lambda g, t, u: lib.eng_add(g, lib.eng_reshape(g, lib.eng_cont(g, gview(g, t)), hd * nh, n, 1, 1),
+                                                u),
         "mul_head_bcast": lambda g, t: lib.eng_mul(g, lib.eng_cont(g, gview(g, t)), gd),
         "swiglu_view": lambda g, t, u: lib.eng_mul(g, lib.eng_unary(g, lib.eng_reshape(
             g, lib.eng_cont(g, gview(g, t)), hd * nh, n, 1, 1), UNARY["silu"]), u),
@@ -368,7 +369,8 @@ def test_elementwise_on_views(dev, eng, op):
     assert rel_err(out, ref) < 2e-6
 
 
-@pytest.mark.parametrize("sections,n_dims,n_past", [((3, 3, 2, 0), 16, 0), ((11, 11, 10, 0), 64, 150), ((2, 1, 1, 0), 16, 3)])
+@pytest.mark.parametrize("sections,n_dims,n_past", [((3, 3, 2, 0), 16, 0), ((11, 11, 10, 0), 64, 150),
+                                                    ((2, 1, 1, 0), 16, 3)])
 def test_multi_section_rope(dev, eng, sections, n_dims, n_past):
     """Qwen 3.5's interleaved M-RoPE (ggml mode 40) on text positions, partial (n_dims <
     head_dim); (2, 1, 1) leaves sectors to the 4th section (no rotation)."""
@@ -550,7 +552,8 @@ def test_q_and_k_head_norms_share_a_dispatch(dev, eng):
         qv = lib.eng_view(g, qh, 4, hd, nh, n, 1, 8.0 * hd, 8.0 * hd * nh, 8.0 * hd * nh * n, 0)
         qn = lib.eng_mul(g, lib.eng_rms_norm(g, qv, eps), gwq)
         kn = lib.eng_mul(g, lib.eng_rms_norm(g, lib.eng_reshape(g, kh, hd, nkv, n, 1), eps), gwk)
-        return lib.eng_concat(g, lib.eng_reshape(g, qn, hd * nh * n, 1, 1, 1), lib.eng_reshape(g, kn, hd * nkv * n, 1, 1, 1), 0)
+        return lib.eng_concat(g, lib.eng_reshape(g, qn, hd * nh * n, 1, 1, 1),
+                              lib.eng_reshape(g, kn, hd * nkv * n, 1, 1, 1), 0)
     ref = eng.run([(F32, (2 * hd * nh, n), f32(qg)), (F32, (hd * nkv, n), f32(k))], build_ref)
     c = RCtx(dev)
     WQ, WK = c.weight(F32, (hd,), f32(wq), "wq"), c.weight(F32, (hd,), f32(wk), "wk")

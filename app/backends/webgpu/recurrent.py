@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .device import DeviceError
-from .graph import F32, PARAMS, Dispatch, Storage, StepRecorder, T, Weight, _cdiv, _grid
+from .graph import F32, Dispatch, Storage, StepRecorder, T, Weight, _cdiv, _grid
 
 NONE, SILU, SIGMOID, SOFTPLUS = 0, 1, 2, 3
 MAX_CONV = 8  # d_conv the conv kernel holds in registers
@@ -99,7 +99,8 @@ class RecurrentRecorder(StepRecorder):
         super().__init__(ctx, n_tokens, n_outputs)
         have = self.dev.limits.get("max-storage-buffers-per-shader-stage", 8)
         if have < STORAGE_BINDINGS:
-            raise DeviceError(f"the recurrent-layer kernels bind {STORAGE_BINDINGS} storage buffers (gated_delta.wgsl); "
+            raise DeviceError(f"the recurrent-layer kernels bind {STORAGE_BINDINGS} storage buffers "
+                              f"(gated_delta.wgsl); "
                               f"this adapter allows {have} per shader stage")
         self.dummy_rw = self.dev.buffer(16, "dummy_rw")  # an unused writable binding (no aliasing with `dummy`)
 
@@ -203,10 +204,6 @@ class RecurrentRecorder(StepRecorder):
         self._add("rec_eltwise", consts, params, [a.st, bres, y.st], _grid(_cdiv(a.numel, 256)), extra=[self.dummy_rw])
         return y
 
-    @staticmethod
-    def _numel(t: Any) -> int:
-        return t.numel if isinstance(t, T) else t.shape[0] * t.n_rows
-
     def _binary(self, op: int, a: Any, b: Any, plain) -> T:
         if isinstance(a, Weight) or self._numel(b) > self._numel(a):
             a, b = b, a
@@ -269,7 +266,8 @@ class RecurrentRecorder(StepRecorder):
 
     def rms_norm(self, x: Any, weight: Weight | None, eps: float) -> T:
         per_head = len(x.shape) == 3 and x.shape[1] > 1  # (rec_norm: 8 rows a workgroup, pairs q and k)
-        if not isinstance(x, View) and not per_head and (weight is None or weight.shape[0] * weight.n_rows == x.shape[0]):
+        whole = weight is None or weight.shape[0] * weight.n_rows == x.shape[0]
+        if not isinstance(x, View) and not per_head and whole:
             return super().rms_norm(x, weight, eps)
         if weight is not None and (weight.shape[0] * weight.n_rows) % x.shape[0]:
             raise ValueError(f"rms_norm weight {weight.name} of {weight.shape} does not tile rows of {x.shape[0]}")
@@ -607,7 +605,8 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
     eps, norm_eps = u[20], u[21]
     # decay: softplus(alpha + dt_bias) * A, from an add and a mul -> G_ALPHA
     i2 = flow.feeds_only(d.res[3], j)
-    if unused(i2) and disp[i2].kernel == "rec_eltwise" and disp[i2].consts == {"BIN": 2, "UA": SOFTPLUS, "UB": 0, "QUANT": False}:
+    if unused(i2) and disp[i2].kernel == "rec_eltwise" \
+            and disp[i2].consts == {"BIN": 2, "UA": SOFTPLUS, "UB": 0, "QUANT": False}:
         e2 = disp[i2]
         p2 = struct.unpack("<16I", e2.params)
         i1 = flow.feeds_only(e2.res[0], i2)
@@ -655,7 +654,8 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
             ie = rd2[0]
             e = disp[ie]
             pe = struct.unpack("<16I", e.params) if e.kernel == "rec_eltwise" else ()
-            if e.kernel == "rec_eltwise" and e.consts == {"BIN": 2, "UA": 0, "UB": SILU, "QUANT": False} and e.res[0] is dn.out \
+            if e.kernel == "rec_eltwise" and e.consts == {"BIN": 2, "UA": 0, "UB": SILU, "QUANT": False} \
+                    and e.res[0] is dn.out \
                     and isinstance(e.res[1], Storage) and _is_identity(pe[0:4], pe[10]) and pe[8] == 0 \
                     and _is_identity(pe[4:8], pe[10]) and pe[9] == 0 and pe[11] == pe[10] == S * H * n:
                 d.consts["GATE"] = True
@@ -712,7 +712,8 @@ def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
     if len(rg) != 1 or d.out.pinned or not unused(rg[0]):
         return
     g = disp[rg[0]]
-    if g.kernel != "rec_eltwise" or g.consts != {"BIN": 2, "UA": SILU, "UB": 0, "QUANT": False} or g.res[1] is not d.out:
+    if g.kernel != "rec_eltwise" or g.consts != {"BIN": 2, "UA": SILU, "UB": 0, "QUANT": False} \
+            or g.res[1] is not d.out:
         return
     pg = struct.unpack("<16I", g.params)
     if not _is_identity(pg[4:8], numel) or pg[9] != 0 or pg[10] != numel or pg[11] != numel or pg[12] != 1:
