@@ -54,11 +54,19 @@ def alloc_states(model: Any, dev: Any) -> list[LayerState | None]:
     return out
 
 
-def clear_states(dev: Any, states: list[LayerState | None]) -> None:
+def clear_states(dev: Any, states: list[LayerState | None], kernels: Any) -> None:
+    """Zero every state buffer with one pass of rec_zero.wgsl (no upload of zeros)."""
+    pipe = kernels.get("rec_zero")
+    run = []
     for st in states:
-        if st is not None:
-            dev.write(st.conv, 0, bytes(st.conv_bytes))
-            dev.write(st.ssm, 0, bytes(st.ssm_bytes))
+        if st is None:
+            continue
+        for buf, nbytes in ((st.conv, st.conv_bytes), (st.ssm, st.ssm_bytes)):
+            n = nbytes // 4
+            run.append((pipe, dev.bind(pipe, [buf, dev.uniform(struct.pack("<4I", n, 0, 0, 0), "zero")]),
+                        _grid(_cdiv(n, 256))))
+    if run:
+        dev.run(run)
 
 
 class View(T):

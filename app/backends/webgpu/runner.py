@@ -196,7 +196,7 @@ class WebGPURunner:
     def reset(self) -> None:
         self.n_past = 0
         if self.is_recurrent:
-            clear_states(self.device, self.states)
+            clear_states(self.device, self.states, self.kernels)
 
     def truncate(self, n: int) -> None:
         """Roll back to the first n tokens; a recurrent state cannot roll back (only n == 0
