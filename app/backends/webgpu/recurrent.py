@@ -25,6 +25,7 @@ from .graph import F32, Dispatch, Storage, StepRecorder, T, Weight, _cdiv, _grid
 
 NONE, SILU, SIGMOID, SOFTPLUS = 0, 1, 2, 3
 MAX_CONV = 8  # d_conv the conv kernel holds in registers
+CONV_TOKENS = 32  # tokens a conv thread computes (ssm_conv.wgsl's TB)
 MAX_SCAN_STATE = 128  # d_state the scan kernel holds in registers
 STORAGE_BINDINGS = 12  # storage buffers gated_delta.wgsl binds (WebGPU's default limit is 8)
 NMAX = 512  # tokens a step the delta-rule kernel keeps per-token scales for (the runner's batch)
@@ -307,7 +308,8 @@ class RecurrentRecorder(StepRecorder):
         o, ne0, ne1, nb1, nb2 = _vmap(x)
         self._add("ssm_conv", {"UA": _un(x), "BIAS": False, "ACT": NONE},
                   struct.pack("<8I", o, ne0, ne1, nb1, nb2, channels, d_conv, n),
-                  [x.st, kernel, st.conv, y.st], (_cdiv(channels, 64), 1, 1), extra=[self.step_buf, self.dummy])
+                  [x.st, kernel, st.conv, y.st], (_cdiv(channels, 64), _cdiv(n, CONV_TOKENS), 1),
+                  extra=[self.step_buf, self.dummy])
         return y
 
     def selective_scan(self, layer: int, x: Any, dt: Any, A: Weight, B: Any, C: Any) -> T:
