@@ -79,6 +79,25 @@ fn group_reduce(li: u32, a: f32, b: f32, op: u32) -> vec2<f32> {
   return r;
 }
 
+// One token's inputs as read (before activation and scaling): this thread's 4 k and q
+// values (threads < S / 4), its row's v, and the head's g (or alpha) and beta.
+struct TokenIn { k: vec4<f32>, q: vec4<f32>, gb: vec4<f32> }
+
+fn load_token(t: u32, li: u32, hq: u32, h: u32, j: u32, n_real: u32) -> TokenIn {
+  var r: TokenIn;
+  if (t >= n_real) { return r; }
+  let S = p.S;
+  if (li < S / 4u) {
+    let head = (t * p.Hk + hq) * S;  // the recorder checks that a head is contiguous in the q/k views
+    let kb = vidx(p.vk, p.nb2k, head) + 4u * li;
+    let qb = vidx(p.vq, p.nb2q, head) + 4u * li;
+    r.k = vec4<f32>(unary(UQK, Kb[kb]), unary(UQK, Kb[kb + 1u]), unary(UQK, Kb[kb + 2u]), unary(UQK, Kb[kb + 3u]));
+    r.q = vec4<f32>(unary(UQK, Qb[qb]), unary(UQK, Qb[qb + 1u]), unary(UQK, Qb[qb + 2u]), unary(UQK, Qb[qb + 3u]));
+  }
+  r.gb = vec4<f32>(G[t * p.H + h], Beta[t * p.H + h], Vb[vidx(p.vv, p.nb2v, (t * p.H + h) * S) + j], 0.0);
+  return r;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let h = wg.x;
@@ -116,23 +135,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var m: array<vec4<f32>, 16>;
   let sbase = ((h * S + j) * S + i0) / 4u;
   for (var c = 0u; c < VPL4; c++) { m[c] = St[sbase + c]; }
+  // the loop is latency-bound (a few barriers a token): the next token's inputs are loaded
+  // while this one computes (software pipelining; the loads do not depend on the state)
+  var raw = load_token(0u, li, hq, h, j, n_real);
   for (var t = 0u; t < n_real; t++) {
+    let cur = raw;
     var g: f32;
     if (G_ALPHA) {
-      g = unary(3u, G[t * p.H + h] + DtB[h]) * Aw[h];
+      g = unary(3u, cur.gb.x + DtB[h]) * Aw[h];
     } else {
-      g = G[t * p.H + h];
+      g = cur.gb.x;
     }
-    let beta = unary(BETA_UN, Beta[t * p.H + h]);
+    let beta = unary(BETA_UN, cur.gb.y);
+    let vj = unary(UV, cur.gb.z);
     // stage k_t and q_t once for the workgroup (each thread would otherwise load and
     // activate the same values): thread i < S / 4 takes k and q values 4i .. 4i + 3
     if (li < S / 4u) {
-      let e = 4u * li;
-      let head = (t * p.Hk + hq) * S;  // the recorder checks that a head is contiguous in the q/k views
-      let kb = vidx(p.vk, p.nb2k, head) + e;
-      let qb = vidx(p.vq, p.nb2q, head) + e;
-      var kv = vec4<f32>(unary(UQK, Kb[kb]), unary(UQK, Kb[kb + 1u]), unary(UQK, Kb[kb + 2u]), unary(UQK, Kb[kb + 3u]));
-      var qv = vec4<f32>(unary(UQK, Qb[qb]), unary(UQK, Qb[qb + 1u]), unary(UQK, Qb[qb + 2u]), unary(UQK, Qb[qb + 3u]));
+      var kv = cur.k;
+      var qv = cur.q;
       if (L2) {
         kv = (kv * ksc[t]) * scale;
         qv = (qv * qsc[t]) * scale;
@@ -140,6 +160,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       kq[li] = kv;
       kq[S / 4u + li] = qv;
     }
+    raw = load_token(t + 1u, li, hq, h, j, n_real);
     workgroupBarrier();
     let eg = exp(g);
     var pk = 0.0;
@@ -151,7 +172,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     var sk = 0.0;
     for (var l = 0u; l < L; l++) { sk += red_k[j * L + l]; }
-    let vj = unary(UV, Vb[vidx(p.vv, p.nb2v, (t * p.H + h) * S) + j]);
     let d = (vj - sk) * beta;
     var pq = 0.0;
     for (var c = 0u; c < VPL4; c++) {
