@@ -568,3 +568,35 @@ def test_q_and_k_head_norms_share_a_dispatch(dev, eng):
     assert [kind for kind, _ in c.kinds] == ["rec_norm", "argmax"] and c.kinds[0][1]["DUAL"] == 1
     out_q = np.frombuffer(bytes(dev.read(outs["q"].st.buf, 0, outs["q"].st.nbytes)), np.float32)
     assert rel_err(np.concatenate([out_q, out_k]), ref) < 2e-6
+
+
+@pytest.mark.parametrize("type_name", ["Q4_0", "Q8_0", "F16"])
+def test_four_products_of_one_input_in_one_dispatch(dev, eng, type_name):
+    """Qwen 3.5's qkv, z, beta and alpha projections of one normed input: the recorder puts
+    the four single-token products in one matvec_multi4 dispatch; each matches ggml's."""
+    from test_webgpu_kernels import F16, Q4_0, Q8_0, quantize
+    type_id = {"Q4_0": Q4_0, "Q8_0": Q8_0, "F16": F16}[type_name]
+    r = rng(31)
+    k, outs_n = 256, (96, 64, 4, 4)
+    x = r.standard_normal((1, k)).astype(np.float32)
+    ws = [quantize((r.standard_normal((m, k)) / 16).astype(np.float32), type_id) for m in outs_n]
+    lib = eng.lib
+    refs = []
+    for wb, m in zip(ws, outs_n):
+        h = eng.tensor(type_id, (k, m), wb, 1)
+        refs.append(eng.run([(F32, (k, 1), f32(x))], lambda g, xh, h=h: lib.eng_mul_mat(g, h, xh)))
+    c = RCtx(dev)
+    W = [c.weight(type_id, (k, m), wb, f"w{i}") for i, (wb, m) in enumerate(zip(ws, outs_n))]
+    kept = []
+
+    def build(rec):
+        xt = rec.input((k, 1), f32(x))
+        ys = [rec.linear(w, xt) for w in W]
+        kept.extend(rec.keep(y) for y in ys[:3])
+        return ys[3]
+    last = c.run(1, build)
+    assert [kind for kind, _ in c.kinds].count("matvec_multi4") == 1
+    assert "matvec" not in [kind for kind, _ in c.kinds]
+    got = [np.frombuffer(bytes(dev.read(t.st.buf, 0, t.st.nbytes)), np.float32) for t in kept] + [last]
+    for a, b in zip(got, refs):
+        assert rel_err(a, b) < 2e-6
