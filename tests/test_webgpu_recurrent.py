@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from app.backends.ggml.library import UNARY  # noqa: E402
 from app.backends.ggml.runner import GGMLRunner  # noqa: E402
 from app.backends.webgpu import WebGPURunner, WgpuDevice  # noqa: E402
-from app.backends.webgpu.recurrent import LayerState, RecurrentRecorder  # noqa: E402
+from app.backends.webgpu.recurrent import RecurrentRecorder  # noqa: E402
+from app.backends.webgpu.recurrent_state import LayerState  # noqa: E402
 from app.gguf import read_gguf  # noqa: E402
 from app.models import model_for  # noqa: E402
 from app.ops import Rope  # noqa: E402
@@ -471,7 +472,7 @@ def test_reset_truncate_and_snapshots(device, arch):
     gpu.load_state(snap)
     gpu.eval([11])
     assert gpu.generate_greedy(8) == seq
-    from app.backends.webgpu.recurrent import SnapshotError
+    from app.backends.webgpu.recurrent_state import SnapshotError
     with pytest.raises(SnapshotError, match="checksum"):
         gpu.load_state(snap[:-1] + bytes([snap[-1] ^ 1]))
 

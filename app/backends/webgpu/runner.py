@@ -19,7 +19,8 @@ from ...ops import Rope
 from .device import Device, DeviceError, default_device
 from .graph import ATTN_CHUNK, BF16_AS_F32, F32, LayerCache, StepRecorder, Weight
 from .kernels import Kernels
-from .recurrent import RecurrentRecorder, alloc_states, clear_states, load_state, save_state
+from .recurrent import RecurrentRecorder
+from .recurrent_state import alloc_states, clear_states, load_state, save_state
 
 UBATCH = 512
 PREFILL_PAD = 64  # steps of 64+ tokens record n_tokens rounded up to this (fewer recordings);
