@@ -1,6 +1,6 @@
 // Rows of a (possibly quantized) table: Y[t][k] = dequant(W[ids[t]][k]); embeddings
 // (get_rows on Q4_0/Q8_0/F16/F32 tables) and output-row selection (F32).
-// TYPE: 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0, 12 Q4_K, 14 Q6_K.
+// TYPE: 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K.
 override TYPE: u32 = 0u;
 // A table split into row ranges (larger than a storage binding) takes one dispatch a
 // part: rows outside [lo, hi) are left to the other parts' dispatches.
@@ -34,8 +34,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let byte = u16at(s + 1u + (j % 16u) / 2u) >> (((j % 16u) & 1u) * 8u);
     let q = select(byte & 0xFu, (byte >> 4u) & 0xFu, j >= 16u);
     v = (f32(q) - 8.0) * f16at(s);
-  } else if (TYPE == 12u) {
-    let w0 = (row * (p.D / 256u) + k / 256u) * 36u + p.w_off / 2u;
+  } else if (TYPE == 12u || TYPE == 13u) {
+    var w0 = (row * (p.D / 256u) + k / 256u) * 36u + p.w_off / 2u;
+    if (TYPE == 13u) { w0 = (row * (p.D / 256u) + k / 256u) * 44u + p.w_off / 2u; }
     let kk = k % 256u;
     let j = kk / 32u;
     let dd = unpack2x16float(W[w0]);
@@ -47,7 +48,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       sc = (kb(w0 + 1u, j + 4u) & 0xFu) | ((kb(w0 + 1u, j - 4u) >> 6u) << 4u);
       m = (kb(w0 + 1u, j + 4u) >> 4u) | ((kb(w0 + 1u, j) >> 6u) << 4u);
     }
-    let q = (kb(w0 + 4u, (j / 2u) * 32u + kk % 32u) >> ((j & 1u) * 4u)) & 0xFu;
+    var q: u32;
+    if (TYPE == 12u) {
+      q = (kb(w0 + 4u, (j / 2u) * 32u + kk % 32u) >> ((j & 1u) * 4u)) & 0xFu;
+    } else {  // Q5_K: qh[32] then qs[128]; bit j of qh byte (kk % 32) is the fifth bit
+      q = ((kb(w0 + 12u, (j / 2u) * 32u + kk % 32u) >> ((j & 1u) * 4u)) & 0xFu)
+        | (((kb(w0 + 4u, kk % 32u) >> j) & 1u) << 4u);
+    }
     v = dd.x * f32(sc) * f32(q) - dd.y * f32(m);
   } else if (TYPE == 14u) {
     let s = (row * (p.D / 256u) + k / 256u) * 105u + p.w_off;

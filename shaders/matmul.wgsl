@@ -5,7 +5,7 @@
 // thread does integer dot products (dot4I8Packed) and scales each block sum by d_w*d_x,
 // as ggml's CPU q4_0/q8_0 x q8_0 dot does. Same bindings, parameters and fusions (RES,
 // GLU) as matvec.wgsl, which handles decode and short steps.
-override TYPE: u32 = 2u;   // 2 Q4_0, 6 Q5_0, 8 Q8_0 (x as Q8_0); 12 Q4_K, 14 Q6_K (x as Q8_K)
+override TYPE: u32 = 2u;   // 2 Q4_0, 6 Q5_0, 8 Q8_0 (x as Q8_0); 12 Q4_K, 13 Q5_K, 14 Q6_K (x as Q8_K)
 override RES: bool = false;
 override GLU: u32 = 0u;
 
@@ -25,8 +25,8 @@ var<workgroup> ws2: array<u32, 512>;
 var<workgroup> wsd2: array<f32, 64>;
 var<workgroup> xs: array<u32, 512>;    // [8 words][64 tokens]
 var<workgroup> xsd: array<f32, 64>;
-// K-quants: per row of the tile the unit's integer scale (Q4_K sc, Q6_K first scale) and
-// min (Q4_K m, Q6_K second scale), and dmin (Q4_K); per token the unit's bsum (Q4_K)
+// K-quants: per row of the tile the unit's integer scale (Q4_K/Q5_K sc, Q6_K first scale) and
+// min (Q4_K/Q5_K m, Q6_K second scale), and dmin (Q4_K/Q5_K); per token the unit's bsum (Q4_K)
 var<workgroup> wsc: array<i32, 64>;
 var<workgroup> wmi: array<i32, 64>;
 var<workgroup> wsm: array<f32, 64>;
@@ -57,12 +57,17 @@ fn stage_k(second: bool, row: u32, q: u32, u: u32) {
   let j = u % 8u;
   var w0 = 0u; var w1 = 0u; var d = 0.0; var dm = 0.0; var sc = 0; var mi = 0;
   if (row < p.N) {
-    if (TYPE == 12u) {
-      let wb = (row * nbk + bb) * 36u;
-      let qw = wb + 4u + (j / 2u) * 8u;
+    if (TYPE == 12u || TYPE == 13u) {
+      var wb = (row * nbk + bb) * 36u;
+      var qw = wb + 4u + (j / 2u) * 8u;
+      if (TYPE == 13u) { wb = (row * nbk + bb) * 44u; qw = wb + 12u + (j / 2u) * 8u; }
       let sh = (j & 1u) * 4u;
       w0 = (wd(second, qw + 2u * q) >> sh) & 0x0F0F0F0Fu;
       w1 = (wd(second, qw + 2u * q + 1u) >> sh) & 0x0F0F0F0Fu;
+      if (TYPE == 13u) {  // Q5_K: the fifth bit, bit j of qh byte l
+        w0 |= ((wd(second, wb + 4u + 2u * q) >> j) & 0x01010101u) << 4u;
+        w1 |= ((wd(second, wb + 5u + 2u * q) >> j) & 0x01010101u) << 4u;
+      }
       if (q == 0u) {
         let dd = unpack2x16float(wd(second, wb));
         d = dd.x; dm = dd.y;
@@ -106,19 +111,19 @@ fn stage_k(second: bool, row: u32, q: u32, u: u32) {
   }
 }
 
-// the unit's contribution: Q4_K d*sc*sumi - dmin*m*bsum, Q6_K d*(sc0*lo + sc1*hi), else
+// the unit's contribution: Q4_K/Q5_K d*sc*sumi - dmin*m*bsum, Q6_K d*(sc0*lo + sc1*hi), else
 // d_w*sumi; all times the token's d_x
 fn combine(second: bool, r: u32, lo: vec4<i32>, hi: vec4<i32>, dx: vec4<f32>, bs: vec4<i32>) -> vec4<f32> {
   var d = wsd[r]; var dm = wsm[r]; var sc = wsc[r]; var mi = wmi[r];
   if (second) { d = wsd2[r]; dm = wsm2[r]; sc = wsc2[r]; mi = wmi2[r]; }
-  if (TYPE == 12u) { return dx * (d * vec4<f32>(sc * (lo + hi)) - dm * vec4<f32>(mi * bs)); }
+  if (TYPE == 12u || TYPE == 13u) { return dx * (d * vec4<f32>(sc * (lo + hi)) - dm * vec4<f32>(mi * bs)); }
   if (TYPE == 14u) { return dx * (d * vec4<f32>(sc * lo + mi * hi)); }
   return vec4<f32>(lo + hi) * (d * dx);
 }
 
 // thread li loads quarter q = li % 4 of block b of tile row li / 4
 fn stage_w(second: bool, row: u32, q: u32, b: u32) {
-  if (TYPE == 12u || TYPE == 14u) { stage_k(second, row, q, b); return; }
+  if (TYPE == 12u || TYPE == 13u || TYPE == 14u) { stage_k(second, row, q, b); return; }
   let lr = row % 64u;
   var w0 = 0u; var w1 = 0u; var d = 0.0;
   if (row < p.N) {
@@ -233,7 +238,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let o = tt * p.x_stride + b * 8u + 2u * q;   // K-quants too: unit b's words are 8b..
         x0 = X[o]; x1 = X[o + 1u];
         if (q == 0u) {
-          if (TYPE == 12u || TYPE == 14u) {
+          if (TYPE == 12u || TYPE == 13u || TYPE == 14u) {
             let nbk = p.K / 256u;
             xd = bitcast<f32>(X[p.x_scales + tt * nbk + b / 8u]);
             let bo = p.x_bsums + (tt * nbk + b / 8u) * 16u + 2u * (b % 8u);

@@ -3,11 +3,11 @@
 // threads a row) for TN tokens (grid: rows*LANES/256 x tokens/TN); each weight block is
 // decoded once and used for all TN tokens, so a prefill reads the weights n/TN times.
 //
-// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0, 12 Q4_K, 14 Q6_K (ggml type ids),
+// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K (ggml type ids),
 // 30 BF16 widened to F32
 // at upload (then x is rounded to bf16 first, as ggml's BF16 dot converts it).
 //   F32/F16: x is f32 (for F16 rounded to f16 first, as ggml's F16 dot converts it).
-//   Q4_K/Q6_K: x is quantized to Q8_K blocks (quantize_k.wgsl), as ggml's vec_dot_type.
+//   Q4_K/Q5_K/Q6_K: x is quantized to Q8_K blocks (quantize_k.wgsl), as ggml's vec_dot_type.
 //   Q4_0/Q5_0/Q8_0: x is already quantized to Q8_0 blocks (quantize.wgsl), so the integer
 //   block sums are exact and only the float sum order differs from ggml's CPU dot.
 // Fusions the recorder applies after recording (each saves a dispatch):

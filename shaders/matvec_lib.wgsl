@@ -74,8 +74,8 @@ fn blk_dot(q: Blk, xq: u32) -> i32 {
 }
 
 // K-quants (x as Q8_K, quantize_k.wgsl): the part of row r's dot product that one unit of
-// 32 values u (block u / 8, unit u % 8) makes for token tt. Q4_K: 8 sub-blocks of 32 with
-// 6-bit scales and mins (ggml's get_scale_min_k4); Q6_K: 16 of 16 with int8 scales.
+// 32 values u (block u / 8, unit u % 8) makes for token tt. Q4_K/Q5_K: 8 sub-blocks of 32
+// with 6-bit scales and mins (ggml's get_scale_min_k4); Q6_K: 16 of 16 with int8 scales.
 fn w32at16(second: bool, i: u32) -> u32 { return funnel(wd(second, i >> 1u), wd(second, (i >> 1u) + 1u), (i & 1u) == 1u); }
 fn kbyte(second: bool, w0: u32, k: u32) -> u32 { return (wd(second, w0 + (k >> 2u)) >> ((k & 3u) * 8u)) & 0xFFu; }
 
@@ -85,8 +85,11 @@ fn kunit(second: bool, r: u32, u: u32, tt: u32) -> f32 {
   let j = u % 8u;
   let xq = tt * p.x_stride + b * 64u + j * 8u;
   let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
-  if (TYPE == 12u) {
-    let w0 = (r * nbk + b) * 36u;           // 144-byte blocks are whole words
+  if (TYPE == 12u || TYPE == 13u) {
+    // Q4_K: 144-byte blocks (36 words): d, dmin, scales[12], qs[128]; Q5_K: 176 (44):
+    // d, dmin, scales[12], qh[32] (bit j of byte l: value l of unit j), qs[128]
+    var w0 = (r * nbk + b) * 36u;
+    if (TYPE == 13u) { w0 = (r * nbk + b) * 44u; }
     let dd = unpack2x16float(wd(second, w0));
     var sc: u32;
     var m: u32;
@@ -97,10 +100,18 @@ fn kunit(second: bool, r: u32, u: u32, tt: u32) -> f32 {
       sc = (kbyte(second, w0 + 1u, j + 4u) & 0xFu) | ((kbyte(second, w0 + 1u, j - 4u) >> 6u) << 4u);
       m = (kbyte(second, w0 + 1u, j + 4u) >> 4u) | ((kbyte(second, w0 + 1u, j) >> 6u) << 4u);
     }
-    let qw = w0 + 4u + (j / 2u) * 8u;
     let sh = (j & 1u) * 4u;
     var sumi = 0;
-    for (var i = 0u; i < 8u; i++) { sumi += dot4I8Packed((wd(second, qw + i) >> sh) & 0x0F0F0F0Fu, X[xq + i]); }
+    if (TYPE == 12u) {
+      let qw = w0 + 4u + (j / 2u) * 8u;
+      for (var i = 0u; i < 8u; i++) { sumi += dot4I8Packed((wd(second, qw + i) >> sh) & 0x0F0F0F0Fu, X[xq + i]); }
+    } else {
+      let qw = w0 + 12u + (j / 2u) * 8u;
+      for (var i = 0u; i < 8u; i++) {
+        let q = ((wd(second, qw + i) >> sh) & 0x0F0F0F0Fu) | (((wd(second, w0 + 4u + i) >> j) & 0x01010101u) << 4u);
+        sumi += dot4I8Packed(q, X[xq + i]);
+      }
+    }
     let bs = p.x_bsums + (tt * nbk + b) * 16u + 2u * j;
     let bsum = bitcast<i32>(X[bs]) + bitcast<i32>(X[bs + 1u]);
     return dy * (dd.x * f32(i32(sc) * sumi) - dd.y * f32(i32(m) * bsum));
@@ -130,7 +141,7 @@ fn kunit(second: bool, r: u32, u: u32, tt: u32) -> f32 {
 // one token (decode): scalars only
 fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
   var acc = 0.0;
-  if (TYPE == 12u || TYPE == 14u) {
+  if (TYPE == 12u || TYPE == 13u || TYPE == 14u) {
     for (var u = lane; u < (p.K / 256u) * 8u; u += LANES) { acc += kunit(second, r, u, 0u); }
   } else if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
     let nb = p.K / 32u;
@@ -163,7 +174,7 @@ fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
 fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
   var acc: array<f32, TNMAX>;
   for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
-  if (TYPE == 12u || TYPE == 14u) {
+  if (TYPE == 12u || TYPE == 13u || TYPE == 14u) {
     for (var u = lane; u < (p.K / 256u) * 8u; u += LANES) {
       for (var t = 0u; t < TN; t++) {
         let tt = t0 + t;

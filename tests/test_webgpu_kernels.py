@@ -333,19 +333,19 @@ def _k_tensor(type_name: str):
     """(type id, shape, bytes) of a 2-d K-quant tensor of the tiny Q4_K test models."""
     from tools.testmodels import tiny
     from app.gguf import read_gguf
-    for arch in ("llama", "gemma3"):
-        path = tiny(arch, "Q4_K")
+    for arch, file_type in (("llama", "Q4_K"), ("gemma3", "Q4_K"), ("llama", "Q5_K")):
+        path = tiny(arch, file_type)
         g = read_gguf(str(path))
         for t in g.tensors:
             if t.type_name == type_name and len(t.shape) == 2:
                 with open(path, "rb") as f:
                     f.seek(g.data_offset + t.offset)
                     return t.ggml_type.id, tuple(t.shape), f.read(t.nbytes)
-    raise AssertionError(f"no {type_name} tensor in the tiny Q4_K models")
+    raise AssertionError(f"no {type_name} tensor in the tiny K-quant models")
 
 
-@pytest.mark.parametrize("type_name", ["Q4_K", "Q6_K"])
-@pytest.mark.parametrize("n", [1, 5, 40])
+@pytest.mark.parametrize("type_name", ["Q4_K", "Q5_K", "Q6_K"])
+@pytest.mark.parametrize("n", [1, 5, 40, 100])
 def test_linear_k_quants(ctx, eng, type_name, n):
     type_id, (k, n_out), wb = _k_tensor(type_name)
     x = rng(n).standard_normal((n, k)).astype(np.float32)
@@ -356,7 +356,7 @@ def test_linear_k_quants(ctx, eng, type_name, n):
     assert rel_err(out, ref) < 2e-6
 
 
-@pytest.mark.parametrize("type_name", ["Q4_K", "Q6_K"])
+@pytest.mark.parametrize("type_name", ["Q4_K", "Q5_K", "Q6_K"])
 def test_token_embeddings_k_quants(ctx, eng, type_name):
     type_id, (d, vocab), tb = _k_tensor(type_name)
     ids = np.array([0, vocab - 1, 3, 17, 1], dtype=np.int32)

@@ -29,9 +29,9 @@ from app.models import model_for  # noqa: E402
 
 N_POS, N_PREFILL = 128, 70
 
-CASES = [("llama", t) for t in ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0", "Q4_K")] + \
+CASES = [("llama", t) for t in ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0", "Q4_K", "Q5_K")] + \
         [(a, t) for a in ("qwen2", "qwen3", "gemma3") for t in ("F32", "Q4_0", "Q8_0")] + \
-        [(a, "Q4_K") for a in ("qwen3", "gemma3")]  # Q4_K files hold Q6_K tensors too
+        [(a, t) for a in ("qwen3", "gemma3") for t in ("Q4_K", "Q5_K")]  # K-quant files hold Q6_K tensors too
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from ...ops import Rope
 F32, F16, Q4_0, Q5_0, Q8_0 = 0, 1, 2, 6, 8
 BF16_AS_F32 = 30  # BF16 in the file, widened to F32 at upload (products round x to bf16, as ggml)
 QUANTIZED = (Q4_0, Q5_0, Q8_0)  # products take Q8_0 activations, as ggml's vec_dot_type
-Q4_K, Q6_K = 12, 14
-K_QUANTS = (Q4_K, Q6_K)  # products take Q8_K activations
+Q4_K, Q5_K, Q6_K = 12, 13, 14
+K_QUANTS = (Q4_K, Q5_K, Q6_K)  # products take Q8_K activations
 MAX_GROUPS = 65535
 ATTN_CHUNK = 256  # KV cells per workgroup in decode attention: 256 walks a context under 256 cells
                   # exactly as ggml's one-chunk f16 path does; 64 is 3x faster on an H100 (runner.attn_chunk)
