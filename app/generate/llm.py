@@ -34,7 +34,7 @@ class LLM:
         self.path = str(self.gguf.source)
         self.tokenizer = tokenizer or Tokenizer.from_metadata(self.gguf.metadata)
         self.seq = Sequence(runner)
-        self.sampler = Sampler(runner.lib)
+        self.sampler = Sampler(getattr(runner, "lib", None))  # a WebGPU runner has no engine: load it
         self.active: Reply | None = None
 
     @classmethod

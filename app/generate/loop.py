@@ -79,8 +79,7 @@ def stream_reply(rt: Runtime, target: list[int], opts: GenerateOptions, reply: R
             if cancelled():
                 reason = "cancelled"
                 break
-            logits, row = seq.logits
-            token = rt.sampler.sample(logits, row, seq.tokens)
+            token = seq.sample(rt.sampler)
             t_last = time.perf_counter()
             n_sampled += 1
             if n_sampled == 1:

@@ -86,6 +86,15 @@ class Sequence:
         self.runner.eval([token])
         self.tokens.append(token)
 
+    def sample(self, sampler) -> int:
+        """The next token from the last evaluated token's logits: on the runner's device
+        when it samples itself (WebGPU: only the token id comes back), else in the engine."""
+        own = getattr(self.runner, "sample", None)
+        if own is not None:
+            return own(sampler, self.tokens)
+        logits, row = self.logits
+        return sampler.sample(logits, row, self.tokens)
+
     @property
     def logits(self) -> tuple[int, int]:
         """(engine tensor handle, row) of the last evaluated token's logits."""

@@ -48,6 +48,11 @@ class Sampler:
         if params.seed is not None:
             self.seed(params.seed)
 
+    @property
+    def penalty_window(self) -> int:
+        """How many of the latest tokens the penalties look at (0: penalties off)."""
+        return self._window
+
     def seed(self, seed: int) -> None:
         self.lib.check(self.lib.eng_sampler_seed(self.handle, _i32((seed >> 32) & _MASK32), _i32(seed & _MASK32)),
                        "seed")

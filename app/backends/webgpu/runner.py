@@ -21,6 +21,9 @@ from .graph import ATTN_CHUNK, BF16_AS_F32, F32, LayerCache, StepRecorder, Weigh
 from .kernels import Kernels
 from .recurrent import RecurrentRecorder
 from .recurrent_state import alloc_states, clear_states, load_state, save_state
+from .sampler import OK as GPU_OK
+from .sampler import GPUSampler
+from .sampler import plan as gpu_plan
 
 UBATCH = 512
 PREFILL_PAD = 64  # steps of 64+ tokens record n_tokens rounded up to this (fewer recordings);
@@ -96,7 +99,9 @@ class WebGPURunner:
         self.max_buckets = 8
         self.last: StepRecorder | None = None
         self._ropes: dict[tuple, Any] = {}
-        self.stats = {"recorded": 0, "record_ms": 0.0, "steps": 0, "submit_ms": 0.0}
+        self.stats = {"recorded": 0, "record_ms": 0.0, "steps": 0, "submit_ms": 0.0, "gpu_samples": 0}
+        self._sampler: GPUSampler | None = None
+        self._host_row: tuple[int, int] | None = None
         self._load_weights(path, reader)
         self._alloc_cache()
         self.states = alloc_states(self.model, self.device)  # recurrent layers' conv/scan states
@@ -309,6 +314,41 @@ class WebGPURunner:
         self.stats["steps"] += n
         self.stats["submit_ms"] += (time.perf_counter() - t0) * 1e3
         return out.tolist()
+
+    def sample(self, sampler: Any, history: list[int] | None = None) -> int:
+        """A token from the last step's last logits row with `sampler`'s settings (an
+        app.sampling.Sampler), chosen on the GPU: 8 bytes come back, not the logits. The
+        draw uses the next uniform of the sampler's own stream, so the token is the one
+        its C chain would pick. Chains the kernel lacks (typical-p) and rows whose top-p
+        nucleus outgrows the kernel's candidate list are sampled on the host (then the
+        stream has advanced one draw more than the C sampler alone would have)."""
+        rec = self.last
+        assert rec is not None and rec.logits is not None
+        params = sampler.params
+        vocab = rec.logits.shape[0]
+        if gpu_plan(params, vocab) is not None:
+            if self._sampler is None:
+                self._sampler = GPUSampler(self.device, self.kernels)
+            r = 0.0 if params.greedy else sampler.uniform()
+            token, status = self._sampler.sample(rec.logits.st.buf, vocab * (rec.n_outputs - 1), vocab, params, r,
+                                                 history, sampler.penalty_window)
+            self.stats["gpu_samples"] = self.stats.get("gpu_samples", 0) + (status == GPU_OK)
+            if status == GPU_OK:
+                return token
+        return sampler.sample(self._host_logits(sampler.lib), 0, history)
+
+    def _host_logits(self, lib: Any) -> int:
+        """The last logits row copied into an engine tensor (for the host sampler)."""
+        row = self.logits()
+        if self._host_row is None or self._host_row[0] != len(row):
+            eng = lib.check(lib.eng_new(1), "engine")
+            pool = lib.check(lib.eng_pool_new(eng, 1), "pool")
+            t = lib.check(lib.eng_pool_tensor(pool, 0, float(len(row)), 1.0, 1.0, 1.0, 0), "logits tensor")
+            lib.check(lib.eng_pool_alloc(pool), "logits tensor")
+            self._host_row = (len(row), t)
+        ptr, n = row.buffer_info()
+        lib.check(lib.eng_tensor_set(self._host_row[1], 0.0, ptr, float(4 * n)), "logits")
+        return self._host_row[1]
 
     def argmax(self) -> int:
         """Greedy token of the last step's last logits row, computed on the GPU (4 bytes back)."""
