@@ -1,6 +1,6 @@
 // Rows of a (possibly quantized) table: Y[t][k] = dequant(W[ids[t]][k]); embeddings
 // (get_rows on Q4_0/Q8_0/F16/F32 tables) and output-row selection (F32).
-// TYPE: 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K.
+// TYPE: 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K.
 override TYPE: u32 = 0u;
 // A table split into row ranges (larger than a storage binding) takes one dispatch a
 // part: rows outside [lo, hi) are left to the other parts' dispatches.
@@ -71,6 +71,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let scb = 192u + h * 8u + l / 16u + 2u * qq;
     let scv = extractBits(bitcast<i32>(u16at(s + scb / 2u) >> ((scb & 1u) * 8u)), 0u, 8u);
     v = f16at(s + 104u) * f32(scv) * f32(q);
+  } else if (TYPE == 3u || TYPE == 7u) {  // Q4_1 (20-byte blocks), Q5_1 (24): d, m, [qh,] qs; x = q * d + m
+    var bsz = 10u;
+    if (TYPE == 7u) { bsz = 12u; }
+    let s = p.w_off + (row * (p.D / 32u) + k / 32u) * bsz;
+    let j = k % 32u;
+    var qs = s + 2u;
+    var hb = 0u;
+    if (TYPE == 7u) {
+      qs = s + 4u;
+      hb = (((u16at(s + 2u) | (u16at(s + 3u) << 16u)) >> j) & 1u) << 4u;
+    }
+    let byte = u16at(qs + (j % 16u) / 2u) >> (((j % 16u) & 1u) * 8u);
+    let q = select(byte & 0xFu, (byte >> 4u) & 0xFu, j >= 16u) | hb;
+    v = fma(f32(q), f16at(s), f16at(s + 1u));
   } else if (TYPE == 6u) {
     let s = p.w_off + (row * (p.D / 32u) + k / 32u) * 11u;
     let j = k % 32u;

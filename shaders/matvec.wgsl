@@ -3,13 +3,15 @@
 // threads a row) for TN tokens (grid: rows*LANES/256 x tokens/TN); each weight block is
 // decoded once and used for all TN tokens, so a prefill reads the weights n/TN times.
 //
-// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 6 Q5_0, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K (ggml type ids),
+// TYPE (override): 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K (ggml ids),
 // 30 BF16 widened to F32
 // at upload (then x is rounded to bf16 first, as ggml's BF16 dot converts it).
 //   F32/F16: x is f32 (for F16 rounded to f16 first, as ggml's F16 dot converts it).
 //   Q4_K/Q5_K/Q6_K: x is quantized to Q8_K blocks (quantize_k.wgsl), as ggml's vec_dot_type.
 //   Q4_0/Q5_0/Q8_0: x is already quantized to Q8_0 blocks (quantize.wgsl), so the integer
 //   block sums are exact and only the float sum order differs from ggml's CPU dot.
+//   Q4_1/Q5_1: x as Q8_1 (Q8_0 plus s = d * sum(q) per block, at word x_bsums): each
+//   block adds d_w d_x sum(q_w q_x) + m_w s_x.
 // Fusions the recorder applies after recording (each saves a dispatch):
 //   RES: y = W x + R          (a residual add that only this product feeds)
 //   GLU: y = act(W x) * (W2 x) with act = silu (GLU 1) or gelu_tanh at f16 (GLU 2)
@@ -26,7 +28,7 @@ struct P {
   x_scales: u32,   // word offset of the q8 scales in x (q8 only)
   y_stride: u32,   // floats per y row
   n: u32,          // tokens
-  x_bsums: u32,    // word offset of the Q8_K bsums in x (K-quants only)
+  x_bsums: u32,    // word offset of the Q8_K bsums in x (K-quants), of the Q8_1 sums (Q4_1/Q5_1)
   y_row0: u32,     // first output row (a weight split into row ranges: one dispatch a part)
 }
 

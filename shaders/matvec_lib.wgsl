@@ -18,11 +18,13 @@ fn nib(q: u32) -> u32 {  // 4 nibbles (one per byte) minus 8, as packed i8
   return (((q & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u;
 }
 
-struct Blk { a: vec4<u32>, b: vec4<u32>, d: f32 }   // 32 int8 weights as 8 quads, scale
+struct Blk { a: vec4<u32>, b: vec4<u32>, d: f32, m: f32 }   // 32 int8 weights as 8 quads, scale, min
 
 fn bsz16() -> u32 {  // block size in u16
   if (TYPE == 2u) { return 9u; }
+  if (TYPE == 3u) { return 10u; }
   if (TYPE == 6u) { return 11u; }
+  if (TYPE == 7u) { return 12u; }
   return 17u;
 }
 
@@ -33,6 +35,24 @@ fn sub16(v: u32) -> u32 { return ((v | 0x80808080u) - 0x10101010u) ^ 0x80808080u
 
 fn load_blk(second: bool, s: u32) -> Blk {  // the block at u16 index s, as int8 quads
   let d = f16at(second, s);
+  if (TYPE == 3u || TYPE == 7u) {  // Q4_1: d, m, qs[16]; Q5_1: d, m, qh (32 bits), qs[16]: unsigned values
+    let m = f16at(second, s + 1u);
+    var qs = s + 2u;
+    var qh = 0u;
+    if (TYPE == 7u) { qh = wd(second, (s >> 1u) + 1u); qs = s + 4u; }  // 24-byte blocks: word aligned
+    let j = qs >> 1u;
+    let odd = (qs & 1u) == 1u;
+    let a0 = wd(second, j); let a1 = wd(second, j + 1u); let a2 = wd(second, j + 2u); let a3 = wd(second, j + 3u);
+    var a4 = 0u;
+    if (odd) { a4 = wd(second, j + 4u); }
+    let w = vec4<u32>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd));
+    let m4 = 0x0F0F0F0Fu;
+    return Blk(vec4<u32>((w.x & m4) | hbits(qh & 0xFu), (w.y & m4) | hbits((qh >> 4u) & 0xFu),
+                         (w.z & m4) | hbits((qh >> 8u) & 0xFu), (w.w & m4) | hbits((qh >> 12u) & 0xFu)),
+               vec4<u32>(((w.x >> 4u) & m4) | hbits((qh >> 16u) & 0xFu), ((w.y >> 4u) & m4) | hbits((qh >> 20u) & 0xFu),
+                         ((w.z >> 4u) & m4) | hbits((qh >> 24u) & 0xFu), ((w.w >> 4u) & m4) | hbits((qh >> 28u) & 0xFu)),
+               d, m);
+  }
   if (TYPE == 6u) {  // Q5_0: d, qh (32 high bits), 16 bytes of low nibbles
     let j = (s + 1u) >> 1u;
     let odd = ((s + 1u) & 1u) == 1u;
@@ -47,7 +67,7 @@ fn load_blk(second: bool, s: u32) -> Blk {  // the block at u16 index s, as int8
                vec4<u32>(sub16(((w.x >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 16u) & 0xFu)),
                          sub16(((w.y >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 20u) & 0xFu)),
                          sub16(((w.z >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 24u) & 0xFu)),
-                         sub16(((w.w >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 28u) & 0xFu))), d);
+                         sub16(((w.w >> 4u) & 0x0F0F0F0Fu) | hbits((qh >> 28u) & 0xFu))), d, 0.0);
   }
   let j = (s + 1u) >> 1u;
   let odd = ((s + 1u) & 1u) == 1u;
@@ -57,14 +77,14 @@ fn load_blk(second: bool, s: u32) -> Blk {  // the block at u16 index s, as int8
     if (odd) { a4 = wd(second, j + 4u); }
     let w = vec4<u32>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd));
     return Blk(vec4<u32>(nib(w.x), nib(w.y), nib(w.z), nib(w.w)),
-               vec4<u32>(nib(w.x >> 4u), nib(w.y >> 4u), nib(w.z >> 4u), nib(w.w >> 4u)), d);
+               vec4<u32>(nib(w.x >> 4u), nib(w.y >> 4u), nib(w.z >> 4u), nib(w.w >> 4u)), d, 0.0);
   }
   a4 = wd(second, j + 4u);
   let a5 = wd(second, j + 5u); let a6 = wd(second, j + 6u); let a7 = wd(second, j + 7u);
   var a8 = 0u;
   if (odd) { a8 = wd(second, j + 8u); }
   return Blk(vec4<u32>(funnel(a0, a1, odd), funnel(a1, a2, odd), funnel(a2, a3, odd), funnel(a3, a4, odd)),
-             vec4<u32>(funnel(a4, a5, odd), funnel(a5, a6, odd), funnel(a6, a7, odd), funnel(a7, a8, odd)), d);
+             vec4<u32>(funnel(a4, a5, odd), funnel(a5, a6, odd), funnel(a6, a7, odd), funnel(a7, a8, odd)), d, 0.0);
 }
 
 fn blk_dot(q: Blk, xq: u32) -> i32 {
@@ -143,13 +163,14 @@ fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
   var acc = 0.0;
   if (TYPE == 12u || TYPE == 13u || TYPE == 14u) {
     for (var u = lane; u < (p.K / 256u) * 8u; u += LANES) { acc += kunit(second, r, u, 0u); }
-  } else if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
+  } else if (TYPE == 2u || TYPE == 3u || TYPE == 6u || TYPE == 7u || TYPE == 8u) {
     let nb = p.K / 32u;
     let bsz = bsz16();
     let row = r * nb * bsz;
     for (var b = lane; b < nb; b += LANES) {
       let q = load_blk(second, row + b * bsz);
       acc += f32(blk_dot(q, b * 8u)) * (q.d * bitcast<f32>(X[p.x_scales + b]));
+      if (TYPE == 3u || TYPE == 7u) { acc += q.m * bitcast<f32>(X[p.x_bsums + b]); }  // min * d_x * sum(q_x)
     }
   } else if (TYPE == 1u) {
     let nw = p.K / 2u;
@@ -181,7 +202,7 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
         if (tt < p.n) { acc[t] += kunit(second, r, u, tt); }
       }
     }
-  } else if (TYPE == 2u || TYPE == 6u || TYPE == 8u) {
+  } else if (TYPE == 2u || TYPE == 3u || TYPE == 6u || TYPE == 7u || TYPE == 8u) {
     let nb = p.K / 32u;
     let bsz = bsz16();  // block size in u16
     let row = r * nb * bsz;
@@ -191,6 +212,7 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
         let tt = t0 + t;
         if (tt < p.n) {
           acc[t] += f32(blk_dot(q, tt * p.x_stride + b * 8u)) * (q.d * bitcast<f32>(X[p.x_scales + tt * nb + b]));
+          if (TYPE == 3u || TYPE == 7u) { acc[t] += q.m * bitcast<f32>(X[p.x_bsums + tt * nb + b]); }
         }
       }
     }

@@ -25,8 +25,8 @@ from app.backends.webgpu.kernels import Kernels  # noqa: E402
 from app.backends.webgpu.runner import rope_cache  # noqa: E402
 from app.ops import Rope  # noqa: E402
 
-F32, F16, Q4_0, Q5_0, Q8_0, I32, I64 = 0, 1, 2, 6, 8, 26, 27
-TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q5_0: "Q5_0", Q8_0: "Q8_0"}
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, I32, I64 = 0, 1, 2, 3, 6, 7, 8, 26, 27
+TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q4_1: "Q4_1", Q5_0: "Q5_0", Q5_1: "Q5_1", Q8_0: "Q8_0"}
 
 
 def quantize(arr: np.ndarray, type_id: int) -> bytes:
@@ -138,7 +138,7 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 # -- mat-vec / few-token products ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("type_id", [F32, F16, Q4_0, Q5_0, Q8_0])
+@pytest.mark.parametrize("type_id", [F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0])
 @pytest.mark.parametrize("k,n_out,n", [(256, 64, 1), (2080, 96, 3), (512, 1000, 1), (96, 40, 70), (4096, 40, 1), (8192, 24, 1), (2080, 130, 100)])
 def test_linear(ctx, eng, type_id, k, n_out, n):
     r = rng(k + n_out + n)
@@ -169,7 +169,7 @@ def test_linear_with_bias(ctx, eng):
 
 # -- embedding lookup ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("type_id", [F32, F16, Q4_0, Q5_0, Q8_0])
+@pytest.mark.parametrize("type_id", [F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0])
 def test_token_embeddings(ctx, eng, type_id):
     r = rng(11)
     d, vocab, n = 96, 50, 7

@@ -2,14 +2,26 @@
 ggml backend: forced decoding over 128 positions (a 70-token prefill, which takes the
 tiled attention and mat-mat paths, then 58 single-token steps).
 
-Asserted: the cosine of every position's logits >= 0.999; top-1 agreement >= 99%, or,
-where a quantized model falls short of that, >= 96% with every disagreement a near-tie
-(ggml's own logits for the two tokens within 0.05 of each other, 5% of their spread).
-Why: with Q4_0/Q8_0 weights both backends round activations to Q8_0 before each
-product, and a last-bit difference in float summation order flips some roundings, so
-logits differ by ~0.03-0.05 (std ~1; Q4_K's Q8_K activations share a scale per 256
-values, so more) and random-weight models have ties closer than that.
-The printed line gives the strict agreement for each case.
+Asserted for every case: the cosine of every position's logits >= 0.999 and top-1
+agreement >= 99% (at most one of 128 positions differs), except the cases in SHORT.
+
+SHORT: llama Q4_0, llama Q4_K, qwen3 Q4_K reach 96.9-98.4% (2-4 positions), each
+disagreement a near-tie (ggml's own logits for the two tokens within 0.025). Measured
+cause (`python3 tools/webgpu_divergence.py tiny:llama:Q4_0` prints every op's output
+against ggml's): the WebGPU kernels compute the same quantities in another float order,
+so the first ops differ by ~1e-7 relative (rms_norm: ggml sums squares in double;
+products: ggml's repacked q4_0_8x8 / q4_K_8x8 and tinyBLAS kernels each have their own
+accumulation order) and attention by 2e-6..6e-6 (ggml's tiled prefill softmax uses its
+SIMD exp polynomial and its own GEMM order; decode uses libm expf and an AVX-512 f16 dot
+order). Each product rounds its input to Q8_0/Q8_K (one step = amax/127 of a 32/256-value
+block) and a 1e-7..6e-6 difference flips that rounding for a few values; one flip moves
+the product's outputs by ~1e-3 relative, the next layers' roundings flip more, and the
+logits end up ~1e-2 relative apart (cosine 0.99985-0.99998, the rest of this table).
+Random-weight models have top-2 gaps under 0.02 at a few of 128 positions; those flip.
+Bit-exact agreement would need each of those ggml CPU kernels (exp polynomials, SIMD
+reduction orders, fma contraction) reproduced in WGSL; F32/F16 models, whose activations
+are never re-quantized, agree at every position (cosine 1.000000).
+The printed line gives each case's agreement.
 """
 from __future__ import annotations
 
@@ -29,9 +41,12 @@ from app.models import model_for  # noqa: E402
 
 N_POS, N_PREFILL = 128, 70
 
-CASES = [("llama", t) for t in ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0", "Q4_K", "Q5_K")] + \
+CASES = [("llama", t) for t in ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q5_1", "Q4_0", "Q4_1", "Q4_K", "Q5_K")] + \
         [(a, t) for a in ("qwen2", "qwen3", "gemma3") for t in ("F32", "Q4_0", "Q8_0")] + \
         [(a, t) for a in ("qwen3", "gemma3") for t in ("Q4_K", "Q5_K")]  # K-quant files hold Q6_K tensors too
+
+# below the strict bar, with the agreement measured on lavapipe (module docstring: why)
+SHORT = {("llama", "Q4_0"): 0.984, ("llama", "Q4_K"): 0.984, ("qwen3", "Q4_K"): 0.968}
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +90,11 @@ def test_forced_decoding_agrees_with_ggml(device, arch, type_name):
     assert min(coss) >= 0.999, f"min cosine {min(coss):.6f} at position {int(np.argmin(coss))}"
     gaps = [float(ref_rows[i][tops_ref[i]] - ref_rows[i][tops_gpu[i]]) for i in range(N_POS)
             if tops_ref[i] != tops_gpu[i]]
-    if agree < 0.99:
-        assert type_name in ("Q4_0", "Q5_0", "Q8_0", "Q4_K") and agree >= 0.96, f"top-1 agreement {agree:.3f}"
-        assert max(gaps) < 0.05, f"a disagreement that is no near-tie: ggml margins {gaps}"
+    if (arch, type_name) in SHORT:  # see the module docstring for why, measured
+        assert agree >= SHORT[(arch, type_name)], f"top-1 agreement {agree:.3f}"
+        assert max(gaps, default=0.0) < 0.025, f"a disagreement that is no near-tie: ggml margins {gaps}"
+    else:
+        assert agree >= 0.99, f"top-1 agreement {agree:.3f} (ggml margins at disagreements: {gaps})"
     # the decode recording was made once and replayed for every single-token step
     assert gpu.stats["recorded"] == 2 and gpu.stats["steps"] == 1 + N_POS - N_PREFILL
     print(f"{arch} {type_name}: top-1 {agree:.3f} (ggml margins at disagreements: "
@@ -110,9 +127,9 @@ def test_state_reset_and_truncate(device):
 def test_unsupported_type_is_a_clear_error(device):
     from tools.testmodels import tiny
     from app.backends.webgpu.runner import WebGPUError
-    path = tiny("llama", "Q4_1")  # not (yet) a WebGPU type
+    path = tiny("llama", "Q2_K")  # not (yet) a WebGPU type
     model = model_for(read_gguf(str(path)))
-    with pytest.raises(WebGPUError, match="Q4_1.*not supported by the WebGPU backend"):
+    with pytest.raises(WebGPUError, match="Q2_K.*not supported by the WebGPU backend"):
         WebGPURunner(model, path, n_ctx=64, device=device)
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from ...ops import Rope
 
-F32, F16, Q4_0, Q5_0, Q8_0 = 0, 1, 2, 6, 8
+F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 = 0, 1, 2, 3, 6, 7, 8
 BF16_AS_F32 = 30  # BF16 in the file, widened to F32 at upload (products round x to bf16, as ggml)
 QUANTIZED = (Q4_0, Q5_0, Q8_0)  # products take Q8_0 activations, as ggml's vec_dot_type
+WITH_MIN = (Q4_1, Q5_1)  # products take Q8_1 activations (Q8_0 plus d * sum(q) per block); mat-vec only
 Q4_K, Q5_K, Q6_K = 12, 13, 14
 K_QUANTS = (Q4_K, Q5_K, Q6_K)  # products take Q8_K activations
 MAX_GROUPS = 65535
@@ -146,14 +147,18 @@ class StepRecorder:
                       [buf, self.tokens, y.st], _grid(_cdiv(d * self.n_tokens, 256)))
         return y
 
-    def _quantized(self, x: T) -> Storage:
-        q = self._q8.get(id(x.st))
+    def _quantized(self, x: T, sums: bool = False) -> Storage:
+        """x as Q8_0 blocks: qs words [n][K/4], scales [n][K/32] at word n*K/4; with `sums`
+        (Q8_1) also d * sum(q) [n][K/32] at word n*K/4 + n*K/32."""
+        key = ("q81", id(x.st)) if sums else id(x.st)
+        q = self._q8.get(key)
         if q is None:
             k, n = x.shape[0], x.numel // x.shape[0]
-            q = Storage(n * k + 4 * (n * k // 32), "q8")
             nb = n * k // 32
-            self._add("quantize", {}, struct.pack("<4I", k, nb, n * k // 4, k), [x.st, q], _grid(_cdiv(nb, 64)))
-            self._q8[id(x.st)] = q
+            q = Storage(n * k + 4 * nb * (2 if sums else 1), "q8")
+            self._add("quantize", {"SUMS": sums}, struct.pack("<8I", k, nb, n * k // 4, k, n * k // 4 + nb, 0, 0, 0),
+                      [x.st, q], _grid(_cdiv(nb, 64)))
+            self._q8[key] = q
         return q
 
     def _quantized_k(self, x: T) -> tuple[Storage, int, int]:
@@ -180,10 +185,12 @@ class StepRecorder:
                 raise ValueError(f"{w.name}: row length {k} is not a multiple of 256")
             xs, scales, bsums = self._quantized_k(x)
             xstride = k // 4
-        elif w.type in QUANTIZED:
+        elif w.type in QUANTIZED or w.type in WITH_MIN:
             if k % 32:
                 raise ValueError(f"{w.name}: row length {k} is not a multiple of 32")
-            xs, xstride, scales = self._quantized(x), k // 4, n * k // 4
+            xs, xstride, scales = self._quantized(x, w.type in WITH_MIN), k // 4, n * k // 4
+            if w.type in WITH_MIN:
+                bsums = scales + n * k // 32  # the sums' word offset rides in the bsums slot
         elif w.type in (F32, F16, BF16_AS_F32):
             xs, xstride, scales = x.st, k, 0
         else:
@@ -407,9 +414,9 @@ class StepRecorder:
         index()
         drop: set[int] = set()
         for j, d in enumerate(disp):
-            if d.kernel == "quantize":
+            if d.kernel == "quantize" and not d.consts["SUMS"]:
                 i = producer.get(id(d.res[0]), -1)
-                k, nb, scales, _ = struct.unpack("<4I", d.params)
+                k, nb, scales, _ = struct.unpack("<4I", d.params[:16])
                 if i >= 0 and disp[i].kernel == "rms_norm" and not disp[i].consts["QUANT"]:
                     dn = disp[i]
                     if struct.unpack("<2I", dn.params[:8])[0] == k:

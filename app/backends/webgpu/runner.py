@@ -28,7 +28,7 @@ from .sampler import plan as gpu_plan
 UBATCH = 512
 PREFILL_PAD = 64  # steps of 64+ tokens record n_tokens rounded up to this (fewer recordings);
 SHORT_PAD = 16    # shorter ones to this, at most 63 (they keep the < 64-row attention path)
-SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K")
+SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q5_1", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K")
 _HOST_KEEP = 1 << 20  # keep F32 tensors up to this size on the host too
 
 
