@@ -37,10 +37,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
   }
   let ybase = (t * p.n_head + h) * p.hd;
+  let inv = 1.0 / L;  // ggml scales by 1/S
   for (var r = 0u; r < 4u; r++) {
     let d = li + 64u * r;
     if (d < p.hd) {
-      let v = acc[r] / L;
+      let v = acc[r] * inv;
       Y[ybase + d] = v;
       outv[d] = v;
     }

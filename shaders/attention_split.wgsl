@@ -6,11 +6,17 @@
 // split-KV path merges per-thread chunk partials the same way); V goes through shared
 // memory a tile at a time, and the running max and each cell's softmax factors are found
 // before the walk, which then only rescales, fma's and rounds.
+// EXACT also takes ggml's arithmetic where it is known: the score is ggml_vec_dot_f16's
+// AVX-512 sum (4 x 16 fma lanes, then its reduction tree; head_dim a multiple of 64), the
+// softmax factors are glibc's expf (exp_glibc.wgsl) and the f16 accumulator update is a
+// fused multiply-add (emulated where the device does not fuse: FMA_NATIVE false).
 override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
 override EXACT: bool = true;  // false: plain f32 accumulation (no f16 rounding, q in f32)
+override FMA_NATIVE: bool = false;
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
   scale: f32, softcap: f32, window: u32, n_split: u32,
+  ob: u32, pad0: u32, pad1: u32, pad2: u32,   // ob: 0 (exp_glibc.wgsl's optimisation barrier)
 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
@@ -26,8 +32,38 @@ var<workgroup> pm: array<f32, 256>;
 var<workgroup> msa: array<f32, 256>;
 var<workgroup> vsa: array<f32, 256>;
 var<workgroup> vt: array<u32, 2048>;   // a tile of V: 32 cells (16 for head_dim 256)
+var<private> OB: u32;
 
 const NEG = -3.4028235e38;
+
+//#include exp_glibc
+
+fn kq_ggml(kb: u32) -> f32 {  // q . k as ggml_vec_dot_f16 sums it on AVX-512 (GCC's reduce)
+  var t3: array<f32, 8>;
+  for (var l = 0u; l < 8u; l++) {
+    var x2: vec2<f32>;   // lanes l and l + 8
+    for (var h = 0u; h < 2u; h++) {
+      let ln = l + 8u * h;
+      var a = vec4<f32>(0.0);  // the four 16-lane accumulators, this lane
+      for (var i = 0u; i < p.hd; i += 64u) {
+        for (var j = 0u; j < 4u; j++) {
+          let e = i + 16u * j + ln;
+          let kw = unpack2x16float(Kc[kb + e / 2u]);
+          a[j] = a[j] + select(kw.x, kw.y, (e & 1u) == 1u) * qv[e];  // the product is exact
+        }
+      }
+      x2[h] = (a.x + a.z) + (a.y + a.w);
+    }
+    t3[l] = x2.y + x2.x;
+  }
+  let t6 = vec4<f32>(t3[4] + t3[0], t3[5] + t3[1], t3[6] + t3[2], t3[7] + t3[3]);
+  return (t6.x + t6.z) + (t6.y + t6.w);
+}
+
+fn mad(a: f32, b: f32, c: f32) -> f32 {
+  if (FMA_NATIVE) { return fma(a, b, c); }
+  return fma_exact(a, b, c);
+}
 
 fn f16r(v: f32) -> f32 {
   if (!EXACT) { return v; }
@@ -42,6 +78,7 @@ fn vval(vb: u32, d: u32) -> f32 {  // V of dim d (< head_dim, else 0) for the ti
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  OB = p.ob;
   let h = wg.x;
   let c = wg.y;
   let t = wg.z;
@@ -66,9 +103,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var i = li; i < cnt; i += 64u) {
     let kb = ((c0 + i) * E + g * p.hd) / 2u;
     var dot = 0.0;
-    for (var w = 0u; w < p.hd / 2u; w++) {
-      let kv = unpack2x16float(Kc[kb + w]);
-      dot += qv[2u * w] * kv.x + qv[2u * w + 1u] * kv.y;
+    if (EXACT && p.hd % 64u == 0u) {
+      dot = kq_ggml(kb);
+    } else {
+      for (var w = 0u; w < p.hd / 2u; w++) {
+        let kv = unpack2x16float(Kc[kb + w]);
+        dot += qv[2u * w] * kv.x + qv[2u * w + 1u] * kv.y;
+      }
     }
     var s = dot * scale;
     if (p.softcap != 0.0) { s = p.softcap * tanh(clamp(s, -15.0, 15.0)); }
@@ -89,7 +130,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var j = li; j < cnt; j += 64u) {
     let s = sc[j];
     let mp = pm[j];
-    if (s > mp) { msa[j] = exp(mp - s); vsa[j] = 1.0; } else { msa[j] = 1.0; vsa[j] = exp(s - mp); }
+    if (EXACT) {
+      if (s > mp) { msa[j] = expf_glibc(mp - s); vsa[j] = 1.0; } else { msa[j] = 1.0; vsa[j] = expf_glibc(s - mp); }
+    } else {
+      if (s > mp) { msa[j] = exp(mp - s); vsa[j] = 1.0; } else { msa[j] = 1.0; vsa[j] = exp(s - mp); }
+    }
   }
   var m = max(pm[cnt - 1u], sc[cnt - 1u]);
   var l = 0.0;
@@ -107,13 +152,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let ms = msa[t0 + jj];
       let vs = vsa[t0 + jj];
       let vb = jj * wpr;
-      acc.x = f16r(fma(vval(vb, li), vs, f16r(acc.x * ms)));
+      acc.x = f16r(mad(vval(vb, li), vs, f16r(acc.x * ms)));
       if (p.hd > 64u) {
-        acc.y = f16r(fma(vval(vb, li + 64u), vs, f16r(acc.y * ms)));
-        acc.z = f16r(fma(vval(vb, li + 128u), vs, f16r(acc.z * ms)));
-        acc.w = f16r(fma(vval(vb, li + 192u), vs, f16r(acc.w * ms)));
+        acc.y = f16r(mad(vval(vb, li + 64u), vs, f16r(acc.y * ms)));
+        acc.z = f16r(mad(vval(vb, li + 128u), vs, f16r(acc.z * ms)));
+        acc.w = f16r(mad(vval(vb, li + 192u), vs, f16r(acc.w * ms)));
       }
-      l = l * ms + vs;
+      l = mad(l, ms, vs);  // GCC contracts ggml's S = S*ms + vs into one fma
     }
     workgroupBarrier();
   }

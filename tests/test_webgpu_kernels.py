@@ -309,8 +309,12 @@ def test_attention(dev, eng, n_past, n, n_head, n_head_kv, hd, window, softcap):
         vt = rec.input((hd, n_head_kv, n), v_all[n_past:].tobytes())
         return rec.attention(0, qt, kt, vt, scale, window=window, softcap=softcap)
     out = c.run(n, build, n_past=n_past)
-    # < 64 rows: both accumulate in f16 (ggml over the whole range, we over 256-cell chunks)
-    assert rel_err(out, ref) < (1e-3 if n < 64 else 1e-5)
+    if n < 64 and softcap == 0.0:
+        # < 64 rows: ggml's one-chunk path, reproduced (its dot order, glibc's expf, fused
+        # multiply-adds, f16 accumulation): bit for bit, while the KV length fits one chunk
+        assert np.array_equal(out, ref), f"{int((out != ref).sum())} of {out.size} values differ"
+    else:  # tanhf soft-capping and the tiled prefill path are not reproduced bit for bit
+        assert rel_err(out, ref) < (1e-3 if n < 64 else 1e-5)
     # the new keys and values landed in the cache as F16 at cells n_past..
     kb = np.frombuffer(bytes(dev.read(kc, 0, 2 * e * n_kv)), np.float16).reshape(n_kv, n_head_kv, hd)
     assert np.array_equal(kb, k_all.astype(np.float16))

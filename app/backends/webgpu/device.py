@@ -9,6 +9,7 @@ each gets its own pass).
 """
 from __future__ import annotations
 
+import struct
 from typing import Any, Sequence
 
 
@@ -23,6 +24,23 @@ class Device:
     limits: dict[str, int]
     has_f16 = False
     has_subgroups = False
+    _fused_fma: bool | None = None
+
+    @property
+    def fused_fma(self) -> bool:
+        """Whether WGSL's fma() rounds once on this device (NVIDIA: yes; Mesa lavapipe
+        computes a*b + c with two roundings). Kernels that reproduce ggml's fused
+        multiply-adds emulate them where it does not. Found once, by running it."""
+        if self._fused_fma is None:
+            code = ("@group(0) @binding(0) var<storage, read_write> v: array<f32>;\n"
+                    "@compute @workgroup_size(1) fn main() { v[3] = fma(v[0], v[1], v[2]); }")
+            pipe = self.pipeline(code, None, "fma_probe")
+            buf = self.buffer(16, "fma_probe")
+            a = 1.0 + 2.0 ** -23  # a*a = 1 + 2^-22 + 2^-46: only a fused op keeps the 2^-46
+            self.write(buf, 0, struct.pack("<4f", a, a, -(1.0 + 2.0 ** -22), 0.0))
+            self.run([(pipe, self.bind(pipe, [buf]), (1, 1, 1))])
+            self._fused_fma = struct.unpack("<f", bytes(self.read(buf, 12, 4)))[0] != 0.0
+        return self._fused_fma
 
     def buffer(self, size: int, label: str = "") -> Any:
         """A storage buffer of `size` bytes (rounded up to 4), zero-filled."""

@@ -304,8 +304,9 @@ class StepRecorder:
             chunk = getattr(self.ctx, "attn_chunk", ATTN_CHUNK)
             n_split = _cdiv(self.ctx.kv_size, chunk)
             part = Storage(4 * n * nh * n_split * (2 + hd), "attn_part")
-            self._add("attention_split", {"CHUNK": chunk, "EXACT": getattr(self.ctx, "attn_exact", True)},
-                      struct.pack("<4I2f2I", hd, nh, c.n_head_kv, n, scale, softcap, window, n_split),
+            self._add("attention_split", {"CHUNK": chunk, "EXACT": getattr(self.ctx, "attn_exact", True),
+                                          "FMA_NATIVE": self.dev.fused_fma},
+                      struct.pack("<4I2f6I", hd, nh, c.n_head_kv, n, scale, softcap, window, n_split, 0, 0, 0, 0),
                       [q.st, c.k, c.v, part], (nh, n_split, n), extra=[self.step_buf])
             self._add("attention_combine", {"QUANT": False}, struct.pack("<4I", hd, nh, n_split, 0),
                       [part, y.st], (nh, n, 1), extra=[self.dummy])
