@@ -1,32 +1,44 @@
-// y = x / sqrt(mean(x^2) + eps) [* w], over rows of length D; one workgroup a row.
+// y = x / sqrt(mean(x^2) + eps) [* w], over rows of length D; one workgroup a row,
+// rounded as ggml's rms_norm (double sum of squares, then f32 1/sqrtf, x * scale * w).
 // QUANT (a fusion the recorder applies): also write y as Q8_0 blocks for the mat-vecs
 // that read it (same layout and rounding as quantize.wgsl), saving a dispatch.
 override HAS_W: bool = true;
 override QUANT: bool = false;
-struct P { D: u32, n_rows: u32, eps: f32, w_len: u32, scales: u32, pad0: u32, pad1: u32, pad2: u32 }
+struct P { D: u32, n_rows: u32, eps: f32, w_len: u32, scales: u32, pad0: u32, pad1: u32, pad2: u32 }  // pad0: 0 (OB)
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> Wt: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
 @group(0) @binding(4) var<storage, read_write> Q: array<u32>;
 
-var<workgroup> part: array<f32, 256>;
+var<workgroup> part: array<vec2<f32>, 256>;
+var<private> OB: u32;
+
+//#include exp_glibc
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let row = wg.y * nw.x + wg.x;
   if (row >= p.n_rows) { return; }  // uniform per workgroup
+  OB = p.pad0;
   let base = row * p.D;
-  var s = 0.0;
-  for (var i = li; i < p.D; i += 256u) { let v = X[base + i]; s += v * v; }
+  // ggml sums the f32 squares in double: a float-float sum (~46 bits) rounds to the same
+  // f32 mean but where the double lies within ~2^-46 of a rounding boundary
+  var s = vec2<f32>(0.0);
+  for (var i = li; i < p.D; i += 256u) { let v = X[base + i]; s = ff_add(s, vec2<f32>(v * v, 0.0)); }
   part[li] = s;
   workgroupBarrier();
   for (var k = 128u; k > 0u; k >>= 1u) {
-    if (li < k) { part[li] += part[li + k]; }
+    if (li < k) { part[li] = ff_add(part[li], part[li + k]); }
     workgroupBarrier();
   }
-  let scale = 1.0 / sqrt(part[0] / f32(p.D) + p.eps);
+  let sum = part[0];
+  let n = f32(p.D);
+  let q = sum.x / n;  // mean = sum / D rounded once: q plus the remainder's share
+  let qn = ff_two_prod(q, n);
+  let mean = ob(q + ob(ob(ob(sum.x - qn.x) - qn.y) + sum.y) / n);
+  let scale = 1.0 / sqrt(mean + p.eps);
   for (var i = li; i < p.D; i += 256u) {
     var v = X[base + i] * scale;
     if (HAS_W) { v *= Wt[i % p.w_len]; }

@@ -1,7 +1,7 @@
 // One dispatch for a layer's RoPE of q and k and the F16 cache store of k and v (a
 // fusion the recorder applies to rope(q), rope(k), kv_store): each thread makes one
 // pair of adjacent output elements, so the cache gets whole u32 words even for NeoX
-// pairs (i, i + n_dims/2). Same rotation and table as rope.wgsl.
+// pairs (i, i + n_dims/2). Same rotation, table and rounding as rope.wgsl.
 override NEOX: bool = false;
 struct P { hd: u32, n_head: u32, n_head_kv: u32, n: u32, n_dims: u32, pad0: u32, pad1: u32, pad2: u32 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
@@ -14,35 +14,45 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(6) var<storage, read_write> Vc: array<u32>;
 @group(0) @binding(7) var<uniform> p: P;
 @group(0) @binding(8) var<uniform> step: Step;
+override FMA_NATIVE: bool = false;
+var<private> OB: u32;
+
+//#include exp_glibc
+
+fn mad(a: f32, b: f32, c: f32) -> f32 {  // ggml's x0*cos - x1*sin as GCC contracts it: fma(x0, cos, -(x1*sin))
+  if (FMA_NATIVE) { return fma(a, b, c); }
+  return fma_exact(a, b, c);
+}
 
 fn rot_q(base: u32, e: u32, pos: u32) -> f32 {
   if (e >= p.n_dims) { return Q[base + e]; }
   let nd2 = p.n_dims / 2u;
   if (NEOX) {
-    if (e < nd2) { let c = cs[pos * nd2 + e]; return Q[base + e] * c.x - Q[base + e + nd2] * c.y; }
+    if (e < nd2) { let c = cs[pos * nd2 + e]; return mad(Q[base + e], c.x, -(Q[base + e + nd2] * c.y)); }
     let i = e - nd2; let c = cs[pos * nd2 + i];
-    return Q[base + i] * c.y + Q[base + e] * c.x;
+    return mad(Q[base + i], c.y, Q[base + e] * c.x);
   }
   let c = cs[pos * nd2 + e / 2u];
-  if ((e & 1u) == 0u) { return Q[base + e] * c.x - Q[base + e + 1u] * c.y; }
-  return Q[base + e - 1u] * c.y + Q[base + e] * c.x;
+  if ((e & 1u) == 0u) { return mad(Q[base + e], c.x, -(Q[base + e + 1u] * c.y)); }
+  return mad(Q[base + e - 1u], c.y, Q[base + e] * c.x);
 }
 
 fn rot_k(base: u32, e: u32, pos: u32) -> f32 {
   if (e >= p.n_dims) { return K[base + e]; }
   let nd2 = p.n_dims / 2u;
   if (NEOX) {
-    if (e < nd2) { let c = cs[pos * nd2 + e]; return K[base + e] * c.x - K[base + e + nd2] * c.y; }
+    if (e < nd2) { let c = cs[pos * nd2 + e]; return mad(K[base + e], c.x, -(K[base + e + nd2] * c.y)); }
     let i = e - nd2; let c = cs[pos * nd2 + i];
-    return K[base + i] * c.y + K[base + e] * c.x;
+    return mad(K[base + i], c.y, K[base + e] * c.x);
   }
   let c = cs[pos * nd2 + e / 2u];
-  if ((e & 1u) == 0u) { return K[base + e] * c.x - K[base + e + 1u] * c.y; }
-  return K[base + e - 1u] * c.y + K[base + e] * c.x;
+  if ((e & 1u) == 0u) { return mad(K[base + e], c.x, -(K[base + e + 1u] * c.y)); }
+  return mad(K[base + e - 1u], c.y, K[base + e] * c.x);
 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+  OB = step.pad0;
   let half = p.hd / 2u;
   let heads = p.n_head + p.n_head_kv;
   let g = gid.y * nw.x * 64u + gid.x;

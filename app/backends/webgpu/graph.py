@@ -285,7 +285,7 @@ class StepRecorder:
             raise ValueError(f"rope n_dims {rope.n_dims} does not fit head_dim {hd}")
         table = self.ctx.rope_table(rope, freq_factors)
         y = self._new(x.shape, "rope")
-        self._add("rope", {"NEOX": rope.neox}, struct.pack("<4I", hd, nh, n, rope.n_dims), [x.st, table, y.st],
+        self._add("rope", {"NEOX": rope.neox, "FMA_NATIVE": self.dev.fused_fma}, struct.pack("<4I", hd, nh, n, rope.n_dims), [x.st, table, y.st],
                   _grid(_cdiv(hd // 2 * nh * n, 64)), extra=[self.step_buf])
         return y
 

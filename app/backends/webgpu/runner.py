@@ -44,9 +44,28 @@ def _f32(x: float) -> float:
     return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
+def _float_trig() -> tuple[Callable[[float], float], Callable[[float], float]]:
+    """The C library's cosf/sinf where ctypes finds them (ggml's rope cache calls those;
+    glibc's are not always correctly rounded, so rounding double cos/sin differs from them
+    for a few percent of angles), else math.cos/sin rounded to f32."""
+    try:
+        import ctypes  # noqa: PLC0415
+        import ctypes.util  # noqa: PLC0415
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        cosf, sinf = libm.cosf, libm.sinf
+        for fn in (cosf, sinf):
+            fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        if abs(cosf(1.0) - math.cos(1.0)) > 1e-6:
+            raise OSError("cosf looks wrong")
+        return cosf, sinf
+    except (OSError, AttributeError, TypeError):
+        return math.cos, math.sin
+
+
 def rope_cache(rope: Rope, n_pos: int, freq_factors: list[float] | None = None) -> array.array:
     """(cos, sin) per (position, pair), computed as ggml's CPU rope cache computes them
     (float theta, theta *= theta_scale per pair, cosf/sinf times attn_factor)."""
+    cos, sin = _float_trig()
     if rope.ext_factor != 0.0:
         raise WebGPUError("YaRN rope (ext_factor != 0) is not supported by the WebGPU backend yet")
     nd2 = rope.n_dims // 2
@@ -60,8 +79,8 @@ def rope_cache(rope: Rope, n_pos: int, freq_factors: list[float] | None = None) 
         ff = freq_factors[i] if freq_factors else 1.0
         te = array.array("f", [v / ff for v in th]) if ff != 1.0 else th
         ti = array.array("f", [fs * v for v in te]) if fs != 1.0 else te
-        out[2 * i::2 * nd2] = array.array("f", [math.cos(v) * mscale for v in ti])
-        out[2 * i + 1::2 * nd2] = array.array("f", [math.sin(v) * mscale for v in ti])
+        out[2 * i::2 * nd2] = array.array("f", [cos(v) * mscale for v in ti])
+        out[2 * i + 1::2 * nd2] = array.array("f", [sin(v) * mscale for v in ti])
         th = array.array("f", [v * theta_scale for v in th])
     if rope.sections:  # text positions: ggml's interleaved M-RoPE rotates a pair by the position
         s0, s1, s2 = (list(rope.sections) + [0, 0, 0])[:3]  # unless its sector takes the 4th (0) one
