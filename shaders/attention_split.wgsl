@@ -8,7 +8,7 @@
 // before the walk, which then only rescales, fma's and rounds.
 // EXACT also takes ggml's arithmetic where it is known: the score is ggml_vec_dot_f16's
 // AVX-512 sum (4 x 16 fma lanes, then its reduction tree; head_dim a multiple of 64), the
-// softmax factors are glibc's expf (exp_glibc.wgsl) and the f16 accumulator update is a
+// softmax factors are glibc's expf (float_exact.wgsl) and the f16 accumulator update is a
 // fused multiply-add (emulated where the device does not fuse: FMA_NATIVE false).
 override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
 override EXACT: bool = true;  // false: plain f32 accumulation (no f16 rounding, q in f32)
@@ -16,7 +16,7 @@ override FMA_NATIVE: bool = false;
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
   scale: f32, softcap: f32, window: u32, n_split: u32,
-  ob: u32, pad0: u32, pad1: u32, pad2: u32,   // ob: 0 (exp_glibc.wgsl's optimisation barrier)
+  ob: u32, pad0: u32, pad1: u32, pad2: u32,   // ob: 0 (float_exact.wgsl's optimisation barrier)
 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
@@ -36,7 +36,7 @@ var<private> OB: u32;
 
 const NEG = -3.4028235e38;
 
-//#include exp_glibc
+//#include float_exact
 
 fn kq_ggml(kb: u32) -> f32 {  // q . k as ggml_vec_dot_f16 sums it on AVX-512 (GCC's reduce)
   var t3: array<f32, 8>;
@@ -60,10 +60,6 @@ fn kq_ggml(kb: u32) -> f32 {  // q . k as ggml_vec_dot_f16 sums it on AVX-512 (G
   return (t6.x + t6.z) + (t6.y + t6.w);
 }
 
-fn mad(a: f32, b: f32, c: f32) -> f32 {
-  if (FMA_NATIVE) { return fma(a, b, c); }
-  return fma_exact(a, b, c);
-}
 
 fn f16r(v: f32) -> f32 {
   if (!EXACT) { return v; }

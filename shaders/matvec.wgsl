@@ -20,6 +20,9 @@ override TN: u32 = 1u;
 override LANES: u32 = 32u;   // 32, 64, 128 or 256
 override RES: bool = false;
 override GLU: u32 = 0u;
+override EXACT: bool = false;      // ggml's x86 sum order for Q4_0/Q5_0/Q8_0 (matvec_lib), LANES 8
+override FMA_NATIVE: bool = false;
+override REPACKED: bool = false;  // EXACT Q4_0 whose rows ggml repacks (a multiple of 8)
 
 struct P {
   K: u32,          // input features (row length)
@@ -49,18 +52,25 @@ fn wd(second: bool, i: u32) -> u32 {
 }
 
 
+var<private> OB: u32;
+
+//#include float_exact
 //#include matvec_lib
 
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  OB = p.K >> 31u;  // 0, unknown to the compiler (float_exact.wgsl)
   let lane = li % LANES;
   let r = wg.x * (256u / LANES) + li / LANES;
   let t0 = wg.y * TN;
   if (TN == 1u) {
     var a1 = 0.0;
     var a2 = 0.0;
-    if (r < p.N) {
+    if (r < p.N && exact_type()) {  // any token (the exact path's grid has one token a row of workgroups)
+      a1 = row_dots_exact(false, r, t0, lane)[0];
+      if (GLU != 0u) { a2 = row_dots_exact(true, r, t0, lane)[0]; }
+    } else if (r < p.N) {
       a1 = row_dot1(false, r, lane);
       if (GLU != 0u) { a2 = row_dot1(true, r, lane); }
     }
@@ -94,7 +104,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       var v = part[lane * 256u + (li - lane)];
       let o = tt * p.y_stride + p.y_row0 + r;
       if (GLU == 1u) {
-        v = v / (1.0 + exp(-v)) * part2[lane * 256u + (li - lane)];
+        if (EXACT) { v = silu_ggml(v) * part2[lane * 256u + (li - lane)]; }
+        else { v = v / (1.0 + exp(-v)) * part2[lane * 256u + (li - lane)]; }
       } else if (GLU == 2u) {
         var g: f32;
         if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else {

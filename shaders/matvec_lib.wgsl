@@ -1,6 +1,7 @@
 // Helpers of the mat-vec kernels (matvec.wgsl, matvec_multi.wgsl), pasted into them
 // where they say `//#include matvec_lib` (app/backends/webgpu/kernels.py). They use the
-// includer's TYPE, LANES, TN, TNMAX, p (K, x_stride, x_scales, x_bsums, n), X and wd().
+// includer's TYPE, LANES, TN, TNMAX, EXACT, p (K, x_stride, x_scales, x_bsums, n), X and wd(),
+// and float_exact.wgsl's mad() (the includer includes it and sets OB).
 
 fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack2x16float(v)); }
 fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
@@ -158,8 +159,45 @@ fn kunit(second: bool, r: u32, u: u32, tt: u32) -> f32 {
   return dy * f16at(second, s + 104u) * f32(s0 * lo + s1 * hi);
 }
 
+// EXACT (Q4_0, Q5_0, Q8_0; LANES = 8): ggml's x86 sums for row r and up to TN tokens.
+// Q5_0/Q8_0, and Q4_0 that ggml does not repack (vec_dot and tinyBLAS alike): lane l
+// keeps word l of every block, acc_l = fma(d_w d_x, dot(word l), acc_l) in block order;
+// the 8-lane reduction of the includer is then hsum_float_8's. Q4_0 with rows a multiple
+// of 8 (REPACKED: ggml's q4_0_8x8 gemv/gemm): one chain per row, acc = fma(block sum,
+// d_w d_x, acc), in lane 0 (the other lanes add zeros).
+fn row_dots_exact(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
+  var acc: array<f32, TNMAX>;
+  for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
+  let nb = p.K / 32u;
+  let bsz = bsz16();
+  let row = r * nb * bsz;
+  let chain = TYPE == 2u && REPACKED;
+  if (chain && lane != 0u) { return acc; }
+  for (var b = 0u; b < nb; b++) {
+    let q = load_blk(second, row + b * bsz);
+    var wq = q.a[lane & 3u];
+    if (lane >= 4u) { wq = q.b[lane & 3u]; }
+    for (var t = 0u; t < TN; t++) {
+      let tt = t0 + t;
+      if (tt < p.n) {
+        let dd = q.d * bitcast<f32>(X[p.x_scales + tt * nb + b]);
+        let xq = tt * p.x_stride + b * 8u;
+        if (chain) {
+          acc[t] = mad(f32(blk_dot(q, xq)), dd, acc[t]);
+        } else {
+          acc[t] = mad(dd, f32(dot4I8Packed(wq, X[xq + lane])), acc[t]);
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+fn exact_type() -> bool { return EXACT && (TYPE == 2u || TYPE == 6u || TYPE == 8u); }
+
 // one token (decode): scalars only
 fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
+  if (exact_type()) { return row_dots_exact(second, r, 0u, lane)[0]; }
   var acc = 0.0;
   if (TYPE == 12u || TYPE == 13u || TYPE == 14u) {
     for (var u = lane; u < (p.K / 256u) * 8u; u += LANES) { acc += kunit(second, r, u, 0u); }
@@ -193,6 +231,7 @@ fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
 
 // partial dot products of rows r (this lane's share) for up to TN tokens
 fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
+  if (exact_type()) { return row_dots_exact(second, r, t0, lane); }
   var acc: array<f32, TNMAX>;
   for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
   if (TYPE == 12u || TYPE == 13u || TYPE == 14u) {

@@ -3,6 +3,9 @@
 // are W2's (to Y2), then N3 of W3 (to Y3). Same kernel body as matvec.wgsl (TN = 1).
 override TYPE: u32 = 0u;
 override LANES: u32 = 32u;
+override EXACT: bool = false;
+override FMA_NATIVE: bool = false;
+override REPACKED: bool = false;  // EXACT Q4_0 whose rows ggml repacks (a multiple of 8)
 const TN = 1u;
 
 struct P {
@@ -28,10 +31,14 @@ fn wd(second: bool, i: u32) -> u32 {
   return W[i];
 }
 
+var<private> OB: u32;
+
+//#include float_exact
 //#include matvec_lib
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  OB = p.pad0;
   let lane = li % LANES;
   var r = wg.x * (256u / LANES) + li / LANES;
   sel = 0u;

@@ -4,6 +4,7 @@
 // that read it (same layout and rounding as quantize.wgsl), saving a dispatch.
 override HAS_W: bool = true;
 override QUANT: bool = false;
+override FMA_NATIVE: bool = false;  // float_exact.wgsl's mad()
 struct P { D: u32, n_rows: u32, eps: f32, w_len: u32, scales: u32, pad0: u32, pad1: u32, pad2: u32 }  // pad0: 0 (OB)
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> Wt: array<f32>;
@@ -14,7 +15,7 @@ struct P { D: u32, n_rows: u32, eps: f32, w_len: u32, scales: u32, pad0: u32, pa
 var<workgroup> part: array<vec2<f32>, 256>;
 var<private> OB: u32;
 
-//#include exp_glibc
+//#include float_exact
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>,

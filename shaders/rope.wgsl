@@ -12,12 +12,8 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 override FMA_NATIVE: bool = false;
 var<private> OB: u32;
 
-//#include exp_glibc
+//#include float_exact
 
-fn mad(a: f32, b: f32, c: f32) -> f32 {  // ggml's x0*cos - x1*sin as GCC contracts it: fma(x0, cos, -(x1*sin))
-  if (FMA_NATIVE) { return fma(a, b, c); }
-  return fma_exact(a, b, c);
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
@@ -37,7 +33,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (NEOX) { i0 = i; i1 = i + nd2; } else { i0 = 2u * i; i1 = 2u * i + 1u; }
     let x0 = X[base + i0];
     let x1 = X[base + i1];
-    Y[base + i0] = mad(x0, c.x, -(x1 * c.y));
+    Y[base + i0] = mad(x0, c.x, -(x1 * c.y));  // ggml's x0*cos - x1*sin as GCC contracts it
     Y[base + i1] = mad(x0, c.y, x1 * c.x);
   } else {
     // dims past n_dims pass through: pair i covers elements 2i, 2i+1 of the tail

@@ -17,12 +17,8 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 override FMA_NATIVE: bool = false;
 var<private> OB: u32;
 
-//#include exp_glibc
+//#include float_exact
 
-fn mad(a: f32, b: f32, c: f32) -> f32 {  // ggml's x0*cos - x1*sin as GCC contracts it: fma(x0, cos, -(x1*sin))
-  if (FMA_NATIVE) { return fma(a, b, c); }
-  return fma_exact(a, b, c);
-}
 
 fn rot_q(base: u32, e: u32, pos: u32) -> f32 {
   if (e >= p.n_dims) { return Q[base + e]; }

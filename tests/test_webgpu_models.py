@@ -46,7 +46,7 @@ CASES = [("llama", t) for t in ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q5_1", "Q
         [(a, t) for a in ("qwen3", "gemma3") for t in ("Q4_K", "Q5_K")]  # K-quant files hold Q6_K tensors too
 
 # below the strict bar, with the agreement measured on lavapipe (module docstring: why)
-SHORT = {("llama", "Q4_0"): 0.984, ("llama", "Q4_K"): 0.984, ("qwen3", "Q4_K"): 0.968}
+SHORT = {("llama", "Q4_K"): 0.976, ("qwen3", "Q4_K"): 0.96}
 
 
 @pytest.fixture(scope="module")

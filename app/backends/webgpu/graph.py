@@ -119,6 +119,7 @@ class StepRecorder:
         self.argmax_buf = self.dev.buffer(16, "argmax")
         self.dummy = self.dev.buffer(16, "dummy")
         self.fuse = getattr(ctx, "fuse", True)
+        self.exact = getattr(ctx, "exact", True)  # reproduce ggml's x86 arithmetic where the kernels can
         self.run_list: list = []
         self.n_buffers = 0
         self.act_bytes = 0
@@ -196,7 +197,8 @@ class StepRecorder:
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
         parts = w.parts or [(w, 0, n_out)]
-        if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS \
+        exact = w.type in QUANTIZED and self.exact  # ggml's x86 sum order (matvec_lib's row_dots_exact)
+        if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS and not exact \
                 and getattr(self.ctx, "use_matmul", True):
             for buf, row0, rows in parts:
                 if _cdiv(rows, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
@@ -208,16 +210,20 @@ class StepRecorder:
             if bias is not None:
                 y = self.add(y, bias)
             return y
-        tn = 1 if n == 1 else 8
+        tn = 1 if n == 1 or exact else 8  # exact: one token per workgroup row (8-token blocks lose the fma emulation on lavapipe)
         # threads per row: about two blocks (64 values) each, so long rows get more threads
         lanes = 32
         while lanes < 256 and k // (64 * lanes) >= 2 and tn == 1:
             lanes *= 2
+        if exact:
+            lanes = 8  # one lane per word of a block, as ggml's 8-float accumulators
         per_wg = 256 // lanes
         for buf, row0, rows in parts:
             if _cdiv(rows, per_wg) > MAX_GROUPS or _cdiv(n, tn) > MAX_GROUPS:
                 raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
-            self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0},
+            self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0,
+                                 "EXACT": exact, "FMA_NATIVE": self.dev.fused_fma,
+                                 "REPACKED": exact and w.type == Q4_0 and n_out % 8 == 0},
                       struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
                       [buf, xs, y.st], (_cdiv(rows, per_wg), _cdiv(n, tn), 1), extra=[xs, buf])
             self.disp[-1].fusable = w.parts is None
@@ -245,7 +251,8 @@ class StepRecorder:
             bres, nb = b.st, b.numel
         if a.numel % nb:
             raise ValueError(f"cannot broadcast {nb} elements over {a.shape}")
-        self._add("elementwise", {"OP": op}, struct.pack("<2If I", a.numel, nb, s, 0), [a.st, bres, y.st],
+        consts = {"OP": op, "EXACT": self.exact, "FMA_NATIVE": self.dev.fused_fma} if op == 4 else {"OP": op}
+        self._add("elementwise", consts, struct.pack("<2If I", a.numel, nb, s, 0), [a.st, bres, y.st],
                   _grid(_cdiv(a.numel, 256)))
         return y
 
@@ -486,10 +493,11 @@ class StepRecorder:
         groups: dict[tuple, list[int]] = {}
         members: dict[int, list[int]] = {}
         for i, d in enumerate(disp):
-            if d.kernel != "matvec" or d.consts["TN"] != 1 or d.consts["RES"] or d.consts["GLU"] or not d.fusable:
+            if d.kernel != "matvec" or d.consts["TN"] != 1 or d.consts["RES"] or d.consts["GLU"] or not d.fusable \
+                    or struct.unpack("<I", d.params[20:24])[0] != 1:  # one token (exact products use TN 1 for more)
                 continue
             k = struct.unpack("<I", d.params[:4])[0]
-            key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], k)
+            key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], d.consts["REPACKED"], k)
             g = groups.get(key)
             if g is None or len(g) == 3:
                 g = groups[key] = [i]
@@ -508,7 +516,9 @@ class StepRecorder:
             w3 = ds[2].res[0] if len(ds) == 3 else d0.res[0]
             y3 = ds[2].res[2] if len(ds) == 3 else self.dummy
             rows = 256 // d0.consts["LANES"]
-            disp[first] = Dispatch("matvec_multi", {"TYPE": d0.consts["TYPE"], "LANES": d0.consts["LANES"]},
+            disp[first] = Dispatch("matvec_multi", {"TYPE": d0.consts["TYPE"], "LANES": d0.consts["LANES"],
+                                                    "EXACT": d0.consts["EXACT"], "FMA_NATIVE": d0.consts["FMA_NATIVE"],
+                                                    "REPACKED": d0.consts["REPACKED"]},
                                    struct.pack("<12I", k, ns[0], xstride, scales, ns[0], 1, ns[1], ns[2], bsums, 0, 0, 0),
                                    [d0.res[0], d0.res[1], d0.res[2], PARAMS, ds[1].res[0], w3, ds[1].res[2], y3],
                                    (_cdiv(sum(ns), rows), 1, 1), d0.out)

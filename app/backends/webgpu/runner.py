@@ -102,12 +102,15 @@ class WebGPURunner:
 
     def __init__(self, model: Model, path: str | None = None, n_ctx: int = 4096, device: Device | None = None,
                  reader: Callable[[TensorInfo], bytes] | None = None, fuse: bool = True,
-                 max_binding: int | None = None) -> None:
+                 max_binding: int | None = None, exact: bool = True) -> None:
         self.max_binding = max_binding  # split tensors above this (default: the adapter's limit)
         self.fuse = fuse  # peephole fusions in the recorded dispatch lists (graph.StepRecorder._fuse)
         self.submit_chunks = 1  # >1: a step goes to the GPU in that many passes (overlaps encoding)
         self.attn_chunk = ATTN_CHUNK  # KV cells per decode-attention workgroup (set before recording)
         self.use_matmul = True  # tiled matmul.wgsl for quantized products of 32+ tokens
+        # ggml's x86 arithmetic where the kernels reproduce it (Q4_0/Q5_0/Q8_0 sum orders, which
+        # skip matmul.wgsl; swiglu's exp): False takes the faster kernels (set before recording)
+        self.exact = exact
         self.model, self.hp, self.gguf = model, model.hp, model.gguf
         self.device = device or default_device()
         self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))

@@ -1,3 +1,8 @@
+// ggml's CPU arithmetic, reproduced where its order or its functions differ from what a
+// GPU does by default: float-float helpers, an exactly rounded fma, glibc's expf and
+// ggml's AVX-512 SIMD expf. Included (//#include float_exact) by kernels that set the
+// private OB first.
+//
 // glibc's expf (sysdeps/ieee754/flt-32/e_expf.c: x N/ln2 = k + r, 2^(k/N) from a 32-entry
 // table times a cubic in r, all in double) evaluated in float-float (~46 bits), so the
 // f32 result is glibc's wherever glibc's double lies farther than ~2^-46 from a rounding
@@ -102,3 +107,24 @@ fn expf_glibc(x: f32) -> f32 {
   y = ff_mul(y, s);
   return ldexp(ob(y.x + y.y), ki >> 5u);
 }
+
+fn mad(a: f32, b: f32, c: f32) -> f32 {  // a * b + c rounded once, as x86 FMA (ggml's build)
+  if (FMA_NATIVE) { return fma(a, b, c); }
+  return fma_exact(a, b, c);
+}
+
+// ggml_v_expf (ggml-cpu/vec.h, the AVX-512 branch): 2^n times a degree-5 polynomial in b,
+// every step a fused multiply-add as there; |n| > 192 (|x| > ~133) is not handled.
+fn vexpf_ggml(x: f32) -> f32 {
+  let r = 12582912.0;  // 0x1.8p23
+  let z = mad(x, 1.4426950216293335, r);
+  let n = ob(z - r);
+  let b = mad(-n, 1.428606765330187e-06, mad(-n, 0.693145751953125, x));
+  let u = ob(b * b);
+  let j = mad(mad(mad(0.008247390389442444, b, 0.04189976677298546), u,
+                  mad(0.16668395698070526, b, 0.4999912679195404)), u,
+              mad(0.9999994039535522, b, 1.0));
+  return ldexp(j, i32(n));
+}
+
+fn silu_ggml(x: f32) -> f32 { return x / ob(1.0 + vexpf_ggml(ob(0.0 - x))); }
