@@ -114,7 +114,7 @@ fn mad(a: f32, b: f32, c: f32) -> f32 {  // a * b + c rounded once, as x86 FMA (
 }
 
 // ggml_v_expf (ggml-cpu/vec.h, the AVX-512 branch): 2^n times a degree-5 polynomial in b,
-// every step a fused multiply-add as there; |n| > 192 (|x| > ~133) is not handled.
+// every step a fused multiply-add as there (|n| > 192: 0 below, infinity above, as there).
 fn vexpf_ggml(x: f32) -> f32 {
   let r = 12582912.0;  // 0x1.8p23
   let z = mad(x, 1.4426950216293335, r);
@@ -124,6 +124,7 @@ fn vexpf_ggml(x: f32) -> f32 {
   let j = mad(mad(mad(0.008247390389442444, b, 0.04189976677298546), u,
                   mad(0.16668395698070526, b, 0.4999912679195404)), u,
               mad(0.9999994039535522, b, 1.0));
+  if (abs(n) > 192.0) { return select(bitcast<f32>(0x7f800000u), 0.0, n <= 0.0); }
   return ldexp(j, i32(n));
 }
 

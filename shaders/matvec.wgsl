@@ -64,12 +64,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lane = li % LANES;
   let r = wg.x * (256u / LANES) + li / LANES;
   let t0 = wg.y * TN;
+  var mins1 = 0.0;  // EXACT Q5_K: added after the lanes' sum
+  var mins2 = 0.0;
   if (TN == 1u) {
     var a1 = 0.0;
     var a2 = 0.0;
     if (r < p.N && exact_type()) {  // any token (the exact path's grid has one token a row of workgroups)
       a1 = row_dots_exact(false, r, t0, lane)[0];
       if (GLU != 0u) { a2 = row_dots_exact(true, r, t0, lane)[0]; }
+      if (TYPE == 13u && lane == 0u && t0 < p.n && p.n < 8u) {
+        mins1 = kmins(false, r, t0);
+        if (GLU != 0u) { mins2 = kmins(true, r, t0); }
+      }
     } else if (r < p.N) {
       a1 = row_dot1(false, r, lane);
       if (GLU != 0u) { a2 = row_dot1(true, r, lane); }
@@ -101,18 +107,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (lane < TN && r < p.N) {
     let tt = t0 + lane;
     if (tt < p.n) {
-      var v = part[lane * 256u + (li - lane)];
+      var v = part[lane * 256u + (li - lane)] + mins1;
+      let up = part2[lane * 256u + (li - lane)] + mins2;
       let o = tt * p.y_stride + p.y_row0 + r;
       if (GLU == 1u) {
-        if (EXACT) { v = silu_ggml(v) * part2[lane * 256u + (li - lane)]; }
-        else { v = v / (1.0 + exp(-v)) * part2[lane * 256u + (li - lane)]; }
+        if (EXACT) { v = silu_ggml(v) * up; } else { v = v / (1.0 + exp(-v)) * up; }
       } else if (GLU == 2u) {
         var g: f32;
         if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else {
           let x = f16r1(v);
           g = f16r1(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));
         }
-        v = g * part2[lane * 256u + (li - lane)];
+        v = g * up;
       }
       if (RES) { v += R[o]; }
       Y[o] = v;

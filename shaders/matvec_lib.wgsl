@@ -166,6 +166,7 @@ fn kunit(second: bool, r: u32, u: u32, tt: u32) -> f32 {
 // of 8 (REPACKED: ggml's q4_0_8x8 gemv/gemm): one chain per row, acc = fma(block sum,
 // d_w d_x, acc), in lane 0 (the other lanes add zeros).
 fn row_dots_exact(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
+  if (TYPE == 12u || TYPE == 13u || TYPE == 14u) { return row_dots_exact_k(second, r, t0, lane); }
   var acc: array<f32, TNMAX>;
   for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; }
   let nb = p.K / 32u;
@@ -193,7 +194,167 @@ fn row_dots_exact(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX>
   return acc;
 }
 
-fn exact_type() -> bool { return EXACT && (TYPE == 2u || TYPE == 6u || TYPE == 8u); }
+// K-quants, x as Q8_K (ggml's AVX2 vec_dot for Q5_K/Q6_K; its repacked q4_K_8x8 gemv/gemm
+// for Q4_K, REPACKED): the block's integer sums land in 8 lanes as there, each lane then
+// acc_l = fma(d_w d_x, lane sum, acc_l). Q6_K: lane l sums scale * q (6 bits, unsigned)
+// * x over words l of the block's eight 32-value groups, minus 32 * (its two sub-blocks'
+// scale * bsum); Q5_K: lane l sums scale * q * x over word l of the 8 units (the mins go
+// to kmins()); Q4_K: one chain per row in lane 0, acc - acc_min at the end.
+fn ksc(second: bool, w0: u32, j: u32) -> vec2<i32> {  // Q4_K/Q5_K unit j's (scale, min)
+  if (j < 4u) { return vec2<i32>(i32(kbyte(second, w0 + 1u, j) & 63u), i32(kbyte(second, w0 + 1u, j + 4u) & 63u)); }
+  return vec2<i32>(i32((kbyte(second, w0 + 1u, j + 4u) & 0xFu) | ((kbyte(second, w0 + 1u, j - 4u) >> 6u) << 4u)),
+                   i32((kbyte(second, w0 + 1u, j + 4u) >> 4u) | ((kbyte(second, w0 + 1u, j) >> 6u) << 4u)));
+}
+
+fn kbsum(tt: u32, b: u32, i: u32) -> i32 { return bitcast<i32>(X[p.x_bsums + (tt * (p.K / 256u) + b) * 16u + i]); }
+
+// ggml's tiled K-quant matmul (ggml-cpu/tiled, steps of 8+ tokens, Q5_K/Q6_K here): one
+// chain per row, r = s1 d_w (- dmin_w s2, fused), acc = fma(r, d_x, acc) block by block,
+// s1/s2 the block's exact integer sums (scale * q * x; min * bsums).
+fn row_dot_tiled_k(second: bool, r: u32, tt: u32) -> f32 {
+  let nbk = p.K / 256u;
+  var acc = 0.0;
+  for (var b = 0u; b < nbk; b++) {
+    let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
+    let xq = tt * p.x_stride + b * 64u;
+    var s1 = 0;
+    var rr: f32;
+    if (TYPE == 14u) {
+      let s = (r * nbk + b) * 105u;
+      for (var u = 0u; u < 8u; u++) {
+        let h = u / 4u;
+        let k = u % 4u;
+        let scw = w32at16(second, s + 96u + h * 4u + k);
+        var lo = 0;
+        var hi = 0;
+        for (var i = 0u; i < 8u; i++) {
+          let ql = w32at16(second, s + h * 32u + (k & 1u) * 16u + 2u * i);
+          let qhw = w32at16(second, s + 64u + h * 16u + 2u * i);
+          let nibs = select(ql & 0x0F0F0F0Fu, (ql >> 4u) & 0x0F0F0F0Fu, k >= 2u);
+          let q = ((((nibs | (((qhw >> (2u * k)) & 0x03030303u) << 4u)) | 0x80808080u) - 0x20202020u) ^ 0x80808080u);
+          let dp = dot4I8Packed(q, X[xq + 32u * h + 8u * k + i]);
+          if (i < 4u) { lo += dp; } else { hi += dp; }
+        }
+        s1 += extractBits(bitcast<i32>(scw), 0u, 8u) * lo + extractBits(bitcast<i32>(scw), 8u, 8u) * hi;
+      }
+      rr = f32(s1) * f16at(second, s + 104u);
+    } else {
+      let w0 = (r * nbk + b) * 44u;
+      var s2 = 0;
+      for (var u = 0u; u < 8u; u++) {
+        let sm = ksc(second, w0, u);
+        let sh = (u & 1u) * 4u;
+        var su = 0;
+        for (var i = 0u; i < 8u; i++) {
+          let q = ((wd(second, w0 + 12u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu)
+                | (((wd(second, w0 + 4u + i) >> u) & 0x01010101u) << 4u);
+          su += dot4I8Packed(q, X[xq + 8u * u + i]);
+        }
+        s1 += sm.x * su;
+        s2 += sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u));
+      }
+      let dd = unpack2x16float(wd(second, w0));
+      rr = mad(-dd.y, f32(s2), f32(s1) * dd.x);
+    }
+    acc = mad(rr, dy, acc);
+  }
+  return acc;
+}
+
+fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
+  var acc: array<f32, TNMAX>;
+  var accm: array<f32, TNMAX>;
+  for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; accm[t] = 0.0; }
+  let nbk = p.K / 256u;
+  let tiled = TYPE != 12u && p.n >= 8u;
+  if ((TYPE == 12u || tiled) && lane != 0u) { return acc; }
+  if (tiled) {
+    for (var t = 0u; t < TN; t++) { if (t0 + t < p.n) { acc[t] = row_dot_tiled_k(second, r, t0 + t); } }
+    return acc;
+  }
+  for (var b = 0u; b < nbk; b++) {
+    for (var t = 0u; t < TN; t++) {
+      let tt = t0 + t;
+      if (tt >= p.n) { continue; }
+      let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
+      let xq = tt * p.x_stride + b * 64u;
+      if (TYPE == 14u) {
+        let s = (r * nbk + b) * 105u;
+        let sw = w32at16(second, s + 96u + lane);   // scales 2l, 2l + 1
+        var sum = -32 * (kbsum(tt, b, 2u * lane) * extractBits(bitcast<i32>(sw), 0u, 8u)
+                         + kbsum(tt, b, 2u * lane + 1u) * extractBits(bitcast<i32>(sw), 8u, 8u));
+        for (var h = 0u; h < 2u; h++) {
+          for (var k = 0u; k < 4u; k++) {
+            let ql = w32at16(second, s + h * 32u + (k & 1u) * 16u + 2u * lane);
+            let qhw = w32at16(second, s + 64u + h * 16u + 2u * lane);
+            let nibs = select(ql & 0x0F0F0F0Fu, (ql >> 4u) & 0x0F0F0F0Fu, k >= 2u);
+            let q = nibs | (((qhw >> (2u * k)) & 0x03030303u) << 4u);
+            let scw = w32at16(second, s + 96u + h * 4u + k);
+            let sc = extractBits(bitcast<i32>(scw), select(0u, 8u, lane >= 4u), 8u);
+            sum += sc * dot4I8Packed(q, X[xq + 32u * h + 8u * k + lane]);
+          }
+        }
+        acc[t] = mad(dy * f16at(second, s + 104u), f32(sum), acc[t]);
+      } else {
+        var w0 = (r * nbk + b) * 36u;
+        if (TYPE == 13u) { w0 = (r * nbk + b) * 44u; }
+        let dd = unpack2x16float(wd(second, w0));
+        var sum = 0;
+        var msum = 0;
+        for (var u = 0u; u < 8u; u++) {
+          let sm = ksc(second, w0, u);
+          let sh = (u & 1u) * 4u;
+          if (TYPE == 13u) {
+            let q = ((wd(second, w0 + 12u + (u / 2u) * 8u + lane) >> sh) & 0x0F0F0F0Fu)
+                  | (((wd(second, w0 + 4u + lane) >> u) & 0x01010101u) << 4u);
+            sum += sm.x * dot4I8Packed(q, X[xq + 8u * u + lane]);
+          } else {
+            var su = 0;
+            for (var i = 0u; i < 8u; i++) {
+              su += dot4I8Packed((wd(second, w0 + 4u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu, X[xq + 8u * u + i]);
+            }
+            sum += sm.x * su;
+            msum += sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u));
+            // the repacked gemm (tokens in whole groups of 4) rounds after every 64 values
+            if ((u & 1u) == 1u && tt < p.n - p.n % 4u) {
+              acc[t] = mad(f32(sum), dd.x * dy, acc[t]);
+              accm[t] = mad(f32(msum), dd.y * dy, accm[t]);
+              sum = 0;
+              msum = 0;
+            }
+          }
+        }
+        if (TYPE == 13u) {
+          acc[t] = mad(dy * dd.x, f32(sum), acc[t]);
+        } else if (tt >= p.n - p.n % 4u) {  // the gemv: one rounding per block
+          acc[t] = mad(f32(sum), dd.x * dy, acc[t]);
+          accm[t] = mad(f32(msum), dd.y * dy, accm[t]);
+        }
+      }
+    }
+  }
+  if (TYPE == 12u) {
+    for (var t = 0u; t < TN; t++) { acc[t] = acc[t] - accm[t]; }
+  }
+  return acc;
+}
+
+// Q5_K's mins term, summed apart and added after the lanes (ggml: hsum(acc) + summs, with
+// summs = fma(-d_x dmin_w, sum(m * bsum), summs) block by block)
+fn kmins(second: bool, r: u32, tt: u32) -> f32 {
+  let nbk = p.K / 256u;
+  var summs = 0.0;
+  for (var b = 0u; b < nbk; b++) {
+    let w0 = (r * nbk + b) * 44u;
+    var msum = 0;
+    for (var u = 0u; u < 8u; u++) { msum += ksc(second, w0, u).y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u)); }
+    let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
+    summs = mad(-(dy * unpack2x16float(wd(second, w0)).y), f32(msum), summs);
+  }
+  return summs;
+}
+
+fn exact_type() -> bool { return EXACT && (TYPE == 2u || TYPE == 6u || TYPE == 8u || TYPE == 12u || TYPE == 13u || TYPE == 14u); }
 
 // one token (decode): scalars only
 fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {

@@ -57,7 +57,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
   }
   if (lane == 0u && valid) {
-    let v = part[li];
+    var v = part[li];
+    if (TYPE == 13u && exact_type()) { v += kmins(false, r, 0u); }
     if (sel == 0u) { Y[r] = v; } else if (sel == 1u) { Y2[r] = v; } else { Y3[r] = v; }
   }
 }

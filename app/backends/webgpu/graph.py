@@ -197,7 +197,8 @@ class StepRecorder:
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
         parts = w.parts or [(w, 0, n_out)]
-        exact = w.type in QUANTIZED and self.exact  # ggml's x86 sum order (matvec_lib's row_dots_exact)
+        # ggml's x86 sum order (matvec_lib's row_dots_exact); Q4_K only as ggml repacks it (rows % 8 == 0)
+        exact = self.exact and (w.type in QUANTIZED or w.type in (Q5_K, Q6_K) or (w.type == Q4_K and n_out % 8 == 0))
         if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS and not exact \
                 and getattr(self.ctx, "use_matmul", True):
             for buf, row0, rows in parts:
@@ -223,7 +224,7 @@ class StepRecorder:
                 raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
             self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0,
                                  "EXACT": exact, "FMA_NATIVE": self.dev.fused_fma,
-                                 "REPACKED": exact and w.type == Q4_0 and n_out % 8 == 0},
+                                 "REPACKED": exact and w.type in (Q4_0, Q4_K) and n_out % 8 == 0},
                       struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
                       [buf, xs, y.st], (_cdiv(rows, per_wg), _cdiv(n, tn), 1), extra=[xs, buf])
             self.disp[-1].fusable = w.parts is None
@@ -317,6 +318,10 @@ class StepRecorder:
                       [q.st, c.k, c.v, part], (nh, n_split, n), extra=[self.step_buf])
             self._add("attention_combine", {"QUANT": False}, struct.pack("<4I", hd, nh, n_split, 0),
                       [part, y.st], (nh, n, 1), extra=[self.dummy])
+        elif self.exact and softcap == 0.0:  # ggml's tiled path, reproduced
+            self._add("attention_tiled", {"FMA_NATIVE": self.dev.fused_fma},
+                      struct.pack("<4I2f6I", hd, nh, c.n_head_kv, n, scale, softcap, window, 0, 0, 0, 0, 0),
+                      [q.st, c.k, c.v, y.st], (nh, n, 1), extra=[self.step_buf])
         else:
             self._add("attention", {"Q_F16": False},
                       struct.pack("<4I2f2I", hd, nh, c.n_head_kv, n, scale, softcap, window, 0),
