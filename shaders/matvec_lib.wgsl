@@ -206,6 +206,14 @@ fn ksc(second: bool, w0: u32, j: u32) -> vec2<i32> {  // Q4_K/Q5_K unit j's (sca
                    i32((kbyte(second, w0 + 1u, j + 4u) >> 4u) | ((kbyte(second, w0 + 1u, j) >> 6u) << 4u)));
 }
 
+fn kq45(second: bool, w0: u32, u: u32, i: u32) -> u32 {  // Q4_K/Q5_K unit u's word i of values (unsigned)
+  let sh = (u & 1u) * 4u;
+  if (TYPE == 13u) {
+    return ((wd(second, w0 + 12u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu) | (((wd(second, w0 + 4u + i) >> u) & 0x01010101u) << 4u);
+  }
+  return (wd(second, w0 + 4u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu;
+}
+
 fn kbsum(tt: u32, b: u32, i: u32) -> i32 { return bitcast<i32>(X[p.x_bsums + (tt * (p.K / 256u) + b) * 16u + i]); }
 
 // ggml's tiled K-quant matmul (ggml-cpu/tiled, steps of 8+ tokens, Q5_K/Q6_K here): one
@@ -239,16 +247,14 @@ fn row_dot_tiled_k(second: bool, r: u32, tt: u32) -> f32 {
       }
       rr = f32(s1) * f16at(second, s + 104u);
     } else {
-      let w0 = (r * nbk + b) * 44u;
+      let w0 = (r * nbk + b) * select(36u, 44u, TYPE == 13u);
       var s2 = 0;
       for (var u = 0u; u < 8u; u++) {
         let sm = ksc(second, w0, u);
         let sh = (u & 1u) * 4u;
         var su = 0;
         for (var i = 0u; i < 8u; i++) {
-          let q = ((wd(second, w0 + 12u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu)
-                | (((wd(second, w0 + 4u + i) >> u) & 0x01010101u) << 4u);
-          su += dot4I8Packed(q, X[xq + 8u * u + i]);
+          su += dot4I8Packed(kq45(second, w0, u, i), X[xq + 8u * u + i]);
         }
         s1 += sm.x * su;
         s2 += sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u));
@@ -266,8 +272,9 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
   var accm: array<f32, TNMAX>;
   for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; accm[t] = 0.0; }
   let nbk = p.K / 256u;
-  let tiled = TYPE != 12u && p.n >= 8u;
-  if ((TYPE == 12u || tiled) && lane != 0u) { return acc; }
+  let chain = TYPE == 12u && REPACKED;   // ggml's repacked q4_K_8x8
+  let tiled = !chain && p.n >= 8u;
+  if ((chain || tiled) && lane != 0u) { return acc; }
   if (tiled) {
     for (var t = 0u; t < TN; t++) { if (t0 + t < p.n) { acc[t] = row_dot_tiled_k(second, r, t0 + t); } }
     return acc;
@@ -304,10 +311,8 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
         for (var u = 0u; u < 8u; u++) {
           let sm = ksc(second, w0, u);
           let sh = (u & 1u) * 4u;
-          if (TYPE == 13u) {
-            let q = ((wd(second, w0 + 12u + (u / 2u) * 8u + lane) >> sh) & 0x0F0F0F0Fu)
-                  | (((wd(second, w0 + 4u + lane) >> u) & 0x01010101u) << 4u);
-            sum += sm.x * dot4I8Packed(q, X[xq + 8u * u + lane]);
+          if (!chain) {  // AVX2 vec_dot: lane l, word l of each unit
+            sum += sm.x * dot4I8Packed(kq45(second, w0, u, lane), X[xq + 8u * u + lane]);
           } else {
             var su = 0;
             for (var i = 0u; i < 8u; i++) {
@@ -324,7 +329,7 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
             }
           }
         }
-        if (TYPE == 13u) {
+        if (!chain) {
           acc[t] = mad(dy * dd.x, f32(sum), acc[t]);
         } else if (tt >= p.n - p.n % 4u) {  // the gemv: one rounding per block
           acc[t] = mad(f32(sum), dd.x * dy, acc[t]);
@@ -333,7 +338,7 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
       }
     }
   }
-  if (TYPE == 12u) {
+  if (chain) {
     for (var t = 0u; t < TN; t++) { acc[t] = acc[t] - accm[t]; }
   }
   return acc;
@@ -341,16 +346,26 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
 
 // Q5_K's mins term, summed apart and added after the lanes (ggml: hsum(acc) + summs, with
 // summs = fma(-d_x dmin_w, sum(m * bsum), summs) block by block)
+// Q4_K (not repacked): acc_m = fma(-d_x dmin_w, pair sums, acc_m) in 4 lanes (lane i:
+// units 2i, 2i+1), then (m0 + m2) + (m1 + m3).
 fn kmins(second: bool, r: u32, tt: u32) -> f32 {
   let nbk = p.K / 256u;
   var summs = 0.0;
+  var am = vec4<f32>(0.0);
   for (var b = 0u; b < nbk; b++) {
-    let w0 = (r * nbk + b) * 44u;
-    var msum = 0;
-    for (var u = 0u; u < 8u; u++) { msum += ksc(second, w0, u).y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u)); }
+    let w0 = (r * nbk + b) * select(36u, 44u, TYPE == 13u);
     let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
-    summs = mad(-(dy * unpack2x16float(wd(second, w0)).y), f32(msum), summs);
+    let dmin = -(dy * unpack2x16float(wd(second, w0)).y);
+    var msum = 0;
+    for (var i = 0u; i < 4u; i++) {
+      var pi = 0;
+      for (var u = 2u * i; u < 2u * i + 2u; u++) { pi += ksc(second, w0, u).y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u)); }
+      am[i] = mad(dmin, f32(pi), am[i]);
+      msum += pi;
+    }
+    summs = mad(dmin, f32(msum), summs);
   }
+  if (TYPE == 12u) { return (am.x + am.z) + (am.y + am.w); }
   return summs;
 }
 

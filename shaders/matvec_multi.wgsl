@@ -58,7 +58,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   if (lane == 0u && valid) {
     var v = part[li];
-    if (TYPE == 13u && exact_type()) { v += kmins(false, r, 0u); }
+    if ((TYPE == 13u || (TYPE == 12u && !REPACKED)) && exact_type()) { v += kmins(false, r, 0u); }
     if (sel == 0u) { Y[r] = v; } else if (sel == 1u) { Y2[r] = v; } else { Y3[r] = v; }
   }
 }

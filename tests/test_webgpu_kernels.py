@@ -354,14 +354,17 @@ def _k_tensor(type_name: str):
     raise AssertionError(f"no {type_name} tensor in the tiny K-quant models")
 
 
-@pytest.mark.parametrize("type_name", ["Q4_K", "Q5_K", "Q6_K"])
+@pytest.mark.parametrize("type_name,repack", [("Q4_K", True), ("Q4_K", False), ("Q5_K", True), ("Q6_K", True)])
 @pytest.mark.parametrize("n", [1, 5, 40, 100])
-def test_linear_k_quants(ctx, eng, type_name, n):
+def test_linear_k_quants(ctx, eng, type_name, repack, n):
+    """repack False: a tensor ggml keeps as it is (token_embd as the output), which takes
+    its AVX2 vec_dot / tiled kernels instead of the repacked q4_K_8x8 ones."""
     type_id, (k, n_out), wb = _k_tensor(type_name)
     x = rng(n).standard_normal((n, k)).astype(np.float32)
-    gw = eng.tensor(type_id, (k, n_out), wb, 1)
+    gw = eng.tensor(type_id, (k, n_out), wb, 1 if repack else 0)
     ref = eng.run([(F32, (k, n), x.tobytes())], lambda g, xh: eng.lib.eng_mul_mat(g, gw, xh))
     W = ctx.weight(type_id, (k, n_out), wb)
+    W.repack = repack
     out = ctx.run(n, lambda rec: rec.linear(W, rec.input((k, n), x.tobytes())))
     # ggml's x86 sum orders (AVX2 vec_dot for Q5_K/Q6_K, repacked q4_K_8x8 for Q4_K)
     assert np.array_equal(out, ref), f"{int((out != ref).sum())} of {out.size} values differ"

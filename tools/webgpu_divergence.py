@@ -34,6 +34,7 @@ class Tap:
 
     def __init__(self, g, stop: int) -> None:
         self.g, self.stop, self.n, self.names, self.kept = g, stop, 0, [], None
+        self.rows, self.kept_rows = g.n_tokens, g.n_tokens  # token rows (n_outputs after output_rows)
 
     def __getattr__(self, name):
         attr = getattr(self.g, name)
@@ -43,23 +44,23 @@ class Tap:
         def call(*a, **k):
             out = attr(*a, **k)
             self.names.append(name + (f"({a[0].name})" if name == "linear" and hasattr(a[0], "name") else ""))
+            if name == "output_rows":
+                self.rows = self.g.n_outputs
             if self.n == self.stop:
-                self.kept = out
+                self.kept, self.kept_rows = out, self.rows
             self.n += 1
             return out
         return call
 
 
-def _flat_gpu(rec, t):
+def _flat_gpu(rec, t, n):
     from app.backends.webgpu.graph import T
-    n = rec.n_tokens
     return T((t.numel // n, n), t.st)
 
 
-def _flat_ggml(sg, t):
+def _flat_ggml(sg, t, n):
     lib = sg.lib
     ne = [int(lib.eng_tensor_ne(t, d)) for d in range(4)]
-    n = sg.n_tokens
     c = lib.check(lib.eng_cont(sg.g, t), "cont")
     return lib.check(lib.eng_reshape(sg.g, c, ne[0] * ne[1] * ne[2] * ne[3] // n, n, 1, 1), "reshape")
 
@@ -75,7 +76,7 @@ def run_to(model, runner_cls, path, stop: int, tokens, flat, **kw):
         if tap.kept is not None:
             if hasattr(g, "_expand"):  # ggml: still compute the whole pass (cache writes)
                 g._expand(out)
-            out = flat(g, tap.kept)
+            out = flat(g, tap.kept, tap.kept_rows)
         return out
     model.forward = forward
     try:

@@ -76,6 +76,7 @@ class Weight:
     buf: Any
     host: bytes | None = None  # small F32 tensors are also kept on the host (rope_freqs)
     parts: list | None = None  # larger than one storage binding: [(buffer, first row, rows)]
+    repack: bool = True  # ggml would repack it for mat-muls (not token_embd): decides exact mode's sum order
 
     @property
     def n_rows(self) -> int:
@@ -197,8 +198,8 @@ class StepRecorder:
         else:
             raise ValueError(f"{w.name}: type {w.type} has no WebGPU mat-vec kernel")
         parts = w.parts or [(w, 0, n_out)]
-        # ggml's x86 sum order (matvec_lib's row_dots_exact); Q4_K only as ggml repacks it (rows % 8 == 0)
-        exact = self.exact and (w.type in QUANTIZED or w.type in (Q5_K, Q6_K) or (w.type == Q4_K and n_out % 8 == 0))
+        # ggml's x86 sum orders (matvec_lib's row_dots_exact)
+        exact = self.exact and (w.type in QUANTIZED or w.type in K_QUANTS)
         if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS and not exact \
                 and getattr(self.ctx, "use_matmul", True):
             for buf, row0, rows in parts:
@@ -224,7 +225,7 @@ class StepRecorder:
                 raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
             self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0,
                                  "EXACT": exact, "FMA_NATIVE": self.dev.fused_fma,
-                                 "REPACKED": exact and w.type in (Q4_0, Q4_K) and n_out % 8 == 0},
+                                 "REPACKED": exact and w.type in (Q4_0, Q4_K) and n_out % 8 == 0 and w.repack},
                       struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
                       [buf, xs, y.st], (_cdiv(rows, per_wg), _cdiv(n, tn), 1), extra=[xs, buf])
             self.disp[-1].fusable = w.parts is None
