@@ -158,6 +158,9 @@ def main() -> None:
     ap.add_argument("--micro", action="store_true", help="time single kernels first")
     ap.add_argument("--micro-reps", type=int, default=200)
     ap.add_argument("--no-matmul", action="store_true", help="prefill with the 8-token mat-vec, not matmul.wgsl")
+    ap.add_argument("--exact", action="store_true",
+                    help="time the runner's exact mode (ggml's x86 arithmetic, the default for agreement) "
+                         "instead of the fast kernels")
     args = ap.parse_args()
     if args.make_check:
         make_check(Path(args.make_check), args.check_arch)
@@ -183,7 +186,7 @@ def main() -> None:
     res["generate_s"] = round(time.perf_counter() - t0, 1)
     m = model_for(read_gguf(str(path)))
     t0 = time.perf_counter()
-    r = WebGPURunner(m, path, n_ctx=args.prompt + args.decode + 16, device=dev)
+    r = WebGPURunner(m, path, n_ctx=args.prompt + args.decode + 16, device=dev, exact=args.exact)
     r.use_matmul = not args.no_matmul
     res["load_s"] = round(time.perf_counter() - t0, 2)
     res["model"] = {"shape": args.shape, "type": args.type, "weight_bytes": r.weight_bytes,

@@ -3,13 +3,14 @@
 //   OP: 0 add, 1 mul, 2 scale (a * s), 3 tanh, 4 swiglu silu(a)*b, 5 geglu gelu_tanh(a)*b
 // geglu follows ggml's CPU (GGML_GELU_FP16): gelu looked up at f16 precision.
 override OP: u32 = 0u;
-override EXACT: bool = false;  // swiglu with ggml's AVX-512 expf (float_exact.wgsl)
+override EXACT: bool = false;  // swiglu with ggml's AVX-512 expf (float_exact.wgsl), geglu from ggml's table
 override FMA_NATIVE: bool = false;
 struct P { n: u32, nb: u32, s: f32, pad: u32 }  // pad: 0 (OB)
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
+@group(0) @binding(4) var<storage, read> gelu_tab: array<f32>;  // EXACT geglu: ggml's f16 gelu table (gelu_table.py)
 
 var<private> OB: u32;
 
@@ -37,7 +38,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (EXACT) { y = silu_ggml(a) * B[i % p.nb]; } else { y = a / (1.0 + exp(-a)) * B[i % p.nb]; }
   } else {
     var g: f32;
-    if (a <= -10.0) { g = 0.0; } else if (a >= 10.0) { g = a; } else {
+    if (a <= -10.0) { g = 0.0; } else if (a >= 10.0) { g = a; } else if (EXACT) {
+      g = gelu_tab[pack2x16float(vec2<f32>(a, 0.0)) & 0xFFFFu];
+    } else {
       let x = f16r(a);
       g = f16r(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));
     }

@@ -41,6 +41,7 @@ struct P {
 @group(0) @binding(3) var<uniform> p: P;
 @group(0) @binding(4) var<storage, read> R: array<f32>;
 @group(0) @binding(5) var<storage, read> W2: array<u32>;
+@group(0) @binding(6) var<storage, read> gelu_tab: array<f32>;  // EXACT GLU 2: ggml's f16 gelu table
 
 const TNMAX = 8u;
 var<workgroup> part: array<f32, 2048>;   // [TNMAX][256]
@@ -114,7 +115,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (EXACT) { v = silu_ggml(v) * up; } else { v = v / (1.0 + exp(-v)) * up; }
       } else if (GLU == 2u) {
         var g: f32;
-        if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else {
+        if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else if (EXACT) {
+          g = gelu_tab[pack2x16float(vec2<f32>(v, 0.0)) & 0xFFFFu];
+        } else {
           let x = f16r1(v);
           g = f16r1(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));
         }

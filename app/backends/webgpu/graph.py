@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...ops import Rope
+from .gelu_table import gelu_table_buffer
 
 F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 = 0, 1, 2, 3, 6, 7, 8
 BF16_AS_F32 = 30  # BF16 in the file, widened to F32 at upload (products round x to bf16, as ggml)
@@ -121,6 +122,7 @@ class StepRecorder:
         self.dummy = self.dev.buffer(16, "dummy")
         self.fuse = getattr(ctx, "fuse", True)
         self.exact = getattr(ctx, "exact", True)  # reproduce ggml's x86 arithmetic where the kernels can
+        self.gelu_tab = gelu_table_buffer(self.dev) if self.exact else self.dummy  # ggml's geglu table
         self.run_list: list = []
         self.n_buffers = 0
         self.act_bytes = 0
@@ -227,7 +229,7 @@ class StepRecorder:
                                  "EXACT": exact, "FMA_NATIVE": self.dev.fused_fma,
                                  "REPACKED": exact and w.type in (Q4_0, Q4_K) and n_out % 8 == 0 and w.repack},
                       struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
-                      [buf, xs, y.st], (_cdiv(rows, per_wg), _cdiv(n, tn), 1), extra=[xs, buf])
+                      [buf, xs, y.st], (_cdiv(rows, per_wg), _cdiv(n, tn), 1), extra=[xs, buf, self.gelu_tab])
             self.disp[-1].fusable = w.parts is None
         if bias is not None:
             y = self.add(y, bias)
@@ -254,8 +256,10 @@ class StepRecorder:
         if a.numel % nb:
             raise ValueError(f"cannot broadcast {nb} elements over {a.shape}")
         consts = {"OP": op, "EXACT": self.exact, "FMA_NATIVE": self.dev.fused_fma} if op == 4 else {"OP": op}
+        if op == 5:
+            consts = {"OP": op, "EXACT": self.exact}
         self._add("elementwise", consts, struct.pack("<2If I", a.numel, nb, s, 0), [a.st, bres, y.st],
-                  _grid(_cdiv(a.numel, 256)))
+                  _grid(_cdiv(a.numel, 256)), extra=[self.gelu_tab])
         return y
 
     @staticmethod
