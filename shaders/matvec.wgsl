@@ -47,6 +47,8 @@ const TNMAX = 8u;
 var<workgroup> part: array<f32, 2048>;   // [TNMAX][256]
 var<workgroup> part2: array<f32, 2048>;
 
+fn repacked() -> bool { return REPACKED; }
+
 fn wd(second: bool, i: u32) -> u32 {
   if (second) { return W2[i]; }
   return W[i];
@@ -73,7 +75,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (r < p.N && exact_type()) {  // any token (the exact path's grid has one token a row of workgroups)
       a1 = row_dots_exact(false, r, t0, lane)[0];
       if (GLU != 0u) { a2 = row_dots_exact(true, r, t0, lane)[0]; }
-      if ((TYPE == 13u || (TYPE == 12u && !REPACKED)) && lane == 0u && t0 < p.n && p.n < 8u) {
+      if ((TYPE == 13u || (TYPE == 12u && !repacked())) && lane == 0u && t0 < p.n && p.n < 8u) {
         mins1 = kmins(false, r, t0);
         if (GLU != 0u) { mins2 = kmins(true, r, t0); }
       }

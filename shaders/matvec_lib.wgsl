@@ -1,6 +1,7 @@
 // Helpers of the mat-vec kernels (matvec.wgsl, matvec_multi.wgsl), pasted into them
 // where they say `//#include matvec_lib` (app/backends/webgpu/kernels.py). They use the
-// includer's TYPE, LANES, TN, TNMAX, EXACT, p (K, x_stride, x_scales, x_bsums, n), X and wd(),
+// includer's TYPE, LANES, TN, TNMAX, EXACT, p (K, x_stride, x_scales, x_bsums, n), X, wd() and
+// repacked() (whether ggml repacks the weight being read),
 // and float_exact.wgsl's mad() (the includer includes it and sets OB).
 
 fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack2x16float(v)); }
@@ -172,7 +173,7 @@ fn row_dots_exact(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX>
   let nb = p.K / 32u;
   let bsz = bsz16();
   let row = r * nb * bsz;
-  let chain = TYPE == 2u && REPACKED;
+  let chain = TYPE == 2u && repacked();
   if (chain && lane != 0u) { return acc; }
   for (var b = 0u; b < nb; b++) {
     let q = load_blk(second, row + b * bsz);
@@ -272,7 +273,7 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
   var accm: array<f32, TNMAX>;
   for (var t = 0u; t < TNMAX; t++) { acc[t] = 0.0; accm[t] = 0.0; }
   let nbk = p.K / 256u;
-  let chain = TYPE == 12u && REPACKED;   // ggml's repacked q4_K_8x8
+  let chain = TYPE == 12u && repacked();   // ggml's repacked q4_K_8x8
   let tiled = !chain && p.n >= 8u;
   if ((chain || tiled) && lane != 0u) { return acc; }
   if (tiled) {

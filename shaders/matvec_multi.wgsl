@@ -5,7 +5,7 @@ override TYPE: u32 = 0u;
 override LANES: u32 = 32u;
 override EXACT: bool = false;
 override FMA_NATIVE: bool = false;
-override REPACKED: bool = false;  // EXACT Q4_0 whose rows ggml repacks (a multiple of 8)
+override REPACKED: u32 = 0u;  // EXACT: bit i set when ggml repacks weight i (rows % 8 == 0)
 const TN = 1u;
 
 struct P {
@@ -24,6 +24,8 @@ struct P {
 const TNMAX = 8u;
 var<workgroup> part: array<f32, 256>;
 var<private> sel: u32;
+
+fn repacked() -> bool { return ((REPACKED >> sel) & 1u) == 1u; }
 
 fn wd(second: bool, i: u32) -> u32 {
   if (sel == 1u) { return W2[i]; }
@@ -58,7 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   if (lane == 0u && valid) {
     var v = part[li];
-    if ((TYPE == 13u || (TYPE == 12u && !REPACKED)) && exact_type()) { v += kmins(false, r, 0u); }
+    if ((TYPE == 13u || (TYPE == 12u && !repacked())) && exact_type()) { v += kmins(false, r, 0u); }
     if (sel == 0u) { Y[r] = v; } else if (sel == 1u) { Y2[r] = v; } else { Y3[r] = v; }
   }
 }

@@ -4,6 +4,9 @@
 // of W4 (to Y4). matvec_multi.wgsl with a fourth output; the same kernel body (TN = 1).
 override TYPE: u32 = 0u;
 override LANES: u32 = 32u;
+override EXACT: bool = false;       // as matvec.wgsl
+override FMA_NATIVE: bool = false;
+override REPACKED: u32 = 0u;  // EXACT: bit i set when ggml repacks weight i (rows % 8 == 0)
 const TN = 1u;
 
 struct P {
@@ -25,6 +28,8 @@ const TNMAX = 8u;
 var<workgroup> part: array<f32, 256>;
 var<private> sel: u32;
 
+fn repacked() -> bool { return ((REPACKED >> sel) & 1u) == 1u; }
+
 fn wd(second: bool, i: u32) -> u32 {
   if (sel == 1u) { return W2[i]; }
   if (sel == 2u) { return W3[i]; }
@@ -32,10 +37,14 @@ fn wd(second: bool, i: u32) -> u32 {
   return W[i];
 }
 
+var<private> OB: u32;
+
+//#include float_exact
 //#include matvec_lib
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  OB = p.pad1;
   let lane = li % LANES;
   var r = wg.x * (256u / LANES) + li / LANES;
   sel = 0u;
@@ -58,7 +67,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
   }
   if (lane == 0u && valid) {
-    let v = part[li];
+    var v = part[li];
+    if ((TYPE == 13u || (TYPE == 12u && !repacked())) && exact_type()) { v += kmins(false, r, 0u); }
     if (sel == 0u) { Y[r] = v; } else if (sel == 1u) { Y2[r] = v; } else if (sel == 2u) { Y3[r] = v; } else { Y4[r] = v; }
   }
 }

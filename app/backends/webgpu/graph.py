@@ -77,7 +77,7 @@ class Weight:
     buf: Any
     host: bytes | None = None  # small F32 tensors are also kept on the host (rope_freqs)
     parts: list | None = None  # larger than one storage binding: [(buffer, first row, rows)]
-    repack: bool = True  # ggml would repack it for mat-muls (not token_embd): decides exact mode's sum order
+    repack: bool = True  # ggml repacks it for mat-muls where it can (a tied output head too): exact mode's sum order
 
     @property
     def n_rows(self) -> int:
@@ -507,7 +507,7 @@ class StepRecorder:
                     or struct.unpack("<I", d.params[20:24])[0] != 1:  # one token (exact products use TN 1 for more)
                 continue
             k = struct.unpack("<I", d.params[:4])[0]
-            key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], d.consts["REPACKED"], k)
+            key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], k)
             g = groups.get(key)
             if g is None or len(g) == 3:
                 g = groups[key] = [i]
@@ -528,7 +528,7 @@ class StepRecorder:
             rows = 256 // d0.consts["LANES"]
             disp[first] = Dispatch("matvec_multi", {"TYPE": d0.consts["TYPE"], "LANES": d0.consts["LANES"],
                                                     "EXACT": d0.consts["EXACT"], "FMA_NATIVE": d0.consts["FMA_NATIVE"],
-                                                    "REPACKED": d0.consts["REPACKED"]},
+                                                    "REPACKED": sum(int(d.consts["REPACKED"]) << i for i, d in enumerate(ds))},
                                    struct.pack("<12I", k, ns[0], xstride, scales, ns[0], 1, ns[1], ns[2], bsums, 0, 0, 0),
                                    [d0.res[0], d0.res[1], d0.res[2], PARAMS, ds[1].res[0], w3, ds[1].res[2], y3],
                                    (_cdiv(sum(ns), rows), 1, 1), d0.out)

@@ -113,14 +113,16 @@ def fuse_multi4(disp: list[Dispatch]) -> list[Dispatch]:
                 break  # another group of the same input: leave them
             if j in drop or e.kernel != "matvec" or e.res[1] is not d.res[1] or not e.fusable \
                     or e.consts != {"TYPE": d.consts["TYPE"], "TN": 1, "LANES": d.consts["LANES"], "RES": False,
-                                    "GLU": 0}:
+                                    "GLU": 0, "EXACT": d.consts["EXACT"], "FMA_NATIVE": d.consts["FMA_NATIVE"],
+                                    "REPACKED": e.consts["REPACKED"]}:
                 continue
             v = struct.unpack("<8I", e.params)
             if v[0] != u[0] or v[7] != 0:
                 continue
             n4 = v[1]
             rows = 256 // d.consts["LANES"]
-            disp[i] = Dispatch("matvec_multi4", dict(d.consts),
+            consts = dict(d.consts, REPACKED=d.consts["REPACKED"] | int(e.consts["REPACKED"]) << 3)  # weight 4's bit
+            disp[i] = Dispatch("matvec_multi4", consts,
                                struct.pack("<12I", *u[0:9], n4, 0, 0),
                                list(d.res) + [e.res[0], e.res[2]],
                                (_cdiv(u[1] + u[6] + u[7] + n4, rows), 1, 1), d.out)
@@ -132,10 +134,11 @@ def fuse_multi4(disp: list[Dispatch]) -> list[Dispatch]:
 def _fuse_eltwise_q8(disp, flow, j, d, drop, unused) -> None:
     """rec_eltwise -> quantize (Q8_0 for a product): the element-wise pass writes the blocks."""
     rd = flow.readers.get(id(d.out), [])
-    if d.out.pinned or not rd or not unused(rd[0]) or disp[rd[0]].kernel != "quantize":
+    if d.out.pinned or not rd or not unused(rd[0]) or disp[rd[0]].kernel != "quantize" \
+            or disp[rd[0]].consts.get("SUMS"):  # Q8_1 (Q4_1/Q5_1 products) also needs block sums
         return
     q = disp[rd[0]]
-    K, nbk, scales, xs = struct.unpack("<4I", q.params)
+    K, nbk, scales, xs = struct.unpack("<4I", q.params[:16])
     n = struct.unpack("<16I", d.params)[10]
     if q.res[0] is not d.out or xs != K or nbk * 32 != n:
         return
@@ -237,9 +240,9 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
                 drop.update((inorm, ie))
                 rq = flow.readers.get(id(e.out), [])
                 if S % 32 == 0 and len(rq) == 1 and unused(rq[0]) and not e.out.pinned \
-                        and disp[rq[0]].kernel == "quantize":
+                        and disp[rq[0]].kernel == "quantize" and not disp[rq[0]].consts.get("SUMS"):
                     qd = disp[rq[0]]
-                    K, nbk, qscales, xs = struct.unpack("<4I", qd.params)
+                    K, nbk, qscales, xs = struct.unpack("<4I", qd.params[:16])
                     if K == S * H and xs == K and nbk == n * K // 32:
                         d.consts["QUANT"] = True
                         scales = qscales

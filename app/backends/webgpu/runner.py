@@ -181,8 +181,7 @@ class WebGPURunner:
                     for off in range(0, len(data), step):
                         dev.write(buf, off, memoryview(data)[off:off + step])
                 host = data if type_id in (F32, BF16_AS_F32) and len(data) <= _HOST_KEEP else None
-                handles[t.name] = Weight(t.name, type_id, tuple(t.shape), buf, host, parts,
-                                         repack=self.model.is_matmul_weight(t.name))
+                handles[t.name] = Weight(t.name, type_id, tuple(t.shape), buf, host, parts)
         finally:
             if f is not None:
                 f.close()
