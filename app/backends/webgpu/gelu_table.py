@@ -47,10 +47,15 @@ def gelu_table(lib: Any | None = None) -> bytes:
     return y.tobytes()
 
 
-def gelu_table_buffer(device: Any) -> Any:
-    """The table on `device` (made once per device)."""
-    buf = _tables.get(id(device))
-    if buf is None:
-        buf = _tables[id(device)] = device.buffer(4 * 65536, "gelu_table")
-        device.write(buf, 0, gelu_table())
-    return buf
+def gelu_table_buffer(device: Any) -> Any | None:
+    """The table on `device` (made once per device); None where the engine cannot be
+    loaded (a GPU-only host): geglu then computes gelu itself, not bit for bit."""
+    if id(device) not in _tables:
+        try:
+            table = gelu_table()
+        except Exception:  # noqa: BLE001 - no engine here (not built, cannot be built): plain gelu
+            _tables[id(device)] = None
+        else:
+            buf = _tables[id(device)] = device.buffer(4 * 65536, "gelu_table")
+            device.write(buf, 0, table)
+    return _tables[id(device)]

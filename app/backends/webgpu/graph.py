@@ -122,7 +122,9 @@ class StepRecorder:
         self.dummy = self.dev.buffer(16, "dummy")
         self.fuse = getattr(ctx, "fuse", True)
         self.exact = getattr(ctx, "exact", True)  # reproduce ggml's x86 arithmetic where the kernels can
-        self.gelu_tab = gelu_table_buffer(self.dev) if self.exact else self.dummy  # ggml's geglu table
+        self.gelu_tab = gelu_table_buffer(self.dev) if self.exact else None  # ggml's geglu table (None: no engine)
+        self.gelu_exact = self.gelu_tab is not None
+        self.gelu_tab = self.gelu_tab or self.dummy
         self.run_list: list = []
         self.n_buffers = 0
         self.act_bytes = 0
@@ -257,7 +259,7 @@ class StepRecorder:
             raise ValueError(f"cannot broadcast {nb} elements over {a.shape}")
         consts = {"OP": op, "EXACT": self.exact, "FMA_NATIVE": self.dev.fused_fma} if op == 4 else {"OP": op}
         if op == 5:
-            consts = {"OP": op, "EXACT": self.exact}
+            consts = {"OP": op, "EXACT": self.gelu_exact}
         self._add("elementwise", consts, struct.pack("<2If I", a.numel, nb, s, 0), [a.st, bres, y.st],
                   _grid(_cdiv(a.numel, 256)), extra=[self.gelu_tab])
         return y
@@ -486,6 +488,8 @@ class StepRecorder:
                         continue
                     if not (only_reader(a, j) and only_reader(b, j)):
                         continue
+                    if d.consts["OP"] == 5 and g.consts.get("EXACT") and not self.gelu_exact:
+                        continue  # exact products read gelu from ggml's table, which needs the engine
                     g.consts["GLU"] = 1 if d.consts["OP"] == 4 else 2
                     g.res[2] = g.out = d.out
                     g.res[5] = u.res[0]
