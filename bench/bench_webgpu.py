@@ -134,13 +134,15 @@ def run_check(path: Path, device) -> dict:
         f.write(ref["model"].tobytes())
     m = model_for(read_gguf(f.name))
     r = WebGPURunner(m, f.name, n_ctx=256, device=device)
-    agree, coss = 0, []
+    agree, coss, diff = 0, [], 0.0
     for i, t in enumerate(ref["tokens"].tolist()):
         r.eval([t])
         a, b = ref["logits"][i], np.asarray(r.logits())
         coss.append(float(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)))
+        diff = max(diff, float(np.abs(a - b).max()))
         agree += int(a.argmax()) == r.argmax()
-    return {"positions": len(coss), "top1_agreement": agree / len(coss), "min_cos": min(coss)}
+    return {"positions": len(coss), "top1_agreement": agree / len(coss), "min_cos": min(coss),
+            "max_abs_logit_diff": diff}
 
 
 def main() -> None:
