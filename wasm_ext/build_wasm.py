@@ -10,11 +10,17 @@ two flavours:
            persistent ggml threadpool; a standalone module (Pyodide has no threads) that
            Python drives through JS (app/worker/jslib.py, web/engine_bridge.js).
 
-ggml is built from a patched copy of the extracted tree: upstream's wasm
-`quantize_row_q8_0` / `quantize_row_q8_1` truncate the scaled activations where the
-reference (and the x86 kernels) round to nearest, which biases every quantized mat-mul.
-We round first (`wasm_f32x4_nearest`) and scale by 127/amax as the x86 kernels do, so
-wasm results equal native ones.
+ggml is built from a patched copy of the extracted tree (patch_ggml), so that wasm computes
+what the native x86 build computes where we could make it so:
+  * upstream's wasm `quantize_row_q8_0` / `quantize_row_q8_1` truncate the scaled
+    activations where the reference (and the x86 kernels) round to nearest, which biases
+    every quantized mat-mul: we round first (`wasm_f32x4_nearest`) and scale by 127/amax
+    as the x86 kernels do;
+  * ggml's F32/F16 SIMD mappings (vec dot/mad/scale: flash attention, F16 dots, ...) are
+    replaced by emscripten/simd_x86_avx512.h: the AVX-512 register layout and reduction
+    order of the native build, with a correctly rounded FMA;
+  * flash attention's running softmax sum `S = S*ms + vs` is fused, as GCC contracts it
+    on x86 (-ffp-contract=fast is GCC's default).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.
@@ -65,7 +71,23 @@ _Q8_TRUNC = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(v);"
 _Q8_ROUND = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v)); /* pyllm: round like x86 */"
 _Q8_ID = "const float id = d ? 1.0f/d : 0.0f;"
 _Q8_ID_X86 = "const float id = amax != 0.0f ? 127.f/amax : 0.0f; /* pyllm: the x86 scale */"
-PATCH_VERSION = 2  # bump when patch_ggml changes what it writes
+PATCH_VERSION = 3  # bump when patch_ggml changes what it writes
+SIMD_X86_HEADER = HERE / "emscripten" / "simd_x86_avx512.h"
+_SIMD_WASM_BEGIN = "#elif defined(__wasm_simd128__)\n"
+_SIMD_WASM_END = "#elif defined(__SSE3__)\n"
+_F16_DOT_FMA = "#define GGML_F16_DOT_VEC_FMA        GGML_F16_VEC_FMA\n"
+_F16_DOT_FMA_PYLLM = ("#ifdef PYLLM_F16_DOT_VEC_FMA /* pyllm */\n#define GGML_F16_DOT_VEC_FMA        PYLLM_F16_DOT_VEC_FMA\n"
+                      "#else\n" + _F16_DOT_FMA + "#endif\n")
+_FA_SUM = "S = S*ms + vs; // scale and increment sum with partial sum"
+_FA_SUM_FUSED = "S = fmaf(S, ms, vs); /* pyllm: fused, as GCC contracts it on x86 */"
+
+
+def _replace_once(path: Path, text: str, old: str, new: str, count: int = 1) -> str:
+    n = text.count(old)
+    if n != count:
+        raise RuntimeError(f"{path}: expected {count} occurrence(s) of {old!r} to patch, found {n}; "
+                           "the pinned ggml changed: review wasm_ext/build_wasm.py's patches")
+    return text.replace(old, new)
 
 
 def patch_ggml(ggml: Path) -> None:
@@ -87,12 +109,33 @@ def patch_ggml(ggml: Path) -> None:
         assert text.count(new) == 2
     quants.write_text(text)
 
+    # the F32/F16 SIMD mappings: splice in the AVX-512-equivalent section for wasm
+    mappings = ggml / "src" / "ggml-cpu" / "simd-mappings.h"
+    text = mappings.read_text()
+    begin = text.index(_SIMD_WASM_BEGIN)
+    end = text.index(_SIMD_WASM_END, begin)
+    if text.count(_SIMD_WASM_BEGIN) != 1 or "GGML_F32x4_REDUCE" not in text[begin:end]:
+        raise RuntimeError(f"{mappings}: the wasm SIMD section is not where it was; review the patch")
+    text = (text[:begin] + _SIMD_WASM_BEGIN + "// pyllm: upstream's section replaced (wasm_ext/build_wasm.py)\n"
+            + SIMD_X86_HEADER.read_text() + text[end:])
+    text = _replace_once(mappings, text, _F16_DOT_FMA, _F16_DOT_FMA_PYLLM)
+    mappings.write_text(text)
+
+    ops = ggml / "src" / "ggml-cpu" / "ops.cpp"
+    ops.write_text(_replace_once(ops, ops.read_text(), _FA_SUM, _FA_SUM_FUSED))
+
+
+def patch_fingerprint() -> str:
+    """Everything patch_ggml writes, hashed (part of the cache keys)."""
+    parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED,
+             SIMD_X86_HEADER.read_text())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
+
 
 def patched_ggml_dir() -> Path:
     """A copy of the pinned ggml tree with patch_ggml applied (made once per version)."""
     src = llama_cpp_dir() / "ggml"
-    marker = hashlib.sha256(repr((_Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86)).encode()).hexdigest()[:8]
-    root = cache_root() / f"ggml-wasm-{SDIST_VERSION}-p{PATCH_VERSION}-{marker}"
+    root = cache_root() / f"ggml-wasm-{SDIST_VERSION}-p{PATCH_VERSION}-{patch_fingerprint()}"
     if (root / ".complete").exists():
         return root / "ggml"
     root.mkdir(parents=True, exist_ok=True)
@@ -115,7 +158,7 @@ def wasm_sources() -> list[Path]:
 
 def wasm_key(link_flags: list[str]) -> str:
     """Engine sources + the Emscripten recipe + the patch + this flavour's link flags."""
-    h = hashlib.sha256(repr((PATCH_VERSION, _Q8_ROUND, _Q8_ID_X86, link_flags)).encode())
+    h = hashlib.sha256(repr((patch_fingerprint(), link_flags)).encode())
     for path in wasm_sources():
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
