@@ -36,16 +36,44 @@ static inline v128_t pyllm_fma_f64x2_odd(v128_t a, v128_t b, v128_t c) {
     return wasm_i64x2_add(s, wasm_v128_and(inexact_even, dir));
 }
 
+// The f64 sum s = a*b + c (product exact) rounds to the correct f32 unless s sits exactly
+// on an f32 rounding boundary (half-way between two floats: the f64 rounding may have
+// landed there from either side) or in f32's subnormal range: only then is the
+// round-to-odd correction needed (rare; one branch per vector).
+static inline v128_t pyllm_f32_boundary(v128_t s) {
+    const v128_t low29 = wasm_v128_and(s, wasm_i64x2_splat(0x1FFFFFFF));
+    const v128_t abs_s = wasm_f64x2_abs(s);
+    return wasm_v128_or(wasm_i64x2_eq(low29, wasm_i64x2_splat(0x10000000)),
+                        wasm_v128_and(wasm_f64x2_lt(abs_s, wasm_f64x2_splat(0x1p-126)),
+                                      wasm_f64x2_ne(abs_s, wasm_f64x2_splat(0.0))));
+}
+
 // a*b + c for f32x4 with one rounding (what x86's vfmadd computes)
 static inline v128_t pyllm_fma_f32x4(v128_t a, v128_t b, v128_t c) {
-    const v128_t lo = pyllm_fma_f64x2_odd(wasm_f64x2_promote_low_f32x4(a), wasm_f64x2_promote_low_f32x4(b),
-                                          wasm_f64x2_promote_low_f32x4(c));
-    const v128_t ah = wasm_i32x4_shuffle(a, a, 2, 3, 2, 3);
-    const v128_t bh = wasm_i32x4_shuffle(b, b, 2, 3, 2, 3);
-    const v128_t ch = wasm_i32x4_shuffle(c, c, 2, 3, 2, 3);
-    const v128_t hi = pyllm_fma_f64x2_odd(wasm_f64x2_promote_low_f32x4(ah), wasm_f64x2_promote_low_f32x4(bh),
-                                          wasm_f64x2_promote_low_f32x4(ch));
+    const v128_t al = wasm_f64x2_promote_low_f32x4(a), bl = wasm_f64x2_promote_low_f32x4(b);
+    const v128_t cl = wasm_f64x2_promote_low_f32x4(c);
+    const v128_t ah = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(a, a, 2, 3, 2, 3));
+    const v128_t bh = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(b, b, 2, 3, 2, 3));
+    const v128_t ch = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(c, c, 2, 3, 2, 3));
+    v128_t lo = wasm_f64x2_add(wasm_f64x2_mul(al, bl), cl);
+    v128_t hi = wasm_f64x2_add(wasm_f64x2_mul(ah, bh), ch);
+    if (__builtin_expect(wasm_v128_any_true(wasm_v128_or(pyllm_f32_boundary(lo), pyllm_f32_boundary(hi))), 0)) {
+        lo = pyllm_fma_f64x2_odd(al, bl, cl);
+        hi = pyllm_fma_f64x2_odd(ah, bh, ch);
+    }
     return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+// a*b + c with one rounding (scalar)
+static inline float pyllm_fmaf(float a, float b, float c) {
+    const double s = (double) a * (double) b + (double) c;  // the product is exact in f64
+    uint64_t u;
+    memcpy(&u, &s, sizeof(u));
+    const double as = fabs(s);
+    if ((u & 0x1FFFFFFF) == 0x10000000 || (as < 0x1p-126 && as != 0.0)) {
+        return fmaf(a, b, c);  // on an f32 rounding boundary: musl's correctly rounded fmaf
+    }
+    return (float) s;
 }
 
 static inline pyllm_f32x16 pyllm_f32x16_splat(float x) {
@@ -158,3 +186,43 @@ do {                                                             \
 
 // dot products of two F16 vectors: every product is exact in f32, so no FMA emulation needed
 #define PYLLM_F16_DOT_VEC_FMA       pyllm_f32x16_fma_exact_product
+
+// ggml_v_expf / ggml_v_silu of the AVX-512 build (vec.h), lane by lane: the same
+// polynomial with the same fused steps; _mm512_scalef_ps(j, n) = j * 2^n rounded once
+// (computed in f64, where it is exact).
+static inline v128_t pyllm_scalef_f32x4(v128_t j, v128_t n) {
+    const v128_t ni = wasm_i32x4_trunc_sat_f32x4(n);  // n is integral here
+    const v128_t e_lo = wasm_i64x2_shl(wasm_i64x2_add(wasm_i64x2_extend_low_i32x4(ni), wasm_i64x2_splat(1023)), 52);
+    const v128_t e_hi = wasm_i64x2_shl(wasm_i64x2_add(wasm_i64x2_extend_high_i32x4(ni), wasm_i64x2_splat(1023)), 52);
+    const v128_t lo = wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(j), e_lo);
+    const v128_t hi = wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(j, j, 2, 3, 2, 3)), e_hi);
+    return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+static inline v128_t pyllm_v_expf(v128_t x) {
+    const v128_t r = wasm_f32x4_splat(0x1.8p23f);
+    const v128_t z = pyllm_fma_f32x4(x, wasm_f32x4_splat(0x1.715476p+0f), r);
+    const v128_t n = wasm_f32x4_sub(z, r);
+    const v128_t neg_n = wasm_f32x4_neg(n);
+    const v128_t b = pyllm_fma_f32x4(neg_n, wasm_f32x4_splat(0x1.7f7d1cp-20f),
+                                     pyllm_fma_f32x4(neg_n, wasm_f32x4_splat(0x1.62e4p-1f), x));
+    const v128_t d = wasm_f32x4_gt(wasm_f32x4_abs(n), wasm_f32x4_splat(192.0f));
+    const v128_t u = wasm_f32x4_mul(b, b);
+    const v128_t j = pyllm_fma_f32x4(
+        pyllm_fma_f32x4(pyllm_fma_f32x4(wasm_f32x4_splat(0x1.0e4020p-7f), b, wasm_f32x4_splat(0x1.573e2ep-5f)), u,
+                        pyllm_fma_f32x4(wasm_f32x4_splat(0x1.555e66p-3f), b, wasm_f32x4_splat(0x1.fffdb6p-2f))),
+        u, pyllm_fma_f32x4(wasm_f32x4_splat(0x1.ffffecp-1f), b, wasm_f32x4_splat(1.0f)));
+    if (!wasm_v128_any_true(d)) {
+        return pyllm_scalef_f32x4(j, n);
+    }
+    // |n| > 192: +inf where n > 0, else 0 (the other lanes as usual; n clamped so scalef stays finite-exponent)
+    const v128_t nc = wasm_f32x4_min(wasm_f32x4_max(n, wasm_f32x4_splat(-192.0f)), wasm_f32x4_splat(192.0f));
+    const v128_t alt = wasm_v128_bitselect(wasm_f32x4_splat(0.0f), wasm_f32x4_splat(__builtin_inff()),
+                                           wasm_f32x4_le(n, wasm_f32x4_splat(0.0f)));
+    return wasm_v128_bitselect(alt, pyllm_scalef_f32x4(j, nc), d);
+}
+
+static inline v128_t pyllm_v_silu(v128_t x) {
+    const v128_t e = pyllm_v_expf(wasm_f32x4_sub(wasm_f32x4_splat(0.0f), x));
+    return wasm_f32x4_div(x, wasm_f32x4_add(wasm_f32x4_splat(1.0f), e));
+}
