@@ -1,12 +1,17 @@
 """The engine built with Emscripten, run inside real Pyodide (Node) through the same
 ctypes binding and the same app/ Python as on the host, against the host-native engine.
 
-What "the same results" means here: ggml's SIMD kernels differ between x86 (AVX2 + FMA,
-8 lanes) and wasm (SIMD128, 4 lanes, no FMA), so results agree to float rounding, not
-bit for bit. The quantized mat-muls agree to ~1e-6 (after our q8 patch; upstream's wasm
-build is off by ~1e-2). Greedy decoding is checked along the native trajectory: at every
-step the wasm engine must pick the native token unless native's top-2 logits are a near
-tie (margin below TIE), where rounding may legitimately flip the choice.
+What "the same results" means here: the wasm build computes what the native x86 build
+computes (wasm_ext/build_wasm.py patches ggml: the AVX-512 register layout and reduction
+order, a correctly rounded FMA, the x86 quantized and repacked kernels' arithmetic, the
+AVX-512 silu, the FMA contractions GCC makes on x86). Every op our models use is then
+bit-identical to native (test_ops_match_native) except RoPE: its cosf/sinf come from the
+C library, glibc natively and musl (Emscripten) in wasm, and the two round differently for
+about 1.5% of the angles Gemma 3 uses (measured: 956 of 65536 (cos, sin) pairs for
+positions < 512, head_dim 256, base 1e6); matching glibc bit for bit would need its
+algorithm and tables. So models without RoPE (Mamba) give bit-identical logits, and
+models with RoPE give logits that differ by a few 1e-6 relative; greedy tokens are
+identical, free-running, for every test model and Gemma 3 270M.
 """
 from __future__ import annotations
 
@@ -24,9 +29,6 @@ sys.path.insert(0, str(HERE.parent.parent))
 from wasm_support import in_pyodide, run_pyodide, tools_missing  # noqa: E402
 
 pytestmark = pytest.mark.skipif(tools_missing() is not None, reason=str(tools_missing()))
-
-TIE = 0.15  # logits margin under which two candidates count as tied
-
 
 @pytest.fixture(scope="module")
 def side_module() -> Path:
@@ -46,13 +48,38 @@ def test_side_module_has_wasm_simd_kernels(side_module: Path) -> None:
     assert ops["i32x4.dot_i16x8_s"] > 10, ops
 
 
-def test_q8_patch_applied() -> None:
+def test_ggml_patches_applied() -> None:
     from wasm_ext.build_wasm import patched_ggml_dir
 
-    text = (patched_ggml_dir() / "src" / "ggml-cpu" / "arch" / "wasm" / "quants.c").read_text()
+    cpu = patched_ggml_dir() / "src" / "ggml-cpu"
+    text = (cpu / "arch" / "wasm" / "quants.c").read_text()
     assert text.count("wasm_f32x4_nearest(v)); /* pyllm") == 2
     assert text.count("127.f/amax : 0.0f; /* pyllm") == 2
     assert "wasm_i32x4_trunc_sat_f32x4(v);" not in text
+    assert "void ggml_vec_dot_q8_0_q8_0_wasm_upstream(" in text and "pyllm_hsum_float_8" in text
+    assert "pyllm_fma_f32x4" in (cpu / "simd-mappings.h").read_text()
+    assert "pyllm_sgemm_x86(params" in (cpu / "llamafile" / "sgemm.cpp").read_text()
+    assert "/* pyllm: repack what the x86" in (cpu / "repack.cpp").read_text()
+    assert (cpu / "vec.cpp").read_text().count("pyllm_v_silu(") == 2
+
+
+def test_ops_match_native(side_module: Path) -> None:
+    """One-op graphs (tests/browser/op_probe.py): every mat-mul type of the test models and
+    Gemma 3 270M (F32, F16, Q8_0, Q4_0 repacked, Q5_0, Q4_K repacked, Q6_K; one row and a
+    7-row batch), flash attention (decode and a 7-token batch, head dims 64 and 256),
+    norms, activations, element-wise ops: bit-identical to native. RoPE: the same except
+    where musl's cosf/sinf round differently from glibc's (see the module docstring)."""
+    from op_probe import cases, compare, run_native, run_wasm
+
+    cs = [c for c in cases() if c["name"] not in ("unary tanh", "soft_max")]  # unused by our models
+    rows = compare(cs, run_native(cs), run_wasm(cs))
+    for r in rows:
+        print(f"{r['name']:28s} {r['differ']:6d}/{r['n']:<6d} differ  max |diff| {r['max_abs']:.3g}")
+    differ = {r["name"]: r for r in rows if r["differ"]}
+    rope = {k: v for k, v in differ.items() if k.startswith("rope")}
+    assert differ.keys() == rope.keys(), f"ops that differ from native: {sorted(differ)}"
+    for r in rope.values():  # a last-bit difference of cos/sin, carried through one multiply-add
+        assert r["differ"] <= 0.05 * r["n"] and r["max_abs"] <= 5e-7, r
 
 
 MATMUL_CODE = r'''
@@ -80,8 +107,9 @@ def matmul(lib, wb, xb, qtype, K, N, B, flags=1):
 
 
 def test_quantized_matmuls_match_native(side_module: Path) -> None:
-    """Every weight type of the test models and Gemma 3 270M, mat-vec and a 41-row batch:
-    upstream's truncating wasm q8 quantizer fails this (max diff ~0.04 on Q4_0)."""
+    """Mat-vec and a 41-row batch (4-row tiles and single rows) of the gguf-py quantized
+    types: bit-identical for Q4_0/Q5_0/Q8_0 (upstream's truncating wasm q8 quantizer is off
+    by ~0.04 on Q4_0)."""
     import numpy as np
     from tools.testmodels import gguf  # gguf-py from the pinned sdist
 
@@ -106,12 +134,15 @@ def test_quantized_matmuls_match_native(side_module: Path) -> None:
                        "load_library\nlib = load_library(pyllm_engine_wasm.LIBRARY)\nout = []\n" + calls +
                        "\njson.dumps(out)")
     for (name, _, _, _, B), a, b in zip(cases, native, wasm):
-        a, b = np.array(a), np.array(b)
-        assert np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(a).max()), (name, B, np.abs(a - b).max())
+        a, b = np.array(a, dtype=np.float32), np.array(b, dtype=np.float32)
+        if name in ("Q4_1", "Q5_1"):  # x86's Q4_1/Q5_1 kernels are not reproduced: rounding-level agreement
+            assert np.abs(a - b).max() <= 1e-5 * max(1.0, np.abs(a).max()), (name, B, np.abs(a - b).max())
+        else:
+            assert a.tobytes() == b.tobytes(), (name, B, np.abs(a - b).max())
 
 
-TEACHER_CODE = r'''
-import json, time
+GREEDY_CODE = r"""
+import array, base64, hashlib, json, time
 import pyllm_engine_wasm
 from app.backends.ggml.library import load_library
 from app.backends.ggml.runner import GGMLRunner
@@ -125,6 +156,10 @@ if THREADS:  # the pthreads module, driven through JS
     lib = JsLibrary(mtBridge)
 else:
     lib = load_library(pyllm_engine_wasm.LIBRARY)
+
+def logits_bytes(r):
+    return array.array("f", r.logits()).tobytes()
+
 results = []
 for job in JOBS:
     t0 = time.perf_counter()
@@ -134,95 +169,125 @@ for job in JOBS:
     streamHostFile(job["host_path"], ms, job.get("chunk", 1 << 20))
     r = ms.finish()
     load_ms = (time.perf_counter() - t0) * 1e3
-    # greedy on its own, then the argmax along the native trajectory
     t1 = time.perf_counter()
-    r.eval(job["prompt"]); own = [r.argmax()]
+    r.eval(job["prompt"])
+    steps, tokens = [logits_bytes(r)], [r.argmax()]
     t2 = time.perf_counter()
-    for _ in range(len(job["native"]) - 1):
-        r.eval([own[-1]]); own.append(r.argmax())
+    while len(tokens) < job["n"]:
+        r.eval([tokens[-1]])
+        steps.append(logits_bytes(r))
+        tokens.append(r.argmax())
     t3 = time.perf_counter()
-    r.reset()
-    r.eval(job["prompt"]); forced = [r.argmax()]
-    for t in job["native"][:-1]:
-        r.eval([t]); forced.append(r.argmax())
     r.close()
-    n = len(job["native"])
-    results.append({"own": own, "forced": forced, "load_ms": load_ms,
-                    "prefill_tok_s": len(job["prompt"]) / (t2 - t1),
-                    "decode_tok_s": (n - 1) / (t3 - t2) if n > 1 else 0.0})
+    results.append({"tokens": tokens, "digests": [hashlib.sha256(b).hexdigest() for b in steps],
+                    "first": base64.b64encode(steps[0]).decode(), "last": base64.b64encode(steps[-1]).decode(),
+                    "load_ms": load_ms, "prefill_tok_s": len(job["prompt"]) / (t2 - t1),
+                    "decode_tok_s": (len(tokens) - 1) / (t3 - t2) if len(tokens) > 1 else 0.0})
 json.dumps({"results": results, "system_info": lib.eng_system_info().decode(), "timings": timings.to_py()})
-'''
+"""
 
 
-def native_trajectory(path: Path, prompt: list[int], n: int) -> tuple[list[int], list[float]]:
-    """Native greedy tokens and, per step, the margin between the top two logits."""
+def native_greedy(path: Path, prompt: list[int], n: int) -> dict:
+    """Native free-running greedy tokens, per-step logits digests, first and last logits."""
+    import array
+    import hashlib
+
     from app.backends.ggml.runner import GGMLRunner
     from app.gguf import read_gguf
     from app.models import model_for
 
     r = GGMLRunner(model_for(read_gguf(str(path))), str(path), n_threads=1, n_ctx=512)
-    tokens, margins = [], []
     r.eval(prompt)
-    for i in range(n):
-        logits = r.logits()
-        best = r.argmax()
-        second = max(v for j, v in enumerate(logits) if j != best)
-        tokens.append(best)
-        margins.append(logits[best] - second)
-        if i + 1 < n:
-            r.eval([best])
+    steps, tokens = [array.array("f", r.logits()).tobytes()], [r.argmax()]
+    while len(tokens) < n:
+        r.eval([tokens[-1]])
+        steps.append(array.array("f", r.logits()).tobytes())
+        tokens.append(r.argmax())
     r.close()
-    return tokens, margins
+    return {"tokens": tokens, "digests": [hashlib.sha256(b).hexdigest() for b in steps], "first": steps[0],
+            "last": steps[-1]}
+
+
+def _max_rel_diff(a: bytes, b: bytes) -> float:
+    import numpy as np
+
+    x, y = np.frombuffer(a, dtype=np.float32), np.frombuffer(b, dtype=np.float32)
+    return float(np.abs(x - y).max() / max(1e-30, float(np.abs(x).max())))
 
 
 def check_against_native(jobs: list[dict], threads: int = 0) -> list[dict]:
-    res = run_pyodide(f"JOBS = {__import__('json').dumps(jobs)}\nTHREADS = {threads}\n" + TEACHER_CODE,
-                      threads_pool=threads - 1 if threads else None)
+    """Runs the jobs in Pyodide; asserts free-running greedy tokens identical to native and
+    returns, per job, the wasm result with `exact_steps` (steps whose logits are
+    bit-identical) and `max_rel_diff` (first and last step logits, relative to their max)."""
+    import json
+
+    res = run_pyodide(f"JOBS = {json.dumps([{k: v for k, v in j.items() if k != 'native'} for j in jobs])}\n"
+                      f"THREADS = {threads}\n" + GREEDY_CODE, threads_pool=threads - 1 if threads else None)
     assert "WASM_SIMD=1" in res["system_info"]
     for job, r in zip(jobs, res["results"]):
-        native, margins = job["native"], job["margins"]
-        flips = [i for i, (a, b) in enumerate(zip(native, r["forced"])) if a != b]
-        bad = [(i, round(margins[i], 4)) for i in flips if margins[i] >= TIE]
-        assert not bad, f"{job['host_path']}: wasm picks another token than native at steps {bad} (margin >= {TIE})"
-        # (free-running greedy therefore equals native at least up to the first near tie)
-        r["identical"] = r["own"] == native
+        native = job["native"]
+        assert r["tokens"] == native["tokens"], f"{job['host_path']}: wasm greedy tokens differ from native"
+        r["exact_steps"] = sum(a == b for a, b in zip(r["digests"], native["digests"]))
+        r["max_rel_diff"] = max(_max_rel_diff(native["first"], base64.b64decode(r["first"])),
+                                _max_rel_diff(native["last"], base64.b64decode(r["last"])))
     return res["results"]
 
 
+def _uses_rope(path: Path) -> bool:
+    return not Path(path).name.startswith("mamba")
+
+
+def _assert_logits(job: dict, r: dict) -> None:
+    """Bit-identical logits without RoPE; with RoPE, musl-vs-glibc cos/sin roundings only."""
+    if _uses_rope(Path(job["host_path"])):
+        assert r["max_rel_diff"] <= 1e-4, (job["host_path"], r["max_rel_diff"])
+    else:
+        assert r["exact_steps"] == len(r["digests"]), (job["host_path"], r["exact_steps"])
+
+
+TINY_TYPES = ("F32", "F16", "Q8_0", "Q4_0", "Q4_K")
+
+
 def test_tiny_models_greedy_match_native(side_module: Path) -> None:
-    from tools.testmodels import tiny
+    """Every architecture of tools/testmodels.py at F32, F16, Q8_0, Q4_0 and Q4_K: 24 free-running
+    greedy tokens identical to native."""
+    from tools.testmodels import TINY, TINY_RECURRENT, tiny
 
     rng = random.Random(0)
     jobs = []
-    for arch in ("llama", "qwen2", "qwen3", "gemma3"):
-        for q in ("F32", "Q4_0", "Q8_0", "Q4_K"):
+    for arch in (*TINY, *TINY_RECURRENT):
+        for q in TINY_TYPES:
             path = tiny(arch, q)
             prompt = [1] + [rng.randrange(3, 1024) for _ in range(12)]
-            native, margins = native_trajectory(path, prompt, 16)
-            jobs.append({"path": in_pyodide(path), "host_path": str(path), "prompt": prompt,
-                         "native": native, "margins": margins, "chunk": 65536 + 17})
+            jobs.append({"path": in_pyodide(path), "host_path": str(path), "prompt": prompt, "n": 24,
+                         "native": native_greedy(path, prompt, 24), "chunk": 65536 + 17})
     results = check_against_native(jobs)
-    identical = sum(r["identical"] for r in results)
-    print(f"tiny models: {identical}/{len(results)} free-running greedy sequences identical to native")
+    for job, r in zip(jobs, results):
+        print(f"{Path(job['host_path']).name}: logits bit-identical at {r['exact_steps']}/{len(r['digests'])} "
+              f"steps, max relative diff {r['max_rel_diff']:.2e}")
+        _assert_logits(job, r)
 
 
-@pytest.mark.slow
-def test_gemma3_270m_greedy_matches_native(side_module: Path) -> None:
+def _gemma_job() -> dict:
     from tools.assets import gemma3_270m_path
 
     from app.tokenizer import load_tokenizer
 
     path = gemma3_270m_path()
-    tok = load_tokenizer(str(path))
-    prompt = tok.encode("The capital of France is Paris. The capital of Germany is", add_special=True)
-    native, margins = native_trajectory(path, prompt, 24)
-    results = check_against_native([{"path": in_pyodide(path), "host_path": str(path), "prompt": prompt,
-                                     "native": native, "margins": margins}])
-    r = results[0]
+    prompt = load_tokenizer(str(path)).encode("The capital of France is Paris. The capital of Germany is",
+                                              add_special=True)
+    return {"path": in_pyodide(path), "host_path": str(path), "prompt": prompt, "n": 32,
+            "native": native_greedy(path, prompt, 32)}
+
+
+@pytest.mark.slow
+def test_gemma3_270m_greedy_matches_native(side_module: Path) -> None:
+    job = _gemma_job()
+    r = check_against_native([job])[0]
     print(f"gemma3 270m in pyodide (1 thread): load {r['load_ms']:.0f} ms, prefill {r['prefill_tok_s']:.1f} tok/s, "
-          f"decode {r['decode_tok_s']:.1f} tok/s, free-running identical: {r['identical']}")
-    # the reply starts the same way whatever the rounding
-    assert tok.decode(r["own"][:5]) == tok.decode(native[:5])
+          f"decode {r['decode_tok_s']:.1f} tok/s; logits bit-identical at {r['exact_steps']}/{len(r['digests'])} "
+          f"steps, max relative diff {r['max_rel_diff']:.2e}")
+    _assert_logits(job, r)
 
 
 @pytest.fixture(scope="module")
@@ -240,22 +305,21 @@ def test_threads_module_has_wasm_simd_kernels(threads_module: Path) -> None:
 @pytest.mark.slow
 def test_threads_module_greedy_matches_native(threads_module: Path) -> None:
     """The pthreads module at 2 threads (persistent pool, 1 started worker), driven from
-    Python through JS (app/worker/jslib.py): a tiny model and Gemma 3 270M."""
-    from tools.assets import gemma3_270m_path
+    Python through JS (app/worker/jslib.py): tiny models of each type and Gemma 3 270M."""
     from tools.testmodels import tiny
 
-    from app.tokenizer import load_tokenizer
-
+    rng = random.Random(1)
     jobs = []
-    for path, prompt in ((tiny("llama", "Q4_0"), [1, 17, 300, 5, 900, 41]),
-                         (gemma3_270m_path(), None)):
-        if prompt is None:
-            prompt = load_tokenizer(str(path)).encode("The capital of France is Paris. The capital of Germany is",
-                                                      add_special=True)
-        native, margins = native_trajectory(path, prompt, 24)
-        jobs.append({"path": in_pyodide(path), "host_path": str(path), "prompt": prompt, "native": native,
-                     "margins": margins})
+    for arch, q in (("llama", "Q4_0"), ("qwen3", "Q4_K"), ("gemma3", "F16"), ("qwen35", "Q8_0"), ("mamba", "F32")):
+        path = tiny(arch, q)
+        prompt = [1] + [rng.randrange(3, 1024) for _ in range(9)]
+        jobs.append({"path": in_pyodide(path), "host_path": str(path), "prompt": prompt, "n": 24,
+                     "native": native_greedy(path, prompt, 24)})
+    jobs.append(_gemma_job())
     results = check_against_native(jobs, threads=2)
+    for job, r in zip(jobs, results):
+        _assert_logits(job, r)
     r = results[-1]
     print(f"gemma3 270m, pthreads module, 2 threads: load {r['load_ms']:.0f} ms, prefill {r['prefill_tok_s']:.1f} "
-          f"tok/s, decode {r['decode_tok_s']:.1f} tok/s")
+          f"tok/s, decode {r['decode_tok_s']:.1f} tok/s; logits bit-identical at {r['exact_steps']}/"
+          f"{len(r['digests'])} steps, max relative diff {r['max_rel_diff']:.2e}")

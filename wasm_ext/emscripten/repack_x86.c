@@ -5,7 +5,8 @@
 // x86's gemv/gemm (arch/x86/repack.cpp) compute each output (row, column) as: per block,
 // the exact integer dot product of the block (Q4_K: sum over sub-blocks of scale * dot, and
 // sum of min * bsum), then acc = fma(float(int), d_col * d_row, acc) (Q4_K: a second
-// accumulator for the mins, and acc - acc_min at the end). The 8-column interleave and
+// accumulator for the mins, and acc - acc_min at the end; its gemm does the fma after every
+// 64 elements instead of every 256). The 8-column interleave and
 // the 4-row tiles only decide what is computed together. Here each (row, column) is
 // computed on its own with the same float steps.
 //
@@ -80,7 +81,10 @@ static inline void pyllm_scale_min_k4(int j, const uint8_t * q, int * d, int * m
     }
 }
 
-static float pyllm_q4_Kx8_dot(const pyllm_block_q4_Kx8 * b, int c, const block_q8_K * a, int astride, int nb) {
+// per_chunk: x86's gemm (4-row tiles) accumulates in floats after every 64 elements, its
+// gemv after every super-block of 256
+static float pyllm_q4_Kx8_dot(const pyllm_block_q4_Kx8 * b, int c, const block_q8_K * a, int astride, int nb,
+                              bool per_chunk) {
     const v128_t m4 = wasm_i8x16_splat(0x0F);
     float acc = 0.0f, acc_min = 0.0f;
     for (int ib = 0; ib < nb; ib++) {
@@ -102,9 +106,16 @@ static float pyllm_q4_Kx8_dot(const pyllm_block_q4_Kx8 * b, int c, const block_q
             pyllm_scale_min_k4(c, b[ib].scales + (2 * j + 1) * 12, &sc_hi, &m_hi);
             iacc += sc_lo * s_lo + sc_hi * s_hi;
             imin += m_lo * (ab->bsums[4 * j] + ab->bsums[4 * j + 1]) + m_hi * (ab->bsums[4 * j + 2] + ab->bsums[4 * j + 3]);
+            if (per_chunk) {
+                acc = pyllm_fmaf((float) iacc, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * ab->d, acc);
+                acc_min = pyllm_fmaf((float) imin, GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]) * ab->d, acc_min);
+                iacc = imin = 0;
+            }
         }
-        acc = pyllm_fmaf((float) iacc, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * ab->d, acc);
-        acc_min = pyllm_fmaf((float) imin, GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]) * ab->d, acc_min);
+        if (!per_chunk) {
+            acc = pyllm_fmaf((float) iacc, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * ab->d, acc);
+            acc_min = pyllm_fmaf((float) imin, GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]) * ab->d, acc_min);
+        }
     }
     return acc - acc_min;
 }
@@ -144,7 +155,7 @@ void ggml_gemv_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const vo
         const block_q8_K * a = (const block_q8_K *) vy + y * nb;
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
-            for (int c = 0; c < 8; c++) s[y * nr + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, a, 1, nb);
+            for (int c = 0; c < 8; c++) s[y * nr + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, a, 1, nb, false);
         }
     }
 }
@@ -157,7 +168,7 @@ void ggml_gemm_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const vo
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
             for (int i = 0; i < 4; i++) {
-                for (int c = 0; c < 8; c++) s[(y * 4 + i) * bs + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, tile + i, 4, nb);
+                for (int c = 0; c < 8; c++) s[(y * 4 + i) * bs + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, tile + i, 4, nb, true);
             }
         }
     }
