@@ -71,7 +71,7 @@ _Q8_TRUNC = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(v);"
 _Q8_ROUND = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v)); /* pyllm: round like x86 */"
 _Q8_ID = "const float id = d ? 1.0f/d : 0.0f;"
 _Q8_ID_X86 = "const float id = amax != 0.0f ? 127.f/amax : 0.0f; /* pyllm: the x86 scale */"
-PATCH_VERSION = 7  # bump when patch_ggml changes what it writes
+PATCH_VERSION = 9  # bump when patch_ggml changes what it writes
 SIMD_X86_HEADER = HERE / "emscripten" / "simd_x86_avx512.h"
 _SIMD_WASM_BEGIN = "#elif defined(__wasm_simd128__)\n"
 _SIMD_WASM_END = "#elif defined(__SSE3__)\n"
@@ -111,6 +111,24 @@ _ROPE_ROT = ("    dst[0]        = type_conversion_table<T>::from_f32(x0*cos_thet
              "    dst[n_offset] = type_conversion_table<T>::from_f32(x0*sin_theta + x1*cos_theta);\n")
 _ROPE_ROT_FUSED = ("    dst[0]        = type_conversion_table<T>::from_f32(pyllm_fmaf(x0, cos_theta, -(x1*sin_theta))); /* pyllm */\n"
                    "    dst[n_offset] = type_conversion_table<T>::from_f32(pyllm_fmaf(x0, sin_theta, x1*cos_theta));\n")
+# scalar multiply-adds that GCC contracts into FMAs on x86 (-ffp-contract=fast is its default;
+# each seen in the native object code or in the results): vec_mad leftovers (n % 64), the
+# GELU table (one F16 entry differs unfused), Mamba's conv and scan
+_CONTRACTED = {
+    "vec.h": (("    return 0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*(1.0f + GELU_COEF_A*x*x)));\n",
+               "    return 0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*pyllm_fmaf(GELU_COEF_A*x, x, 1.0f))); /* pyllm */\n", 1),
+              ("            y[i] += x[i]*v;\n", "            y[i] = pyllm_fmaf(x[i], v, y[i]); /* pyllm */\n", 1),
+              ("        y[i] = GGML_CPU_FP32_TO_FP16(GGML_CPU_FP16_TO_FP32(y[i]) + GGML_CPU_FP16_TO_FP32(x[i])*v);\n",
+               "        y[i] = GGML_CPU_FP32_TO_FP16(pyllm_fmaf(GGML_CPU_FP16_TO_FP32(x[i]), v, "
+               "GGML_CPU_FP16_TO_FP32(y[i]))); /* pyllm */\n", 1)),
+    "ops.cpp": (("                    sumf += s[i0 + i1*ncs] * c[i0 + i1*nc];\n",
+                 "                    sumf = pyllm_fmaf(s[i0 + i1*ncs], c[i0 + i1*nc], sumf); /* pyllm */\n", 1),
+                ("const float state = (s0[i] * dA) + (B[ig] * x_dt);",
+                 "const float state = pyllm_fmaf(s0[i], dA, B[ig] * x_dt); /* pyllm */", 1),
+                ("const float state = (s0[i] * expf(dt_soft_plus * A[i0 + h*nc])) + (B[ig] * x_dt);",
+                 "const float state = pyllm_fmaf(s0[i], expf(dt_soft_plus * A[i0 + h*nc]), B[ig] * x_dt); /* pyllm */", 1),
+                ("sumf += state * C[ig];", "sumf = pyllm_fmaf(state, C[ig], sumf); /* pyllm */", 2)),
+}
 _FA_SUM = "S = S*ms + vs; // scale and increment sum with partial sum"
 _FA_SUM_FUSED = "S = fmaf(S, ms, vs); /* pyllm: fused, as GCC contracts it on x86 */"
 
@@ -158,6 +176,13 @@ def patch_ggml(ggml: Path) -> None:
     text = _replace_once(ops, ops.read_text(), _FA_SUM, _FA_SUM_FUSED)
     ops.write_text(_replace_once(ops, text, _ROPE_ROT, _ROPE_ROT_FUSED))
 
+    for name, edits in _CONTRACTED.items():
+        path = ggml / "src" / "ggml-cpu" / name
+        text = path.read_text()
+        for old, new, count in edits:
+            text = _replace_once(path, text, old, new, count)
+        path.write_text(text)
+
     vec = ggml / "src" / "ggml-cpu" / "vec.cpp"
     text = _replace_once(vec, vec.read_text(), _SILU_HEAD, _SILU_HEAD + _SILU_WASM)
     vec.write_text(_replace_once(vec, text, _SWIGLU_HEAD, _SWIGLU_HEAD + _SWIGLU_WASM))
@@ -193,7 +218,7 @@ def patch_ggml(ggml: Path) -> None:
 def patch_fingerprint() -> str:
     """Everything patch_ggml writes, hashed (part of the cache keys)."""
     parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED,
-             _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
+             _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
              QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text())
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
 

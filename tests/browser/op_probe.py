@@ -178,6 +178,21 @@ def run_native(cs: list[dict]) -> list[bytes]:
     return [base64.b64decode(ns["run_case"](lib, c)) for c in cs]
 
 
+def run_native_preloaded(cs: list[dict], preload: str) -> list[bytes]:
+    """run_native in a child process with LD_PRELOAD=preload (e.g. musl's cosf/sinf)."""
+    import os
+    import subprocess
+
+    code = (f"import sys, json, base64\nsys.path[:0] = [{str(HERE)!r}, {str(HERE.parent.parent)!r}]\n"
+            "from op_probe import run_native\n"
+            "print(json.dumps([base64.b64encode(b).decode() for b in run_native(json.load(sys.stdin))]))")
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(cs), capture_output=True, text=True,
+                          env=dict(os.environ, LD_PRELOAD=preload), timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return [base64.b64decode(x) for x in json.loads(proc.stdout.strip().splitlines()[-1])]
+
+
 def run_wasm(cs: list[dict]) -> list[bytes]:
     from wasm_support import run_pyodide
 
