@@ -151,6 +151,12 @@ def cases() -> list[dict]:
     y = rng.standard_normal((7, 640), dtype=np.float32)
     for op, code in (("swiglu", 0), ("geglu", 1)):
         out.append({"name": f"glu {op}", "op": "glu", "inputs": [_inp(x), _inp(y)], "args": {"op": code}})
+    # GELU is a table of F16 results built at start-up: every entry
+    h = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+    every = h[np.isfinite(h) & (np.abs(h) < 10)]
+    every = every[:len(every) // 64 * 64].reshape(-1, 64)
+    out.append({"name": "glu geglu (all F16 inputs)", "op": "glu", "inputs": [_inp(every), _inp(np.ones_like(every))],
+                "args": {"op": 1}})
     out.append({"name": "add", "op": "add", "inputs": [_inp(x), _inp(y)]})
     out.append({"name": "mul", "op": "mul", "inputs": [_inp(x), _inp(y)]})
     out.append({"name": "scale", "op": "scale", "inputs": [_inp(x)], "args": {"s": 0.37}})
