@@ -71,7 +71,7 @@ _Q8_TRUNC = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(v);"
 _Q8_ROUND = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v)); /* pyllm: round like x86 */"
 _Q8_ID = "const float id = d ? 1.0f/d : 0.0f;"
 _Q8_ID_X86 = "const float id = amax != 0.0f ? 127.f/amax : 0.0f; /* pyllm: the x86 scale */"
-PATCH_VERSION = 9  # bump when patch_ggml changes what it writes
+PATCH_VERSION = 10  # bump when patch_ggml changes what it writes
 SIMD_X86_HEADER = HERE / "emscripten" / "simd_x86_avx512.h"
 _SIMD_WASM_BEGIN = "#elif defined(__wasm_simd128__)\n"
 _SIMD_WASM_END = "#elif defined(__SSE3__)\n"

@@ -20,14 +20,34 @@ static inline void pyllm_quad_sums(v128_t x0, v128_t x1, const int8_t * y, v128_
     *hi = wasm_i32x4_add(wasm_i32x4_shuffle(p2, p3, 0, 2, 4, 6), wasm_i32x4_shuffle(p2, p3, 1, 3, 5, 7));
 }
 
+// acc + d * lanes with one rounding, for the Q0 blocks: d = d_x * d_y (two F16 scales, so a
+// multiple of 2^-48) times |lane| < 2^17 is exact in f64, and so is every partial sum's
+// neighbourhood: all values are multiples of 2^-48, so no f32 result is subnormal and only
+// the half-way case needs the round-to-odd correction (see pyllm_fma_f32x4).
+static inline v128_t pyllm_fma_q0(v128_t d64, v128_t lanes, v128_t acc) {
+    const v128_t a_lo = wasm_f64x2_promote_low_f32x4(acc);
+    const v128_t a_hi = wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(acc, acc, 2, 3, 2, 3));
+    const v128_t q_lo = wasm_f64x2_convert_low_i32x4(lanes);
+    const v128_t q_hi = wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(lanes, lanes, 2, 3, 2, 3));
+    v128_t lo = wasm_f64x2_add(wasm_f64x2_mul(d64, q_lo), a_lo);
+    v128_t hi = wasm_f64x2_add(wasm_f64x2_mul(d64, q_hi), a_hi);
+    const v128_t half = wasm_i64x2_splat(INT64_MIN);  // low 29 bits 1000...0, shifted to the top
+    if (__builtin_expect(wasm_v128_any_true(wasm_v128_or(wasm_i64x2_eq(wasm_i64x2_shl(lo, 35), half),
+                                                         wasm_i64x2_eq(wasm_i64x2_shl(hi, 35), half))), 0)) {
+        lo = pyllm_fma_f64x2_odd(d64, q_lo, a_lo);
+        hi = pyllm_fma_f64x2_odd(d64, q_hi, a_hi);
+    }
+    return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
 // x0/x1: the weight block's 32 values as int8 in element order
 static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t x0, v128_t x1,
                                       const int8_t * y) {
     v128_t lo, hi;
     pyllm_quad_sums(x0, x1, y, &lo, &hi);
-    const v128_t dv = wasm_f32x4_splat(d);
-    *acc_lo = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(lo), *acc_lo);
-    *acc_hi = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(hi), *acc_hi);
+    const v128_t d64 = wasm_f64x2_splat((double) d);
+    *acc_lo = pyllm_fma_q0(d64, lo, *acc_lo);
+    *acc_hi = pyllm_fma_q0(d64, hi, *acc_hi);
 }
 
 // hsum_float_8 of arch/x86/quants.c (and tinyBLAS's hsum(__m256))
