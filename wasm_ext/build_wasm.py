@@ -11,16 +11,25 @@ two flavours:
            Python drives through JS (app/worker/jslib.py, web/engine_bridge.js).
 
 ggml is built from a patched copy of the extracted tree (patch_ggml), so that wasm computes
-what the native x86 build computes where we could make it so:
+what the native x86 build computes (-march=native on this project's AVX-512 machines;
+tests/browser/test_wasm_engine.py checks it op by op and model by model):
   * upstream's wasm `quantize_row_q8_0` / `quantize_row_q8_1` truncate the scaled
     activations where the reference (and the x86 kernels) round to nearest, which biases
     every quantized mat-mul: we round first (`wasm_f32x4_nearest`) and scale by 127/amax
-    as the x86 kernels do;
-  * ggml's F32/F16 SIMD mappings (vec dot/mad/scale: flash attention, F16 dots, ...) are
-    replaced by emscripten/simd_x86_avx512.h: the AVX-512 register layout and reduction
-    order of the native build, with a correctly rounded FMA;
-  * flash attention's running softmax sum `S = S*ms + vs` is fused, as GCC contracts it
-    on x86 (-ffp-contract=fast is GCC's default).
+    as the x86 kernels do; q8_K activations use the reference quantizer, as x86 does;
+  * ggml's F32/F16 SIMD mappings (vec dot/mad/scale: flash attention, F32/F16 mat-vecs,
+    recurrent layers) are replaced by emscripten/simd_x86_avx512.h: the AVX-512 register
+    layout and reduction order, a correctly rounded FMA (computed in f64, rounded to odd
+    where the f64 sum sits on an f32 half-way point), the AVX-512 silu;
+  * quantized dot products (Q8_0/Q4_0/Q5_0/Q6_K) with the x86 kernels' lanes, FMAs and
+    horizontal sums (emscripten/quants_x86.c); llamafile's tinyBLAS per-element arithmetic
+    for F32/F16 batches (sgemm_x86.inc); Q4_0/Q4_K repacked as x86 repacks them, with its
+    gemv/gemm arithmetic (repack_x86.c);
+  * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
+    default): flash attention's running sum, RoPE's rotation, the GELU table, vec_mad
+    leftovers, Mamba's conv and scan.
+What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
+do not use (Q4_1/Q5_1/K-quants other than Q4_K/Q6_K, IQ*, softmax, tanh).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.
