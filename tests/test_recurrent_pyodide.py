@@ -1,6 +1,6 @@
 """The recurrent architectures inside real Pyodide on the wasm side module: Mamba, Mamba-2
-and Qwen 3.5 give the native engine's greedy tokens, and a snapshot saved in Pyodide
-continues exactly after load_state into a fresh runner."""
+and Qwen 3.5 give the native engine's greedy tokens (Mamba: bit-identical logits), and a
+snapshot saved in Pyodide continues exactly after load_state into a fresh runner."""
 from __future__ import annotations
 
 import json
@@ -82,12 +82,10 @@ def test_recurrent_models_in_pyodide_match_native():
         logits, tokens = _native(arch, prompt)
         ours = got[arch]["logits"]
         assert got[arch]["resumed"], arch  # the snapshot continues exactly inside Pyodide too
-        if arch.startswith("mamba"):  # pure recurrent: the wasm kernels agree with native to the ulp
-            assert max(abs(a - b) for a, b in zip(ours, logits)) <= 1e-5 * max(map(abs, logits)), arch
-            assert got[arch]["tokens"] == tokens, arch
-        else:  # with attention layers, wasm differs from native beyond ulps, as for llama/qwen3/gemma3
-            # (max logit diff 0.03-0.2 there, llama flips a greedy token at step 2): compare loosely
-            dot = sum(a * b for a, b in zip(ours, logits))
-            cos = dot / (sum(a * a for a in ours) * sum(b * b for b in logits)) ** 0.5
-            assert cos >= 0.999, (arch, cos)
-            assert got[arch]["tokens"][:8] == tokens[:8], arch
+        assert got[arch]["tokens"] == tokens, arch  # free-running greedy, all 23 steps
+        if arch.startswith("mamba"):  # no RoPE: the wasm build computes what native computes, bit for bit
+            assert ours == logits, arch
+        else:  # Qwen 3.5's attention layers use RoPE, whose cosf/sinf differ in the last bit between
+            # glibc (native) and musl (wasm) for ~1.5% of angles (tests/browser/test_wasm_engine.py)
+            peak = max(map(abs, logits))
+            assert max(abs(a - b) for a, b in zip(ours, logits)) <= 1e-4 * peak, arch

@@ -10,11 +10,26 @@ two flavours:
            persistent ggml threadpool; a standalone module (Pyodide has no threads) that
            Python drives through JS (app/worker/jslib.py, web/engine_bridge.js).
 
-ggml is built from a patched copy of the extracted tree: upstream's wasm
-`quantize_row_q8_0` / `quantize_row_q8_1` truncate the scaled activations where the
-reference (and the x86 kernels) round to nearest, which biases every quantized mat-mul.
-We round first (`wasm_f32x4_nearest`) and scale by 127/amax as the x86 kernels do, so
-wasm results equal native ones.
+ggml is built from a patched copy of the extracted tree (patch_ggml), so that wasm computes
+what the native x86 build computes (-march=native on this project's AVX-512 machines;
+tests/browser/test_wasm_engine.py checks it op by op and model by model):
+  * upstream's wasm `quantize_row_q8_0` / `quantize_row_q8_1` truncate the scaled
+    activations where the reference (and the x86 kernels) round to nearest, which biases
+    every quantized mat-mul: we round first (`wasm_f32x4_nearest`) and scale by 127/amax
+    as the x86 kernels do; q8_K activations use the reference quantizer, as x86 does;
+  * ggml's F32/F16 SIMD mappings (vec dot/mad/scale: flash attention, F32/F16 mat-vecs,
+    recurrent layers) are replaced by emscripten/simd_x86_avx512.h: the AVX-512 register
+    layout and reduction order, a correctly rounded FMA (computed in f64, rounded to odd
+    where the f64 sum sits on an f32 half-way point), the AVX-512 silu;
+  * quantized dot products (Q8_0/Q4_0/Q5_0/Q6_K) with the x86 kernels' lanes, FMAs and
+    horizontal sums (emscripten/quants_x86.c); llamafile's tinyBLAS per-element arithmetic
+    for F32/F16 batches (sgemm_x86.inc); Q4_0/Q4_K repacked as x86 repacks them, with its
+    gemv/gemm arithmetic (repack_x86.c);
+  * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
+    default): flash attention's running sum, RoPE's rotation, the GELU table, vec_mad
+    leftovers, Mamba's conv and scan.
+What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
+do not use (Q4_1/Q5_1/K-quants other than Q4_K/Q6_K, IQ*, softmax, tanh).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.
@@ -65,7 +80,74 @@ _Q8_TRUNC = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(v);"
 _Q8_ROUND = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v)); /* pyllm: round like x86 */"
 _Q8_ID = "const float id = d ? 1.0f/d : 0.0f;"
 _Q8_ID_X86 = "const float id = amax != 0.0f ? 127.f/amax : 0.0f; /* pyllm: the x86 scale */"
-PATCH_VERSION = 2  # bump when patch_ggml changes what it writes
+PATCH_VERSION = 10  # bump when patch_ggml changes what it writes
+SIMD_X86_HEADER = HERE / "emscripten" / "simd_x86_avx512.h"
+_SIMD_WASM_BEGIN = "#elif defined(__wasm_simd128__)\n"
+_SIMD_WASM_END = "#elif defined(__SSE3__)\n"
+_F16_DOT_FMA = "#define GGML_F16_DOT_VEC_FMA        GGML_F16_VEC_FMA\n"
+_F16_DOT_FMA_PYLLM = ("#ifdef PYLLM_F16_DOT_VEC_FMA /* pyllm */\n#define GGML_F16_DOT_VEC_FMA        PYLLM_F16_DOT_VEC_FMA\n"
+                      "#else\n" + _F16_DOT_FMA + "#endif\n")
+QUANTS_X86 = HERE / "emscripten" / "quants_x86.c"
+SGEMM_X86 = HERE / "emscripten" / "sgemm_x86.inc"
+REPACK_X86 = HERE / "emscripten" / "repack_x86.c"
+_QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_vec_dot_q8_0_q8_0",
+                    "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
+# repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)
+_REPACK_REPLACED = ("ggml_quantize_mat_q8_0_4x8", "ggml_quantize_mat_q8_K_4x8", "ggml_gemv_q4_0_8x8_q8_0",
+                    "ggml_gemv_q4_K_8x8_q8_K", "ggml_gemm_q4_0_8x8_q8_0", "ggml_gemm_q4_K_8x8_q8_K")
+_REPACK_CHOICE = "    if (cur->type == GGML_TYPE_Q4_0) {\n"
+_REPACK_CHOICE_WASM = (
+    "#if defined(__wasm_simd128__) /* pyllm: repack what the x86 (AVX2/AVX-512) build repacks, with its kernels */\n"
+    "    if (cur->type == GGML_TYPE_Q4_0) { return cur->ne[1] % 8 == 0 ? &q4_0_8x8_q8_0 : nullptr; }\n"
+    "    if (cur->type == GGML_TYPE_Q4_K) { return cur->ne[1] % 8 == 0 ? &q4_K_8x8_q8_K : nullptr; }\n"
+    "    return nullptr;\n#endif\n")
+_SGEMM_DEF = "bool llamafile_sgemm(const struct ggml_compute_params * params,"
+_SGEMM_BODY = "int64_t ldc, int Atype, int Btype, int Ctype) {\n"
+_SGEMM_WASM = ("#if defined(__wasm_simd128__) /* pyllm */\n    return pyllm_sgemm_x86(params, m, n, k, A, lda, B, ldb, "
+               "C, ldc, Atype, Btype, Ctype);\n#endif\n")
+# silu / swiglu: the AVX-512 build's ggml_v_silu (16 lanes at a time, scalar tail)
+_SILU_HEAD = "void ggml_vec_silu_f32(const int n, float * y, const float * x) {\n    int i = 0;\n"
+_SILU_WASM = ("#if defined(__wasm_simd128__) /* pyllm: as the AVX-512 build */\n    for (; i + 15 < n; i += 16) {\n"
+              "        for (int k = 0; k < 16; k += 4) wasm_v128_store(y + i + k, pyllm_v_silu(wasm_v128_load(x + i + k)));\n"
+              "    }\n#endif\n")
+_SWIGLU_HEAD = "void ggml_vec_swiglu_f32(const int n, float * y, const float * x, const float * g) {\n    int i = 0;\n"
+_SWIGLU_WASM = ("#if defined(__wasm_simd128__) /* pyllm: as the AVX-512 build */\n    for (; i + 15 < n; i += 16) {\n"
+                "        for (int k = 0; k < 16; k += 4) wasm_v128_store(y + i + k, wasm_f32x4_mul(pyllm_v_silu("
+                "wasm_v128_load(x + i + k)), wasm_v128_load(g + i + k)));\n    }\n#endif\n")
+# rope's rotation, fused the way GCC contracts it on x86 (seen in the native object code:
+# vfmsub231ss / vfmadd132ss after one vmulss each)
+_ROPE_ROT = ("    dst[0]        = type_conversion_table<T>::from_f32(x0*cos_theta - x1*sin_theta);\n"
+             "    dst[n_offset] = type_conversion_table<T>::from_f32(x0*sin_theta + x1*cos_theta);\n")
+_ROPE_ROT_FUSED = ("    dst[0]        = type_conversion_table<T>::from_f32(pyllm_fmaf(x0, cos_theta, -(x1*sin_theta))); /* pyllm */\n"
+                   "    dst[n_offset] = type_conversion_table<T>::from_f32(pyllm_fmaf(x0, sin_theta, x1*cos_theta));\n")
+# scalar multiply-adds that GCC contracts into FMAs on x86 (-ffp-contract=fast is its default;
+# each seen in the native object code or in the results): vec_mad leftovers (n % 64), the
+# GELU table (one F16 entry differs unfused), Mamba's conv and scan
+_CONTRACTED = {
+    "vec.h": (("    return 0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*(1.0f + GELU_COEF_A*x*x)));\n",
+               "    return 0.5f*x*(1.0f + tanhf(SQRT_2_OVER_PI*x*pyllm_fmaf(GELU_COEF_A*x, x, 1.0f))); /* pyllm */\n", 1),
+              ("            y[i] += x[i]*v;\n", "            y[i] = pyllm_fmaf(x[i], v, y[i]); /* pyllm */\n", 1),
+              ("        y[i] = GGML_CPU_FP32_TO_FP16(GGML_CPU_FP16_TO_FP32(y[i]) + GGML_CPU_FP16_TO_FP32(x[i])*v);\n",
+               "        y[i] = GGML_CPU_FP32_TO_FP16(pyllm_fmaf(GGML_CPU_FP16_TO_FP32(x[i]), v, "
+               "GGML_CPU_FP16_TO_FP32(y[i]))); /* pyllm */\n", 1)),
+    "ops.cpp": (("                    sumf += s[i0 + i1*ncs] * c[i0 + i1*nc];\n",
+                 "                    sumf = pyllm_fmaf(s[i0 + i1*ncs], c[i0 + i1*nc], sumf); /* pyllm */\n", 1),
+                ("const float state = (s0[i] * dA) + (B[ig] * x_dt);",
+                 "const float state = pyllm_fmaf(s0[i], dA, B[ig] * x_dt); /* pyllm */", 1),
+                ("const float state = (s0[i] * expf(dt_soft_plus * A[i0 + h*nc])) + (B[ig] * x_dt);",
+                 "const float state = pyllm_fmaf(s0[i], expf(dt_soft_plus * A[i0 + h*nc]), B[ig] * x_dt); /* pyllm */", 1),
+                ("sumf += state * C[ig];", "sumf = pyllm_fmaf(state, C[ig], sumf); /* pyllm */", 2)),
+}
+_FA_SUM = "S = S*ms + vs; // scale and increment sum with partial sum"
+_FA_SUM_FUSED = "S = fmaf(S, ms, vs); /* pyllm: fused, as GCC contracts it on x86 */"
+
+
+def _replace_once(path: Path, text: str, old: str, new: str, count: int = 1) -> str:
+    n = text.count(old)
+    if n != count:
+        raise RuntimeError(f"{path}: expected {count} occurrence(s) of {old!r} to patch, found {n}; "
+                           "the pinned ggml changed: review wasm_ext/build_wasm.py's patches")
+    return text.replace(old, new)
 
 
 def patch_ggml(ggml: Path) -> None:
@@ -87,12 +169,73 @@ def patch_ggml(ggml: Path) -> None:
         assert text.count(new) == 2
     quants.write_text(text)
 
+    # the F32/F16 SIMD mappings: splice in the AVX-512-equivalent section for wasm
+    mappings = ggml / "src" / "ggml-cpu" / "simd-mappings.h"
+    text = mappings.read_text()
+    begin = text.index(_SIMD_WASM_BEGIN)
+    end = text.index(_SIMD_WASM_END, begin)
+    if text.count(_SIMD_WASM_BEGIN) != 1 or "GGML_F32x4_REDUCE" not in text[begin:end]:
+        raise RuntimeError(f"{mappings}: the wasm SIMD section is not where it was; review the patch")
+    text = (text[:begin] + _SIMD_WASM_BEGIN + "// pyllm: upstream's section replaced (wasm_ext/build_wasm.py)\n"
+            + SIMD_X86_HEADER.read_text() + text[end:])
+    text = _replace_once(mappings, text, _F16_DOT_FMA, _F16_DOT_FMA_PYLLM)
+    mappings.write_text(text)
+
+    ops = ggml / "src" / "ggml-cpu" / "ops.cpp"
+    text = _replace_once(ops, ops.read_text(), _FA_SUM, _FA_SUM_FUSED)
+    ops.write_text(_replace_once(ops, text, _ROPE_ROT, _ROPE_ROT_FUSED))
+
+    for name, edits in _CONTRACTED.items():
+        path = ggml / "src" / "ggml-cpu" / name
+        text = path.read_text()
+        for old, new, count in edits:
+            text = _replace_once(path, text, old, new, count)
+        path.write_text(text)
+
+    vec = ggml / "src" / "ggml-cpu" / "vec.cpp"
+    text = _replace_once(vec, vec.read_text(), _SILU_HEAD, _SILU_HEAD + _SILU_WASM)
+    vec.write_text(_replace_once(vec, text, _SWIGLU_HEAD, _SWIGLU_HEAD + _SWIGLU_WASM))
+
+    # quantized dot products with the x86 kernels' arithmetic (upstream's renamed, unused)
+    text = quants.read_text()
+    for name in _QUANTS_REPLACED:
+        text = _replace_once(quants, text, f"void {name}(", f"void {name}_wasm_upstream(")
+    quants.write_text(text + "\n// ---- pyllm: appended by wasm_ext/build_wasm.py ----\n" + QUANTS_X86.read_text()
+                      + "\n" + REPACK_X86.read_text())
+
+    # repacking: wasm repacks the tensors x86 repacks and runs x86's arithmetic on them
+    fallback = ggml / "src" / "ggml-cpu" / "arch-fallback.h"
+    text = fallback.read_text()
+    begin = text.index("#elif defined(__wasm__)\n")
+    end = text.index("#endif", begin)
+    section = text[begin:end]
+    for name in _REPACK_REPLACED:
+        section = _replace_once(fallback, section, f"#define {name}_generic {name}\n", "")
+    fallback.write_text(text[:begin] + section + text[end:])
+    repack = ggml / "src" / "ggml-cpu" / "repack.cpp"
+    repack.write_text(_replace_once(repack, repack.read_text(), _REPACK_CHOICE, _REPACK_CHOICE_WASM + _REPACK_CHOICE))
+
+    # llamafile_sgemm: tinyBLAS's per-element arithmetic for F32/F16 batches
+    sgemm = ggml / "src" / "ggml-cpu" / "llamafile" / "sgemm.cpp"
+    text = sgemm.read_text()
+    text = _replace_once(sgemm, text, _SGEMM_DEF, SGEMM_X86.read_text() + "\n" + _SGEMM_DEF)
+    start = text.index(_SGEMM_DEF)
+    body = text.index(_SGEMM_BODY, start) + len(_SGEMM_BODY)
+    sgemm.write_text(text[:body] + _SGEMM_WASM + text[body:])
+
+
+def patch_fingerprint() -> str:
+    """Everything patch_ggml writes, hashed (part of the cache keys)."""
+    parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED,
+             _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
+             QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text())
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
+
 
 def patched_ggml_dir() -> Path:
     """A copy of the pinned ggml tree with patch_ggml applied (made once per version)."""
     src = llama_cpp_dir() / "ggml"
-    marker = hashlib.sha256(repr((_Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86)).encode()).hexdigest()[:8]
-    root = cache_root() / f"ggml-wasm-{SDIST_VERSION}-p{PATCH_VERSION}-{marker}"
+    root = cache_root() / f"ggml-wasm-{SDIST_VERSION}-p{PATCH_VERSION}-{patch_fingerprint()}"
     if (root / ".complete").exists():
         return root / "ggml"
     root.mkdir(parents=True, exist_ok=True)
@@ -115,7 +258,7 @@ def wasm_sources() -> list[Path]:
 
 def wasm_key(link_flags: list[str]) -> str:
     """Engine sources + the Emscripten recipe + the patch + this flavour's link flags."""
-    h = hashlib.sha256(repr((PATCH_VERSION, _Q8_ROUND, _Q8_ID_X86, link_flags)).encode())
+    h = hashlib.sha256(repr((patch_fingerprint(), link_flags)).encode())
     for path in wasm_sources():
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]

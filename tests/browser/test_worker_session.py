@@ -64,6 +64,22 @@ def test_streamed_load_generates_like_a_file_load(model: Path, chunk: int) -> No
     s.unload()
 
 
+def test_streamed_load_of_a_tied_repacked_head() -> None:
+    """A tied output head whose type the engine repacks gets its own repacked copy of
+    token_embd, filled from the same streamed bytes as the embedding table."""
+    from tools.testmodels import tiny
+
+    path = tiny("qwen2", "Q4_0")  # tied embeddings, Q4_0 is repacked
+    events: list[dict] = []
+    s = WorkerSession(events.append)
+    load(s, path, 65536 + 7)
+    asyncio.run(s.generate(1, [{"role": "user", "content": "abc def"}],
+                           {"raw": True, "max_tokens": 12, "ignore_eos": True}))
+    tokens = [e["token"] for e in events if e["type"] == "token" and e["token"] >= 0]
+    assert tokens == greedy_native(path, s.tokenizer.encode("abc def", add_special=True), 12)
+    s.unload()
+
+
 def test_cancel_and_prefix_reuse(model: Path) -> None:
     events: list[dict] = []
     s = WorkerSession(events.append)

@@ -35,7 +35,10 @@ def site_wheels() -> list[Path]:
     from tools.chat_wheels import chat_wheels
     from wasm_ext.build_wasm import side_module
 
-    out = cache_root() / "test-wheels"
+    # one directory per checkout: the wheels' names are fixed, and several checkouts (or
+    # developers) sharing the cache would otherwise overwrite each other's between build and use
+    import hashlib
+    out = cache_root() / f"test-wheels-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
     return [app_wheel(out), engine_wheel(out, side_module()), *chat_wheels()]
 
 

@@ -110,8 +110,8 @@ class GGMLRunner:
         repack it for mat-muls. The output head then gets its own repacked copy, as llama.cpp
         loads it (a tied `output` is a duplicate of `token_embd`): the embedding lookup needs
         the plain layout, and the head's product over the whole vocabulary (the largest weight
-        of a small model) is much slower without the repacked kernels. Never in wasm, where
-        nothing is repacked and a copy would only cost memory."""
+        of a small model) is much slower without the repacked kernels. The wasm engine repacks
+        what the x86 build repacks (wasm_ext/build_wasm.py), so it makes the same copy."""
         index = self.gguf.tensor_index
         embd = index.get("token_embd.weight")
         if "output.weight" in index or embd is None or len(embd.shape) < 2:

@@ -1,0 +1,175 @@
+// pyllm: the repacked mat-mul kernels of the native x86 build, for wasm (appended to
+// ggml-cpu/arch/wasm/quants.c by wasm_ext/build_wasm.py, which also makes wasm repack
+// exactly the tensors x86 repacks: Q4_0 -> q4_0_8x8, Q4_K -> q4_K_8x8 when rows % 8 == 0).
+//
+// x86's gemv/gemm (arch/x86/repack.cpp) compute each output (row, column) as: per block,
+// the exact integer dot product of the block (Q4_K: sum over sub-blocks of scale * dot, and
+// sum of min * bsum), then acc = fma(float(int), d_col * d_row, acc) (Q4_K: a second
+// accumulator for the mins, and acc - acc_min at the end; its gemm does the fma after every
+// 64 elements instead of every 256). The 8-column interleave and
+// the 4-row tiles only decide what is computed together. Here each (row, column) is
+// computed on its own with the same float steps.
+//
+// Activations for 4-row tiles: x86's ggml_quantize_mat_q8_0_4x8 / q8_K_4x8 quantize each
+// row as quantize_row_q8_0 / q8_K do (same scale, same rounding); here they are written as
+// four consecutive plain blocks per block index (the same bytes per tile as x86's
+// interleaved layout, read back only by the gemm below).
+
+typedef struct { ggml_half d[8]; uint8_t qs[128]; } pyllm_block_q4_0x8;
+typedef struct { ggml_half d[8]; ggml_half dmin[8]; uint8_t scales[96]; uint8_t qs[1024]; } pyllm_block_q4_Kx8;
+
+static inline int32_t pyllm_hsum_i32x4(v128_t v) {
+    return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
+           wasm_i32x4_extract_lane(v, 3);
+}
+
+static inline v128_t pyllm_dot_i8x16(v128_t a, v128_t b) {
+    return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b)),
+                          wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b)));
+}
+
+// two 8-byte chunks of an 8-column interleave (chunk i holds column i % 8)
+static inline v128_t pyllm_chunks(const uint8_t * p0, const uint8_t * p1) {
+    uint64_t lo, hi;
+    memcpy(&lo, p0, 8);
+    memcpy(&hi, p1, 8);
+    return wasm_i64x2_make((int64_t) lo, (int64_t) hi);
+}
+
+void ggml_quantize_mat_q8_0_4x8(const float * GGML_RESTRICT x, void * GGML_RESTRICT vy, int64_t k) {
+    block_q8_0 * y = (block_q8_0 *) vy;
+    for (int64_t i = 0; i < k / QK8_0; i++) {
+        for (int r = 0; r < 4; r++) {
+            quantize_row_q8_0(x + r * k + i * QK8_0, &y[4 * i + r], QK8_0);
+        }
+    }
+}
+
+void ggml_quantize_mat_q8_K_4x8(const float * GGML_RESTRICT x, void * GGML_RESTRICT vy, int64_t k) {
+    block_q8_K * y = (block_q8_K *) vy;
+    for (int64_t i = 0; i < k / QK_K; i++) {
+        for (int r = 0; r < 4; r++) {
+            quantize_row_q8_K(x + r * k + i * QK_K, &y[4 * i + r], QK_K);
+        }
+    }
+}
+
+// one (row, column): a[ib * astride] is the row's block ib
+static float pyllm_q4_0x8_dot(const pyllm_block_q4_0x8 * b, int c, const block_q8_0 * a, int astride, int nb) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F), eight = wasm_i8x16_splat(8), flip = wasm_i8x16_splat((char) 0x88);
+    float acc = 0.0f;
+    for (int ib = 0; ib < nb; ib++) {
+        const block_q8_0 * ab = a + ib * astride;
+        // repacking XORed each byte with 0x88; undo it and take nibbles as in block_q4_0
+        const v128_t v = wasm_v128_xor(pyllm_chunks(b[ib].qs + c * 8, b[ib].qs + 64 + c * 8), flip);
+        const v128_t lo = wasm_i8x16_sub(wasm_v128_and(v, m4), eight);
+        const v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(v, 4), eight);
+        const int32_t isum = pyllm_hsum_i32x4(wasm_i32x4_add(pyllm_dot_i8x16(lo, wasm_v128_load(ab->qs)),
+                                                             pyllm_dot_i8x16(hi, wasm_v128_load(ab->qs + 16))));
+        acc = pyllm_fmaf((float) isum, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * GGML_CPU_FP16_TO_FP32(ab->d), acc);
+    }
+    return acc;
+}
+
+static inline void pyllm_scale_min_k4(int j, const uint8_t * q, int * d, int * m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// per_chunk: x86's gemm (4-row tiles) accumulates in floats after every 64 elements, its
+// gemv after every super-block of 256
+static float pyllm_q4_Kx8_dot(const pyllm_block_q4_Kx8 * b, int c, const block_q8_K * a, int astride, int nb,
+                              bool per_chunk) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F);
+    float acc = 0.0f, acc_min = 0.0f;
+    for (int ib = 0; ib < nb; ib++) {
+        const block_q8_K * ab = a + ib * astride;
+        const uint8_t * qs = b[ib].qs;
+        int32_t iacc = 0, imin = 0;
+        for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles of 32 bytes, then their high nibbles
+            const v128_t b0 = pyllm_chunks(qs + (4 * j) * 64 + c * 8, qs + (4 * j + 1) * 64 + c * 8);
+            const v128_t b1 = pyllm_chunks(qs + (4 * j + 2) * 64 + c * 8, qs + (4 * j + 3) * 64 + c * 8);
+            const int8_t * q8 = ab->qs + 64 * j;
+            const int32_t s_lo = pyllm_hsum_i32x4(wasm_i32x4_add(
+                pyllm_dot_i8x16(wasm_v128_and(b0, m4), wasm_v128_load(q8)),
+                pyllm_dot_i8x16(wasm_v128_and(b1, m4), wasm_v128_load(q8 + 16))));
+            const int32_t s_hi = pyllm_hsum_i32x4(wasm_i32x4_add(
+                pyllm_dot_i8x16(wasm_u8x16_shr(b0, 4), wasm_v128_load(q8 + 32)),
+                pyllm_dot_i8x16(wasm_u8x16_shr(b1, 4), wasm_v128_load(q8 + 48))));
+            int sc_lo, m_lo, sc_hi, m_hi;
+            pyllm_scale_min_k4(c, b[ib].scales + (2 * j) * 12, &sc_lo, &m_lo);
+            pyllm_scale_min_k4(c, b[ib].scales + (2 * j + 1) * 12, &sc_hi, &m_hi);
+            iacc += sc_lo * s_lo + sc_hi * s_hi;
+            imin += m_lo * (ab->bsums[4 * j] + ab->bsums[4 * j + 1]) + m_hi * (ab->bsums[4 * j + 2] + ab->bsums[4 * j + 3]);
+            if (per_chunk) {
+                acc = pyllm_fmaf((float) iacc, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * ab->d, acc);
+                acc_min = pyllm_fmaf((float) imin, GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]) * ab->d, acc_min);
+                iacc = imin = 0;
+            }
+        }
+        if (!per_chunk) {
+            acc = pyllm_fmaf((float) iacc, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * ab->d, acc);
+            acc_min = pyllm_fmaf((float) imin, GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]) * ab->d, acc_min);
+        }
+    }
+    return acc - acc_min;
+}
+
+void ggml_gemv_q4_0_8x8_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
+                             const void * GGML_RESTRICT vy, int nr, int nc) {
+    UNUSED(bs);
+    const int nb = n / QK8_0;
+    for (int y = 0; y < nr; y++) {
+        const block_q8_0 * a = (const block_q8_0 *) vy + y * nb;
+        for (int x = 0; x < nc / 8; x++) {
+            const pyllm_block_q4_0x8 * b = (const pyllm_block_q4_0x8 *) vx + x * nb;
+            for (int c = 0; c < 8; c++) s[y * nr + x * 8 + c] = pyllm_q4_0x8_dot(b, c, a, 1, nb);
+        }
+    }
+}
+
+void ggml_gemm_q4_0_8x8_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
+                             const void * GGML_RESTRICT vy, int nr, int nc) {
+    const int nb = n / QK8_0;
+    for (int y = 0; y < nr / 4; y++) {
+        const block_q8_0 * tile = (const block_q8_0 *) vy + (size_t) y * nb * 4;
+        for (int x = 0; x < nc / 8; x++) {
+            const pyllm_block_q4_0x8 * b = (const pyllm_block_q4_0x8 *) vx + x * nb;
+            for (int i = 0; i < 4; i++) {
+                for (int c = 0; c < 8; c++) s[(y * 4 + i) * bs + x * 8 + c] = pyllm_q4_0x8_dot(b, c, tile + i, 4, nb);
+            }
+        }
+    }
+}
+
+void ggml_gemv_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
+                             const void * GGML_RESTRICT vy, int nr, int nc) {
+    UNUSED(bs);
+    const int nb = n / QK_K;
+    for (int y = 0; y < nr; y++) {
+        const block_q8_K * a = (const block_q8_K *) vy + y * nb;
+        for (int x = 0; x < nc / 8; x++) {
+            const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
+            for (int c = 0; c < 8; c++) s[y * nr + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, a, 1, nb, false);
+        }
+    }
+}
+
+void ggml_gemm_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
+                             const void * GGML_RESTRICT vy, int nr, int nc) {
+    const int nb = n / QK_K;
+    for (int y = 0; y < nr / 4; y++) {
+        const block_q8_K * tile = (const block_q8_K *) vy + (size_t) y * nb * 4;
+        for (int x = 0; x < nc / 8; x++) {
+            const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
+            for (int i = 0; i < 4; i++) {
+                for (int c = 0; c < 8; c++) s[(y * 4 + i) * bs + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, tile + i, 4, nb, true);
+            }
+        }
+    }
+}
