@@ -26,6 +26,7 @@ K_QUANTS = (Q4_K, Q5_K, Q6_K)  # products take Q8_K activations
 MAX_GROUPS = 65535
 ATTN_CHUNK = 256  # KV cells per workgroup in decode attention: 256 walks a context under 256 cells
                   # exactly as ggml's one-chunk f16 path does; 64 is 3x faster on an H100 (runner.attn_chunk)
+FAST_ATTN_CHUNK = 64  # the fast kernels' split (runner.exact False)
 MATMUL_MIN_TOKENS = 32  # from this many tokens on, quantized products may use the tiled matmul.wgsl
 
 
