@@ -9,6 +9,7 @@ Events emitted (all dicts with "type"):
   token    {id, text, n}                       one per generated token (text may be "")
   done     {id, text, stats, stopped}           stats: prompt tokens, prefill/decode tok/s
   error    {id, message}
+  restored {messages, n_tokens}               a saved conversation is back (restore_chat)
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class WorkerSession:
         self.model_name = ""
         self.loading: ModelStream | None = None
         self.cancel_requested = False
+        # the page's stop button, readable while Python runs (a SharedArrayBuffer flag):
+        # a cancel message cannot arrive until the worker yields, e.g. not during a prefill
+        self.cancel_probe: Callable[[], bool] | None = None
         self._llm_obj: Any = None
 
     # -- loading ----------------------------------------------------------------------------------
@@ -135,6 +139,51 @@ class WorkerSession:
     def cancel(self) -> None:
         self.cancel_requested = True
 
+    def cancelled(self) -> bool:
+        return self.cancel_requested or (self.cancel_probe is not None and bool(self.cancel_probe()))
+
+    # -- saved conversations ------------------------------------------------------------------------
+
+    def save_chat(self, messages: list[dict]) -> bytes:
+        """The conversation `messages` and the model state now (app/worker/chat_state.py)."""
+        if self.runner is None:
+            raise RuntimeError("no model loaded: nothing to save")
+        from .chat_state import pack_chat_state
+        llm = self._llm()
+        if llm.active is not None and not llm.active.done:
+            raise RuntimeError("a reply is being written: stop it or wait before saving")
+        return pack_chat_state(self.model_name, self.runner.model_identity(), list(messages),
+                               self.runner.save_state(), [snap for _, snap in llm.seq.snapshots])
+
+    def restore_chat(self, data: bytes) -> dict:
+        """Put a saved conversation back: the model state and the messages (emitted as
+        "restored"). A snapshot of another model, of another version, or a damaged one
+        raises SnapshotError and leaves the session as it was."""
+        if self.runner is None:
+            raise RuntimeError("no model loaded: load the model the conversation was saved with")
+        from .chat_state import unpack_chat_state
+        header, snapshot, extras = unpack_chat_state(data, self.runner.model_identity())
+        llm = self._llm()
+        if llm.active is not None and not llm.active.done:
+            llm.active.close()
+        runner = self.runner
+        backup = runner.save_state() if extras else None
+        snapshots = []
+        try:
+            for extra in extras:  # each is checked by loading it; the main state goes in last
+                runner.load_state(extra)
+                snapshots.append((list(runner.tokens), bytes(extra)))
+            runner.load_state(snapshot)  # checks everything before writing anything
+        except Exception:
+            if backup is not None:
+                runner.load_state(backup)
+            raise
+        llm.seq.tokens = list(runner.tokens)  # the state now holds exactly these tokens
+        llm.seq.snapshots = snapshots
+        event = {"type": "restored", "messages": header["messages"], "n_tokens": len(self.runner.tokens)}
+        self.emit(event)
+        return event
+
     def reset(self) -> None:
         """New chat: forget the state."""
         if self._llm_obj is not None:
@@ -172,7 +221,7 @@ class WorkerSession:
         self.cancel_requested = False
         reply = llm.complete(prompt, max_tokens=min(int(opts.get("max_tokens", 256)), room),
                              ignore_eos=bool(opts.get("ignore_eos", False)),
-                             cancel=lambda: self.cancel_requested, **sampling)
+                             cancel=self.cancelled, **sampling)
         self.emit({"type": "prefill", "id": request_id, "n_prompt": len(prompt),
                    "n_eval": len(prompt) - llm.seq.reusable(prompt)})
         await asyncio.sleep(0)
