@@ -35,6 +35,11 @@ ENG_API int32_t eng_new(int32_t n_threads);
 ENG_API void    eng_free(int32_t eng);
 ENG_API int32_t eng_set_threads(int32_t eng, int32_t n_threads);
 ENG_API int32_t eng_type_supported(int32_t ggml_type);  // 1 if the CPU kernels compute it
+// While flag (an int32 in the engine's memory, or null) holds non-zero, eng_graph_compute
+// stops between graph nodes and returns ENG_ABORTED. In the pthreads build that memory is
+// shared, so another thread (the page's stop button) can set it while a compute runs.
+#define ENG_ABORTED (-2)
+ENG_API int32_t eng_set_abort_flag(int32_t eng, const int32_t * flag);
 
 // ---- pools of persistent tensors ----------------------------------------------------
 // flags: ENG_MATMUL_WEIGHT lets the engine pick a repacked layout for faster mat-muls

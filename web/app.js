@@ -79,6 +79,15 @@ function refresh() {
   $("url-btn").disabled = !state.ready || state.busy;
   $("regen-btn").disabled = !state.loaded || state.busy || !state.messages.length ||
     state.messages[state.messages.length - 1].role !== "assistant";
+  $("save-chat-btn").disabled = !state.loaded || state.busy || !state.messages.length;
+  $("restore-chat-btn").disabled = !state.loaded || state.busy || !state.savedChat;
+  $("restore-chat-btn").title = state.savedChat ? `Saved ${state.savedChat.saved_at || ""}` : "No saved conversation";
+}
+
+// the stop flag shared with the worker (web/worker.js "stop-flag"): it is read while the
+// worker computes, when a "cancel" message could not be delivered yet (during a prompt)
+function setStopFlag(value) {
+  if (state.stopFlag) Atomics.store(state.stopFlag(), 0, value);
 }
 
 function showStorage() {
@@ -155,6 +164,7 @@ function send(text, regenerate = false) {
   ui.prompt.value = "";
   setStatus("Thinking…");
   refresh();
+  setStopFlag(0);
   const system = $("opt-system").value.trim();
   const messages = system ? [{ role: "system", content: system }, ...state.messages] : state.messages;
   worker.postMessage({ type: "generate", id, messages, options: options() });
@@ -164,7 +174,21 @@ ui.form.addEventListener("submit", (e) => { e.preventDefault(); send(ui.prompt.v
 ui.prompt.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(ui.prompt.value); }
 });
-ui.stop.addEventListener("click", () => worker.postMessage({ type: "cancel" }));
+ui.stop.addEventListener("click", () => {
+  setStopFlag(1);
+  worker.postMessage({ type: "cancel" });
+});
+$("save-chat-btn").addEventListener("click", () => {
+  if (!state.loaded || state.busy) return;
+  state.saving = true;
+  worker.postMessage({ type: "chat-save", messages: state.messages });
+});
+$("restore-chat-btn").addEventListener("click", () => {
+  if (!state.loaded || state.busy) return;
+  state.busy = true;
+  refresh();
+  worker.postMessage({ type: "chat-restore" });
+});
 $("regen-btn").addEventListener("click", () => {
   // drop the last reply and ask again (with sampling on, a different one)
   if (state.busy || !state.messages.length || state.messages[state.messages.length - 1].role !== "assistant") return;
@@ -194,7 +218,7 @@ $("forget-btn").addEventListener("click", () => {
 ui.load.addEventListener("click", loadSelected);
 $("opt-threads").addEventListener("change", () => { $("opt-threads").dataset.touched = "1"; });
 ui.newChat.addEventListener("click", () => {
-  if (state.current) worker.postMessage({ type: "cancel" });
+  if (state.current) { setStopFlag(1); worker.postMessage({ type: "cancel" }); }
   state.messages = [];
   ui.chat.replaceChildren();
   ui.stats.textContent = "";
@@ -225,6 +249,24 @@ worker.onmessage = (event) => {
       setStatus(`Ready (Python started in ${(m.boot_ms / 1000).toFixed(1)} s; engine ${m.engine.includes("WASM_SIMD=1") ? "wasm SIMD" : "wasm"}).`);
       refresh();
       if (state.models.length) loadSelected(); // the bundled default model
+      break;
+    case "stop-flag":
+      state.stopFlag = () => new Int32Array(m.memory ? m.memory.buffer : m.buffer, m.ptr, 1);
+      break;
+    case "chat-saved":
+      state.savedChat = m.info;
+      if (state.saving && m.info) setStatus("Conversation saved in this browser.");
+      state.saving = false;
+      refresh();
+      break;
+    case "restored":
+      state.messages = m.messages;
+      ui.chat.replaceChildren();
+      for (const msg of m.messages) if (msg.role !== "system") addMessage(msg.role, msg.content);
+      ui.stats.textContent = "";
+      state.busy = false;
+      setStatus(`Conversation restored (${m.n_tokens} tokens of model state).`);
+      refresh();
       break;
     case "cached":
       state.cached = m.models;

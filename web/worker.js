@@ -9,7 +9,9 @@
 //                 (threads > 1 and a cross-origin isolated page: the pthreads module, sized
 //                 for this model; else the single-threaded side module inside Pyodide)
 //                 {type: "generate", id, messages, options}
-//                 {type: "cancel"}                  stop the reply being generated
+//                 {type: "cancel"}                  stop the reply being generated (see also stop-flag)
+//                 {type: "chat-save", messages} / {type: "chat-restore"}   the conversation and
+//                 the model state, kept per model (web/saved_chats.js, app/worker/chat_state.py)
 //                 {type: "reset"}                   new chat (forget the state)
 //                 {type: "cache-list"} / {type: "cache-delete", url}   models kept offline
 //                 (Cache API "pyllm-models-v1"; answered with {type: "cached", models, usage, quota})
@@ -21,8 +23,14 @@
 //                 {type: "token", id, token, text, n}
 //                 {type: "done", id, text, stats, stopped}
 //                 {type: "error", id?, during, message}
+//                 {type: "stop-flag", buffer | memory, ptr}   an Int32 shared with the page: the
+//                 page sets it to 1 to stop, 0 before each request; Python polls it between
+//                 tokens and prompt chunks, the pthreads engine between graph nodes
+//                 {type: "chat-saved", bytes, saved_at} (or null)   after a load or a save
+//                 {type: "restored", messages, n_tokens}
 import { loadPyodide } from "./pyodide/pyodide.mjs";
 import "./engine_bridge.js"; // defines self.pyllmBridge
+import { getSavedChat, putSavedChat, savedChatInfo } from "./saved_chats.js";
 
 const post = (m) => self.postMessage(m);
 let py = null;
@@ -32,6 +40,14 @@ let build = null;
 let sideLib = null; // the side module's Library (Python object)
 let mt = null; // the current pthreads module instance
 const base = new URL("./", self.location.href);
+// the stop flag of the single-threaded engine (Pyodide's memory is not shared: Python polls
+// this one between tokens and prompt chunks); the pthreads engine gets one in its own memory
+const sideStopFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+
+function shareStopFlag(view, transfer) {
+  session.cancel_probe = () => Atomics.load(view(), 0) !== 0;
+  post({ type: "stop-flag", ...transfer });
+}
 
 function pyMessage(err) {
   // a PythonError's message is the whole traceback: the last line is the one a user can act on
@@ -63,6 +79,7 @@ def _emit(event):
 WorkerSession(_emit, load_library(pyllm_engine_wasm.LIBRARY))
 `);
   sideLib = session.lib;
+  if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
   const engine = session.lib.eng_system_info().decode();
   const threadsOk = self.crossOriginIsolated === true && !!(build.engine && build.engine.threads);
   post({ type: "ready", boot_ms: Math.round(performance.now() - t0), engine, build, threads_ok: threadsOk,
@@ -97,6 +114,12 @@ async function startThreadsEngine(threads, modelBytes) {
   const jslib = py.pyimport("app.worker.jslib");
   session.use_engine(jslib.JsLibrary(bridge), threads);
   jslib.destroy();
+  // its memory is shared: the page's stop button can reach into a running compute
+  const flag = mt._malloc(4);
+  const view = () => new Int32Array(mt.wasmMemory.buffer, flag, 1);
+  Atomics.store(view(), 0, 0);
+  session.set_abort_flag(flag);
+  shareStopFlag(view, { memory: mt.wasmMemory, ptr: flag });
 }
 
 const MODEL_CACHE = "pyllm-models-v1";
@@ -146,6 +169,7 @@ async function loadModel(msg) {
       await startThreadsEngine(threads, total);
     } else {
       session.use_engine(sideLib, 1);
+      if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
     }
     ms = session.begin_load(msg.name || msg.url, total || null);
     const heap = () => py._module.HEAPU8;
@@ -170,6 +194,7 @@ async function loadModel(msg) {
     post({ type: "progress", loaded, total: total || loaded, percent: 100, speed: 0, eta_s: 0,
            cached: src.fromCache });
     session.finish_load(); // emits "loaded" (checks every tensor got all its bytes)
+    post({ type: "chat-saved", info: await savedChatInfo(modelIdentity()) });
     if (src.stored && !(await src.stored)) {
       post({ type: "status", phase: "cache", text: "The model could not be stored for offline use." });
     }
@@ -200,6 +225,36 @@ async function listCached() {
   post({ type: "cached", models: out, usage: est.usage || null, quota: est.quota || null });
 }
 
+function modelIdentity() {
+  return session.runner ? session.runner.model_identity() : null;
+}
+
+async function saveChat(messages) {
+  const identity = modelIdentity();
+  if (!identity) throw new Error("no model loaded: nothing to save");
+  const pyMessages = py.toPy(messages);
+  let data;
+  try {
+    const bytes = session.save_chat(pyMessages);
+    const buf = bytes.getBuffer("u8");
+    data = buf.data.slice();
+    buf.release();
+    bytes.destroy();
+  } finally {
+    pyMessages.destroy();
+  }
+  await putSavedChat(identity, data);
+  post({ type: "chat-saved", info: await savedChatInfo(identity) });
+}
+
+async function restoreChat() {
+  const identity = modelIdentity();
+  if (!identity) throw new Error("no model loaded: load the model the conversation was saved with");
+  const data = await getSavedChat(identity);
+  if (!data) throw new Error("no conversation was saved with this model");
+  session.restore_chat(data); // emits "restored"; a bad one raises and changes nothing
+}
+
 async function handle(msg) {
   switch (msg.type) {
     case "load":
@@ -217,6 +272,10 @@ async function handle(msg) {
     }
     case "reset":
       return session.reset();
+    case "chat-save":
+      return saveChat(msg.messages);
+    case "chat-restore":
+      return restoreChat();
     case "cache-list":
       return listCached();
     case "cache-delete": {

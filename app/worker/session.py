@@ -44,6 +44,9 @@ class WorkerSession:
         # the page's stop button, readable while Python runs (a SharedArrayBuffer flag):
         # a cancel message cannot arrive until the worker yields, e.g. not during a prefill
         self.cancel_probe: Callable[[], bool] | None = None
+        # the same flag as an address in the engine's (shared) memory, polled inside a
+        # prompt's computes (runner.set_abort_flag); 0 where the page cannot write it
+        self.abort_flag = 0
         self._llm_obj: Any = None
 
     # -- loading ----------------------------------------------------------------------------------
@@ -53,9 +56,19 @@ class WorkerSession:
         pthreads module's JsLibrary (app/worker/jslib.py)."""
         self.unload()
         self.lib, self.n_threads = lib, max(1, int(n_threads))
+        self.abort_flag = 0  # an address in the previous engine's memory means nothing here
 
-    def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX) -> ModelStream:
-        """Start streaming a model; JS feeds it (ms.staging/feed_staged), then calls finish_load."""
+    def set_abort_flag(self, address: int) -> None:
+        """The stop flag's address in the current engine's memory (see cancel_probe)."""
+        self.abort_flag = int(address or 0)
+        if self.runner is not None:
+            self.runner.set_abort_flag(self.abort_flag)
+
+    def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX,
+                   sha256: str | None = None) -> ModelStream:
+        """Start streaming a model; JS feeds it (ms.staging/feed_staged), then calls finish_load.
+        size (always checked when known) and sha256 (checked when given) come from the
+        catalogue or the server."""
         self.unload()
         from ..backends.ggml.runner import GGMLRunner
         from ..models import model_for
@@ -69,7 +82,7 @@ class WorkerSession:
             return GGMLRunner(model_for(gguf), loader=loader, n_threads=n_threads, n_ctx=ctx, lib=lib)
 
         self.model_name = name
-        self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib)
+        self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib, sha256=sha256)
         return self.loading
 
     def finish_load(self) -> dict:
@@ -84,6 +97,7 @@ class WorkerSession:
             raise
         from ..tokenizer import Tokenizer
         self.runner, self.gguf = runner, ms.gguf
+        runner.set_abort_flag(self.abort_flag)
         self.tokenizer = Tokenizer.from_metadata(self.gguf.metadata)
         try:
             from ..chat import chat_template_from_metadata
@@ -97,7 +111,7 @@ class WorkerSession:
                 "n_params": n_params, "n_ctx": runner.kv_size, "n_vocab": self.tokenizer.n_vocab,
                 "load_ms": round((time.perf_counter() - ms.t_start) * 1e3, 1),
                 "weights_mb": round(runner.weight_bytes / 2**20, 1),
-                "template": getattr(self.template, "source", None),
+                "template": getattr(self.template, "source", None), "identity": runner.model_identity(),
                 "engine": self._lib().eng_system_info().decode(), "threads": self.n_threads,
                 "flavor": "pthreads" if "pthreads" in str(getattr(self._lib(), "path", "")) else "side"}
         self.emit(info)
@@ -162,6 +176,8 @@ class WorkerSession:
         if self.runner is None:
             raise RuntimeError("no model loaded: load the model the conversation was saved with")
         from .chat_state import unpack_chat_state
+        if hasattr(data, "to_bytes"):  # a JS Uint8Array from the worker
+            data = data.to_bytes()
         header, snapshot, extras = unpack_chat_state(data, self.runner.model_identity())
         llm = self._llm()
         if llm.active is not None and not llm.active.done:

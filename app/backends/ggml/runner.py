@@ -57,6 +57,7 @@ class GGMLRunner:
         self.kv_size = _pad(max(n_ctx, 1), KV_PAD)
         self.n_past = 0
         self.tokens: list[int] = []  # the sequence's token history (snapshots carry it)
+        self.abort_flag = 0  # address of an int32 the engine polls during a prompt (set_abort_flag)
         self.graphs: OrderedDict[tuple[int, int, int], StepGraph] = OrderedDict()
         self.max_graphs = 4
         self.stats = StepStats()
@@ -191,6 +192,13 @@ class GGMLRunner:
         self.lib.eng_pool_free(self.weight_pool)
         self.lib.eng_free(self.eng)
 
+    def set_abort_flag(self, address: int | None) -> None:
+        """While the int32 at `address` (in the engine's memory) is non-zero, a prompt's
+        computes stop between graph nodes and eval raises Cancelled: a stop that acts inside
+        a 512-token chunk. In the browser the pthreads engine's memory is shared, so the
+        page sets it while the worker computes. Decode steps are not interrupted."""
+        self.abort_flag = int(address or 0)
+
     # -- state ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -262,7 +270,10 @@ class GGMLRunner:
             lib.eng_fill_causal_mask(mask, n_kv, n, self.n_past, window)
         lib.eng_fill_arange(sg.out_ids, 0 if all_logits else n - 1, n_out)
         t1 = time.perf_counter()
-        lib.check(lib.eng_graph_compute(sg.g), "compute")
+        rc = lib.eng_graph_compute(sg.g)
+        if rc == ENG_ABORTED:
+            raise _ComputeAborted()
+        lib.check(rc, "compute")
         t2 = time.perf_counter()
         self.n_past += n
         self.tokens.extend(tokens)
@@ -280,10 +291,22 @@ class GGMLRunner:
         tokens = list(tokens)
         if not tokens:
             return
-        for i in range(0, len(tokens), UBATCH):
-            self._step(tokens[i:i + UBATCH], all_logits)
-            if on_chunk is not None and on_chunk(min(i + UBATCH, len(tokens))) is False:
-                raise Cancelled(min(i + UBATCH, len(tokens)))
+        armed = bool(self.abort_flag) and len(tokens) > 1
+        if armed:
+            self.lib.check(self.lib.eng_set_abort_flag(self.eng, self.abort_flag), "abort flag")
+        try:
+            for i in range(0, len(tokens), UBATCH):
+                try:
+                    self._step(tokens[i:i + UBATCH], all_logits)
+                except _ComputeAborted:
+                    if self.is_recurrent:  # its states were updated in place part of the way
+                        self.reset()
+                    raise Cancelled(i) from None
+                if on_chunk is not None and on_chunk(min(i + UBATCH, len(tokens))) is False:
+                    raise Cancelled(min(i + UBATCH, len(tokens)))
+        finally:
+            if armed:
+                self.lib.eng_set_abort_flag(self.eng, None)
 
     def argmax(self) -> int:
         """Greedy token from the last step's last logits row (computed in the engine)."""
@@ -452,6 +475,13 @@ class SnapshotError(ValueError):
 
 
 class ContextFull(RuntimeError):
+    pass
+
+
+ENG_ABORTED = -2  # eng_graph_compute: stopped by the abort flag (wasm_ext/engine.h)
+
+
+class _ComputeAborted(Exception):
     pass
 
 
