@@ -14,10 +14,12 @@
 //                 the model state, kept per model (web/saved_chats.js, app/worker/chat_state.py)
 //                 {type: "reset"}                   new chat (forget the state)
 //                 {type: "cache-list"} / {type: "cache-delete", url}   models kept offline
-//                 (Cache API "pyllm-models-v1"; answered with {type: "cached", models, usage, quota})
+//                 (web/model_store.js; answered with {type: "cached", models, partial, usage,
+//                 quota, persisted}); a load may carry sha256 (checked while streaming) and
+//                 part_bytes (the store's part size; tests use small parts)
 // worker -> page: {type: "status", phase, text}     boot steps
 //                 {type: "ready", boot_ms, engine, build}
-//                 {type: "progress", loaded, total, percent, speed, eta_s}
+//                 {type: "progress", loaded, total, percent, speed, eta_s, cached, resumed_from}
 //                 {type: "loaded", ...}             model facts, load_ms
 //                 {type: "prefill", id, n_prompt, n_eval}
 //                 {type: "token", id, token, text, n}
@@ -31,6 +33,7 @@
 import { loadPyodide } from "./pyodide/pyodide.mjs";
 import "./engine_bridge.js"; // defines self.pyllmBridge
 import { getSavedChat, putSavedChat, savedChatInfo } from "./saved_chats.js";
+import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource, StoreError } from "./model_store.js";
 
 const post = (m) => self.postMessage(m);
 let py = null;
@@ -122,48 +125,33 @@ async function startThreadsEngine(threads, modelBytes) {
   shareStopFlag(view, { memory: mt.wasmMemory, ptr: flag });
 }
 
-const MODEL_CACHE = "pyllm-models-v1";
-
-// The model's bytes: from the Cache API when this URL was loaded before (offline works),
-// else from the network, written into the cache while the engine reads them (one pass,
-// no extra full copy). A download that fails, is cut short or is not a GGUF never stays
-// in the cache: the cache write is aborted or the entry deleted.
-async function openModel(url, expectedSize) {
-  const key = new URL(url, base).href;
-  const cache = self.caches ? await caches.open(MODEL_CACHE) : null;
-  if (cache) {
-    const hit = await cache.match(key);
-    if (hit) return { resp: hit, fromCache: true, cache, key };
-  }
-  let resp;
-  const abort = new AbortController();
-  try {
-    resp = await fetch(key, { signal: abort.signal });
-  } catch (e) {
-    throw new Error(`${url}: cannot download (${e.message})`);
-  }
-  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText || ""}`.trim());
-  if (!cache) return { resp, fromCache: false };
-  const [forEngine, forCache] = resp.body.tee();
-  const headers = new Headers(resp.headers);
-  const stored = cache.put(key, new Response(forCache, { headers })).then(() => true, () => false);
-  return { resp: new Response(forEngine, { headers }), fromCache: false, cache, key, stored, abort };
-}
-
+// The model's bytes come from web/model_store.js: from the store when this URL was loaded
+// before (offline works), else downloaded (resumed after a reload or a lost connection),
+// and stored in parts while the engine reads them. Only a model the engine accepted, of the
+// right size and sha256, becomes a stored model: a bad file (not a GGUF, truncated, another
+// digest) leaves nothing behind; a network failure keeps the good bytes for a resume.
 async function loadModel(msg) {
   const t0 = performance.now();
-  // a local file (picker or drag-and-drop) is read in place, never copied into the cache
+  // a local file (picker or drag-and-drop) is read in place, never copied into the store
   const src = msg.file
-    ? { resp: new Response(msg.file.stream(), { headers: { "Content-Length": String(msg.file.size) } }),
-        fromCache: false }
-    : await openModel(msg.url, msg.size);
-  const resp = src.resp;
-  const total = Number(resp.headers.get("Content-Length")) || msg.size || 0;
+    ? { chunks: fileChunks(msg.file), total: msg.file.size, fromCache: false, resumedFrom: 0,
+        commit: async () => {}, keep: async () => {}, discard: async () => {} }
+    : await openModelSource(msg.url, { size: msg.size || 0, partBytes: msg.part_bytes || undefined });
+  const total = src.total || msg.size || 0;
   const threads = Math.max(1, Math.floor(msg.threads || 1));
+  const sha256 = src.fromCache ? null : msg.sha256 || null; // stored bytes were checked when stored
   let ms = null;
   let loaded = 0;
   let lastPost = 0;
-  const reader = resp.body.getReader();
+  const progress = (final) => {
+    const now = performance.now();
+    if (!final && now - lastPost <= 100) return;
+    lastPost = now;
+    const speed = loaded / Math.max((now - t0) / 1000, 1e-3);
+    post({ type: "progress", loaded, total: total || loaded, percent: total ? (100 * loaded) / total : null,
+           speed: final ? 0 : speed, eta_s: final ? 0 : total ? (total - loaded) / speed : null,
+           cached: src.fromCache, resumed_from: src.resumedFrom });
+  };
   try {
     if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
       await startThreadsEngine(threads, total);
@@ -171,58 +159,53 @@ async function loadModel(msg) {
       session.use_engine(sideLib, 1);
       if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
     }
-    ms = session.begin_load(msg.name || msg.url, total || null);
+    ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256 });
     const heap = () => py._module.HEAPU8;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    for await (const value of src.chunks) {
       const ptr = ms.staging(value.length);
       heap().set(value, ptr);
       ms.feed_staged(value.length);
       loaded += value.length;
-      const now = performance.now();
-      if (now - lastPost > 100) {
-        lastPost = now;
-        const speed = loaded / Math.max((now - t0) / 1000, 1e-3);
-        post({ type: "progress", loaded, total, percent: total ? (100 * loaded) / total : null,
-               speed, eta_s: total ? (total - loaded) / speed : null, cached: src.fromCache });
-      }
+      progress(false);
     }
     if (total && loaded !== total) {
-      throw new Error(`${msg.url}: truncated download: got ${loaded} of ${total} bytes`);
+      throw new StoreError(`${msg.url || msg.name}: truncated download: got ${loaded} of ${total} bytes`);
     }
-    post({ type: "progress", loaded, total: total || loaded, percent: 100, speed: 0, eta_s: 0,
-           cached: src.fromCache });
-    session.finish_load(); // emits "loaded" (checks every tensor got all its bytes)
+    progress(true);
+    session.finish_load(); // emits "loaded" (checks every tensor got all its bytes, the size, the sha256)
+    try {
+      await src.commit(sha256);
+    } catch (e) {
+      post({ type: "status", phase: "cache", text: `The model could not be stored for offline use (${e.message}).` });
+    }
     post({ type: "chat-saved", info: await savedChatInfo(modelIdentity()) });
-    if (src.stored && !(await src.stored)) {
-      post({ type: "status", phase: "cache", text: "The model could not be stored for offline use." });
-    }
   } catch (e) {
-    if (src.abort) src.abort.abort(); // stops the download and the cache write
-    try { await reader.cancel(); } catch (_) { /* already closed */ }
-    if (src.cache) {
-      if (src.stored) await src.stored; // the aborted write settles first
-      await src.cache.delete(src.key); // a bad or partial model never stays cached
-    }
+    abortDownloads();
     if (ms) session.abort_load();
+    if (e instanceof NetworkError) {
+      await src.keep();
+      throw new Error(`${e.message}: download interrupted after ${loaded} of ${total || "?"} bytes; load it ` +
+                      `again to resume`);
+    }
+    await src.discard(); // a bad or partial model never stays stored
     throw e;
   } finally {
     if (ms) ms.destroy();
   }
 }
 
-async function listCached() {
-  const out = [];
-  if (self.caches) {
-    const cache = await caches.open(MODEL_CACHE);
-    for (const req of await cache.keys()) {
-      const r = await cache.match(req);
-      out.push({ url: req.url, size: Number(r.headers.get("Content-Length")) || null });
-    }
+async function* fileChunks(file) {
+  const reader = file.stream().getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    yield value;
   }
-  const est = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : {};
-  post({ type: "cached", models: out, usage: est.usage || null, quota: est.quota || null });
+}
+
+async function listCached() {
+  const st = await listStore();
+  post({ type: "cached", ...st });
 }
 
 function modelIdentity() {
@@ -278,11 +261,9 @@ async function handle(msg) {
       return restoreChat();
     case "cache-list":
       return listCached();
-    case "cache-delete": {
-      const cache = await caches.open(MODEL_CACHE);
-      await cache.delete(new URL(msg.url, base).href);
+    case "cache-delete":
+      await deleteStored(msg.url);
       return listCached();
-    }
     default:
       throw new Error(`unknown message type ${msg.type}`);
   }
