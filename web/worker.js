@@ -283,6 +283,7 @@ self.onmessage = (event) => {
     try {
       await handle(msg);
     } catch (e) {
+      console.error(String((e && e.stack) || e));
       post({ type: "error", id: msg.id, during: msg.type, message: pyMessage(e) });
     }
   });

@@ -358,13 +358,14 @@ class GGMLRunner:
     def _read(self, t: int, offset: int, n: int) -> bytes:
         buf = ctypes.create_string_buffer(n)
         if n:
-            self.lib.check(self.lib.eng_tensor_get(t, offset, buf, n), "snapshot read")
+            # an address, not the buffer: the pthreads engine's JsLibrary copies by address
+            self.lib.check(self.lib.eng_tensor_get(t, offset, ctypes.addressof(buf), n), "snapshot read")
         return buf.raw
 
     def _write(self, t: int, offset: int, data: bytes | memoryview) -> None:
         if len(data):
             buf = ctypes.create_string_buffer(bytes(data), len(data))
-            self.lib.check(self.lib.eng_tensor_set(t, offset, buf, len(data)), "snapshot write")
+            self.lib.check(self.lib.eng_tensor_set(t, offset, ctypes.addressof(buf), len(data)), "snapshot write")
 
     def _sections(self, n_past: int) -> list[tuple[str, int, int]]:
         """(name, tensor, bytes) of every state section for a sequence of n_past tokens."""
