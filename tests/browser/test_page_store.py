@@ -92,7 +92,7 @@ def _cache_list(page) -> dict:
 
 def _load_url(page, url: str, **extra) -> None:
     page.evaluate("(o) => { window.pyllm.loadOptions = o.opts; window.pyllm.lastError = null;"
-                  " window.pyllm.loaded = false; const m = {id: 'u:' + o.url, name: o.url, url: o.url, ...o.extra};"
+                  " window.pyllm.loaded = false; const m = {id: 'u' + window.pyllm.models.length + ':' + o.url, name: o.url, url: o.url, ...o.extra};"
                   " window.pyllm.models.push(m); const s = document.getElementById('model-select');"
                   " const opt = document.createElement('option'); opt.value = m.id; s.appendChild(opt); s.value = m.id;"
                   " document.getElementById('load-btn').disabled = false; document.getElementById('load-btn').click(); }",
