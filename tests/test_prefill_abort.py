@@ -90,23 +90,38 @@ def test_stop_inside_a_long_prompt_is_quick_and_resumable(gemma3_270m: Path) -> 
 
 
 @pytest.mark.parametrize("arch", ["llama", "mamba", "qwen35"])
-def test_a_stopped_prompt_leaves_a_consistent_state(arch: str) -> None:
-    """Stopped in its first graph: nothing is kept (a recurrent state was updated part of
+@pytest.mark.parametrize("how", ["flag", "function"])
+def test_a_stopped_prompt_leaves_a_consistent_state(arch: str, how: str) -> None:
+    """Stopped in its first graph (by the flag, or by the function the single-threaded
+    browser engine calls instead): nothing is kept (a recurrent state was updated part of
     the way, so it starts over); the same prompt then gives the uninterrupted logits."""
     r = _runner(tiny(arch, "Q8_0"), n_ctx=1024)
     flag = ctypes.c_int32(1)
+    asked: list[int] = []
+
+    @ctypes.CFUNCTYPE(ctypes.c_int32)
+    def stop_requested() -> int:
+        asked.append(flag.value)
+        return flag.value
+
     try:
         prompt = _prompt(700, r.hp.n_vocab)
         r.eval(prompt[:100])
         keep = r.n_past
-        r.set_abort_flag(ctypes.addressof(flag))
+        if how == "flag":
+            r.set_abort_flag(ctypes.addressof(flag))
+        else:
+            r.set_abort_function(ctypes.cast(stop_requested, ctypes.c_void_p).value)
         with pytest.raises(Cancelled):
             r.eval(prompt[100:])
         assert r.n_past == (0 if r.is_recurrent else keep) and len(r.tokens) == r.n_past
+        assert how == "flag" or asked == [1]  # asked once, at the first graph node
         flag.value = 0
         r.eval(prompt[r.n_past:])
+        assert how == "flag" or len(asked) > 10  # asked between the nodes of the whole prompt
         got = list(r.logits())
         r.set_abort_flag(None)
+        r.set_abort_function(None)
         r.reset()
         r.eval(prompt)
         assert got == list(r.logits())

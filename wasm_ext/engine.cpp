@@ -183,15 +183,29 @@ int32_t eng_set_threads(int32_t eng, int32_t n_threads) {
 }
 
 static bool abort_requested(void * data) {
-    const int32_t * flag = ((Engine *)data)->abort_flag;
-    return flag && __atomic_load_n(flag, __ATOMIC_RELAXED) != 0;
+    const Engine * e = (const Engine *)data;
+    if (e->abort_flag && __atomic_load_n(e->abort_flag, __ATOMIC_RELAXED) != 0) return true;
+    return e->abort_fn && e->abort_fn() != 0;
+}
+
+static void update_abort_callback(Engine * e) {
+    bool on = e->abort_flag || e->abort_fn;
+    ggml_backend_cpu_set_abort_callback(e->backend, on ? abort_requested : nullptr, on ? e : nullptr);
 }
 
 int32_t eng_set_abort_flag(int32_t eng, const int32_t * flag) {
     Engine * e = engine(eng);
     if (!e) return -1;
     e->abort_flag = flag;
-    ggml_backend_cpu_set_abort_callback(e->backend, flag ? abort_requested : nullptr, flag ? e : nullptr);
+    update_abort_callback(e);
+    return 0;
+}
+
+int32_t eng_set_abort_fn(int32_t eng, int32_t (*fn)(void)) {
+    Engine * e = engine(eng);
+    if (!e) return -1;
+    e->abort_fn = fn;
+    update_abort_callback(e);
     return 0;
 }
 

@@ -27,7 +27,8 @@
 //                 {type: "error", id?, during, message}
 //                 {type: "stop-flag", buffer | memory, ptr}   an Int32 shared with the page: the
 //                 page sets it to 1 to stop, 0 before each request; Python polls it between
-//                 tokens and prompt chunks, the pthreads engine between graph nodes
+//                 tokens, the engine between graph nodes (pthreads: in its shared memory;
+//                 side module: through a JS function in Pyodide's table)
 //                 {type: "chat-saved", bytes, saved_at} (or null)   after a load or a save
 //                 {type: "restored", messages, n_tokens}
 import { loadPyodide } from "./pyodide/pyodide.mjs";
@@ -46,6 +47,18 @@ const base = new URL("./", self.location.href);
 // the stop flag of the single-threaded engine (Pyodide's memory is not shared: Python polls
 // this one between tokens and prompt chunks); the pthreads engine gets one in its own memory
 const sideStopFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+
+let sideAbortFn = 0; // a wasm function the side module's engine calls between graph nodes
+
+function useSideEngine() {
+  session.use_engine(sideLib, 1);
+  if (!sideStopFlag) return;
+  // the side module runs in Pyodide's memory, which the page cannot write: its engine asks
+  // this JS function (in Pyodide's function table) whether the stop flag is set
+  if (!sideAbortFn) sideAbortFn = py._module.addFunction(() => (Atomics.load(sideStopFlag, 0) !== 0 ? 1 : 0), "i");
+  session.set_abort_function(sideAbortFn);
+  shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
+}
 
 function shareStopFlag(view, transfer) {
   session.cancel_probe = () => Atomics.load(view(), 0) !== 0;
@@ -156,8 +169,7 @@ async function loadModel(msg) {
     if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
       await startThreadsEngine(threads, total);
     } else {
-      session.use_engine(sideLib, 1);
-      if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
+      useSideEngine();
     }
     ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256 });
     const heap = () => py._module.HEAPU8;

@@ -47,6 +47,7 @@ class WorkerSession:
         # the same flag as an address in the engine's (shared) memory, polled inside a
         # prompt's computes (runner.set_abort_flag); 0 where the page cannot write it
         self.abort_flag = 0
+        self.abort_function = 0  # or a C function pointer that reads it (the side module: set_abort_function)
         self._llm_obj: Any = None
 
     # -- loading ----------------------------------------------------------------------------------
@@ -56,13 +57,21 @@ class WorkerSession:
         pthreads module's JsLibrary (app/worker/jslib.py)."""
         self.unload()
         self.lib, self.n_threads = lib, max(1, int(n_threads))
-        self.abort_flag = 0  # an address in the previous engine's memory means nothing here
+        self.abort_flag = self.abort_function = 0  # addresses in the previous engine mean nothing here
 
     def set_abort_flag(self, address: int) -> None:
         """The stop flag's address in the current engine's memory (see cancel_probe)."""
         self.abort_flag = int(address or 0)
         if self.runner is not None:
             self.runner.set_abort_flag(self.abort_flag)
+
+    def set_abort_function(self, address: int) -> None:
+        """A function `int32_t fn(void)` in the engine's table that reads the stop flag
+        (the side module, whose memory the page cannot write: a JS function added to
+        Pyodide's table)."""
+        self.abort_function = int(address or 0)
+        if self.runner is not None:
+            self.runner.set_abort_function(self.abort_function)
 
     def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX,
                    sha256: str | None = None) -> ModelStream:
@@ -98,6 +107,7 @@ class WorkerSession:
         from ..tokenizer import Tokenizer
         self.runner, self.gguf = runner, ms.gguf
         runner.set_abort_flag(self.abort_flag)
+        runner.set_abort_function(self.abort_function)
         self.tokenizer = Tokenizer.from_metadata(self.gguf.metadata)
         try:
             from ..chat import chat_template_from_metadata

@@ -58,6 +58,7 @@ class GGMLRunner:
         self.n_past = 0
         self.tokens: list[int] = []  # the sequence's token history (snapshots carry it)
         self.abort_flag = 0  # address of an int32 the engine polls during a prompt (set_abort_flag)
+        self.abort_fn = 0  # or a C function (int32_t (*)(void)) it calls (set_abort_function)
         self.graphs: OrderedDict[tuple[int, int, int], StepGraph] = OrderedDict()
         self.max_graphs = 4
         self.stats = StepStats()
@@ -199,6 +200,12 @@ class GGMLRunner:
         page sets it while the worker computes. Decode steps are not interrupted."""
         self.abort_flag = int(address or 0)
 
+    def set_abort_function(self, address: int | None) -> None:
+        """The same with a C function `int32_t fn(void)` the engine calls between graph nodes
+        (non-zero stops): a JS function in the browser's single-threaded engine, whose
+        memory the page cannot write."""
+        self.abort_fn = int(address or 0)
+
     # -- state ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -291,9 +298,10 @@ class GGMLRunner:
         tokens = list(tokens)
         if not tokens:
             return
-        armed = bool(self.abort_flag) and len(tokens) > 1
+        armed = bool(self.abort_flag or self.abort_fn) and len(tokens) > 1
         if armed:
-            self.lib.check(self.lib.eng_set_abort_flag(self.eng, self.abort_flag), "abort flag")
+            self.lib.check(self.lib.eng_set_abort_flag(self.eng, self.abort_flag or None), "abort flag")
+            self.lib.check(self.lib.eng_set_abort_fn(self.eng, self.abort_fn or None), "abort function")
         try:
             for i in range(0, len(tokens), UBATCH):
                 try:
@@ -307,6 +315,7 @@ class GGMLRunner:
         finally:
             if armed:
                 self.lib.eng_set_abort_flag(self.eng, None)
+                self.lib.eng_set_abort_fn(self.eng, None)
 
     def argmax(self) -> int:
         """Greedy token from the last step's last logits row (computed in the engine)."""
