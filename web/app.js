@@ -302,7 +302,8 @@ worker.onmessage = (event) => {
       ui.bar.value = m.percent == null ? 0 : m.percent;
       state.loadedFromCache = !!m.cached;
       state.resumedFrom = m.resumed_from || 0;
-      ui.progressText.textContent = (m.cached ? "from cache: " : "") + `${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}` +
+      ui.progressText.textContent = (m.cached ? "from cache: " : "") +
+        (m.resumed_from ? `resumed at ${fmtBytes(m.resumed_from)}: ` : "") + `${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}` +
         (m.percent == null ? "" : ` (${m.percent.toFixed(0)}%)`) +
         (m.speed ? ` · ${fmtBytes(m.speed)}/s` : "") + (m.eta_s ? ` · ${m.eta_s.toFixed(0)} s left` : "");
       break;

@@ -1,8 +1,8 @@
 """The page's model store, saved conversations, stop-during-prompt and safe rendering, in
 real headless Chromium (Debian's, driven by Playwright), against the local server:
 
-- a download cut short by a reload resumes with an HTTP Range request; until it is complete
-  it is a partial download, never a model; a 404, a non-GGUF file, a truncated GGUF and a
+- a download cut short by a reload or a dropped connection resumes with an HTTP Range
+  request; until it is complete it is a partial download, never a model; a 404, a non-GGUF file, a truncated GGUF and a
   wrong sha256 each give a clear message and leave nothing stored;
 - a saved conversation survives a reload and continues exactly (same greedy reply, only the
   new turn evaluated); a damaged one is refused with a clear message, the chat unchanged;
@@ -12,7 +12,7 @@ real headless Chromium (Debian's, driven by Playwright), against the local serve
 """
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,6 +51,8 @@ def _throttled_server():
                 pass  # the page reloaded mid-download: exactly what the test does
 
         def _send_slowly(self, source, outputfile, left):
+            if "/models/test-cut" in self.path and left is None:  # the connection drops half-way
+                left = os.fstat(source.fileno()).st_size // 2
             while True:
                 block = source.read(64 << 10 if left is None else min(left, 64 << 10))
                 if not block:
@@ -73,7 +75,8 @@ def test_models(site_url):  # noqa: F811  (built site first)
     made = []
     big = tiny("llama", "F32")  # 6.8 MB: several 1 MB parts
     small = tiny("llama", "Q4_0")
-    for name, data in (("test-resume.gguf", big.read_bytes()), ("test-sha.gguf", small.read_bytes()),
+    for name, data in (("test-resume.gguf", big.read_bytes()), ("test-cut.gguf", big.read_bytes()),
+                       ("test-sha.gguf", small.read_bytes()),
                        ("test-truncated.gguf", small.read_bytes()[: small.stat().st_size * 2 // 3])):
         path = WEB / "models" / name
         path.write_bytes(data)
@@ -131,6 +134,20 @@ def test_store_resumes_after_reload_and_keeps_nothing_bad(test_models, browser) 
         assert not st["partial"], st
         assert st["storage"]["usage"] and st["storage"]["usage"] >= test_models["resume_size"]
         assert "test-resume.gguf" in page.evaluate("document.getElementById('store-list').textContent")
+        # a connection that drops half-way: a clear message, the good bytes kept, and the next
+        # load resumes after them
+        _load_url(page, "models/test-cut.gguf")
+        page.wait_for_function("!!window.pyllm.lastError", timeout=60_000)
+        err = page.evaluate("window.pyllm.lastError")
+        assert "interrupted" in err and "resume" in err, err
+        st = _cache_list(page)
+        cut = [p for p in st["partial"] if p["url"].endswith("test-cut.gguf")]
+        assert cut and cut[0]["have"] > 0 and not [m for m in st["models"] if m["url"].endswith("test-cut.gguf")]
+        _load_url(page, "models/test-cut.gguf")
+        page.wait_for_function(LOADED, timeout=120_000)
+        assert page.evaluate("window.pyllm.lastError") is None, page.inner_text("#status")
+        assert page.evaluate("window.pyllm.resumedFrom") == cut[0]["have"]
+        assert "resumed at" in page.evaluate("document.getElementById('progress-text').textContent")
         # a stored model loads from the store, offline
         _load_url(page, RESUME_MODEL)
         page.wait_for_function(LOADED, timeout=60_000)
