@@ -34,7 +34,7 @@
 import { loadPyodide } from "./pyodide/pyodide.mjs";
 import "./engine_bridge.js"; // defines self.pyllmBridge
 import { getSavedChat, putSavedChat, savedChatInfo } from "./saved_chats.js";
-import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource, StoreError } from "./model_store.js";
+import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource } from "./model_store.js";
 
 const post = (m) => self.postMessage(m);
 let py = null;
@@ -44,8 +44,8 @@ let build = null;
 let sideLib = null; // the side module's Library (Python object)
 let mt = null; // the current pthreads module instance
 const base = new URL("./", self.location.href);
-// the stop flag of the single-threaded engine (Pyodide's memory is not shared: Python polls
-// this one between tokens and prompt chunks); the pthreads engine gets one in its own memory
+// the stop flag of the single-threaded engine (Pyodide's memory is not shared, so Python and
+// the engine read it through JS); the pthreads engine gets one in its own shared memory
 const sideStopFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
 
 let sideAbortFn = 0; // a wasm function the side module's engine calls between graph nodes
@@ -180,8 +180,8 @@ async function loadModel(msg) {
       loaded += value.length;
       progress(false);
     }
-    if (total && loaded !== total) {
-      throw new StoreError(`${msg.url || msg.name}: truncated download: got ${loaded} of ${total} bytes`);
+    if (total && loaded !== total) { // the connection ended early: what arrived is good, resume later
+      throw new NetworkError(`${msg.url || msg.name}: truncated download: got ${loaded} of ${total} bytes`);
     }
     progress(true);
     session.finish_load(); // emits "loaded" (checks every tensor got all its bytes, the size, the sha256)
@@ -194,12 +194,12 @@ async function loadModel(msg) {
   } catch (e) {
     abortDownloads();
     if (ms) session.abort_load();
-    if (e instanceof NetworkError) {
-      await src.keep();
+    if (e instanceof NetworkError && !msg.file) {
+      await src.keep().catch(() => {});
       throw new Error(`${e.message}: download interrupted after ${loaded} of ${total || "?"} bytes; load it ` +
                       `again to resume`);
     }
-    await src.discard(); // a bad or partial model never stays stored
+    await src.discard().catch(() => {}); // a bad or partial model never stays stored
     throw e;
   } finally {
     if (ms) ms.destroy();
