@@ -69,7 +69,8 @@ def test_stop_inside_a_long_prompt_is_quick_and_resumable(gemma3_270m: Path) -> 
         print(f"\nprefill {len(prompt)} tokens ({THREADS} threads): {plain_s:.2f} s plain, {armed_s:.2f} s with the "
               f"abort flag armed; one 512-token chunk {chunk_s:.2f} s; stop answered in {latency * 1e3:.0f} ms")
         assert latency < chunk_s / 3, (latency, chunk_s)
-        assert armed_s < plain_s * 1.25 + 0.2  # the flag costs one load per graph node
+        # what arming costs is measured by bench/bench_prefill_abort.py (interleaved rounds):
+        # single timings on a shared machine are too noisy to assert on
         n_done = r.n_past
         assert n_done == stopped.value.n_done and n_done % 512 == 0 and n_done < len(prompt)
 
