@@ -1,7 +1,7 @@
 """Stopping inside a prompt (runner.set_abort_flag, wasm_ext eng_set_abort_flag): a flag set
 from another thread stops a long prefill between graph nodes instead of after the 512-token
-chunk, leaves a state the next request continues exactly, never touches decode steps, and
-does not slow the prefill down. In the browser the page sets this flag in the pthreads
+chunk, leaves a state the next request continues exactly and never touches decode steps
+(what arming it costs: bench/bench_prefill_abort.py). In the browser the page sets this flag in the pthreads
 engine's shared memory (web/worker.js "stop-flag"); here a thread plays the page."""
 from __future__ import annotations
 
