@@ -148,6 +148,8 @@ def build_site(with_model: bool = True) -> dict:
         models.append({"id": "gemma-3-270m", "name": "Gemma 3 270M (Q4_K_M, bundled)",
                        "url": f"models/{GEMMA3_270M_FILE}", "size": src.stat().st_size,
                        "sha256": GEMMA3_270M_SHA256, "bundled": True})
+    from app.store.catalogue import catalogue
+    models.extend(catalogue())  # well-known models by public URL (downloaded on demand)
     from tools.chat_wheels import chat_wheels
     deps = []
     for whl in chat_wheels():  # Jinja2 + MarkupSafe (pure) for app.chat's templates

@@ -30,3 +30,4 @@ python3 tests/reference/build.py
 python3 tools/assets.py
 python3 tools/pyodide_dist.py >/dev/null
 python3 wasm_ext/build_wasm.py --threads >/dev/null   # side module + pthreads module
+python3 tools/pyodide_test_dist.py >/dev/null          # the dist pytest-pyodide runs tests/in_pyodide on

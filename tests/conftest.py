@@ -12,6 +12,28 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "reference"))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """pytest-pyodide (tests/in_pyodide/): unless the command line says otherwise, run those
+    tests in both runtimes, node and chrome (Debian chromium through Playwright), on the
+    dist tools/pyodide_test_dist.py prepares for this checkout."""
+    opt = config.option
+    if not hasattr(opt, "dist_dir"):  # pytest-pyodide not installed
+        return
+    from tools.pyodide_test_dist import build_test_dist, dist_dir
+
+    if Path(str(opt.dist_dir)).name == "pyodide":  # the plugin's default
+        opt.dist_dir = dist_dir()
+        # the test modules ask the lock which packages exist when they are imported: make
+        # sure it is there (the engine wheel is added when the tests start)
+        if not (opt.dist_dir / "pyodide-lock.json").exists():
+            build_test_dist(with_engine=False)
+    if opt.runtime == "node":
+        opt.runtime = "node,chrome"
+    if opt.runner == "selenium":
+        opt.runner = "playwright"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under scripts/test.sh (PYLLM_REQUIRE_ALL=1) everything was installed, so a skip means a

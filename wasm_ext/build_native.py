@@ -40,7 +40,8 @@ def native_library() -> Path:
     lib = out_dir / "libpyllm_engine.so"
     if lib.exists():
         return lib
-    recipe = hashlib.sha256((HERE / "CMakeLists.txt").read_bytes()).hexdigest()[:8]
+    # a CMake tree is bound to its source directory: one per checkout (git worktrees share the cache)
+    recipe = hashlib.sha256((HERE / "CMakeLists.txt").read_bytes() + str(HERE).encode()).hexdigest()[:8]
     build = cache_root() / f"engine-native-build-{SDIST_VERSION}-{recipe}"
     build.mkdir(parents=True, exist_ok=True)
     ggml = llama_cpp_dir() / "ggml"

@@ -182,6 +182,33 @@ int32_t eng_set_threads(int32_t eng, int32_t n_threads) {
     return 0;
 }
 
+static bool abort_requested(void * data) {
+    const Engine * e = (const Engine *)data;
+    if (e->abort_flag && __atomic_load_n(e->abort_flag, __ATOMIC_RELAXED) != 0) return true;
+    return e->abort_fn && e->abort_fn() != 0;
+}
+
+static void update_abort_callback(Engine * e) {
+    bool on = e->abort_flag || e->abort_fn;
+    ggml_backend_cpu_set_abort_callback(e->backend, on ? abort_requested : nullptr, on ? e : nullptr);
+}
+
+int32_t eng_set_abort_flag(int32_t eng, const int32_t * flag) {
+    Engine * e = engine(eng);
+    if (!e) return -1;
+    e->abort_flag = flag;
+    update_abort_callback(e);
+    return 0;
+}
+
+int32_t eng_set_abort_fn(int32_t eng, int32_t (*fn)(void)) {
+    Engine * e = engine(eng);
+    if (!e) return -1;
+    e->abort_fn = fn;
+    update_abort_callback(e);
+    return 0;
+}
+
 int32_t eng_type_supported(int32_t type) {
     if (type < 0 || type >= GGML_TYPE_COUNT) return 0;
     const ggml_type_traits_cpu * tc = ggml_get_type_traits_cpu((ggml_type)type);
@@ -447,6 +474,7 @@ int32_t eng_graph_compute(int32_t gh) {
     if (!G->allocated) { set_error("graph %d is not allocated", gh); return -1; }
     Engine * e = g_engines[G->eng];
     ggml_status st = ggml_backend_graph_compute(e->backend, G->gf);
+    if (st == GGML_STATUS_ABORTED) { set_error("compute stopped by the abort flag"); return ENG_ABORTED; }
     if (st != GGML_STATUS_SUCCESS) { set_error("graph compute failed (status %d)", (int)st); return -1; }
     return 0;
 }

@@ -21,6 +21,8 @@ struct Engine {
     ggml_threadpool_t threadpool = nullptr;
     ggml_backend_buffer_type_t extra_buft = nullptr;  // repack layout, or null
     int n_threads = 1;
+    const int32_t * abort_flag = nullptr;  // eng_set_abort_flag: a compute stops when *flag != 0
+    int32_t (*abort_fn)(void) = nullptr;   // eng_set_abort_fn: ... or when abort_fn() != 0
 };
 
 struct Pool {

@@ -79,17 +79,43 @@ function refresh() {
   $("url-btn").disabled = !state.ready || state.busy;
   $("regen-btn").disabled = !state.loaded || state.busy || !state.messages.length ||
     state.messages[state.messages.length - 1].role !== "assistant";
+  $("save-chat-btn").disabled = !state.loaded || state.busy || !state.messages.length;
+  $("restore-chat-btn").disabled = !state.loaded || state.busy || !state.savedChat;
+  $("restore-chat-btn").title = state.savedChat ? `Saved ${state.savedChat.saved_at || ""}` : "No saved conversation";
+}
+
+// the stop flag shared with the worker (web/worker.js "stop-flag"): it is read while the
+// worker computes, when a "cancel" message could not be delivered yet (during a prompt)
+function setStopFlag(value) {
+  if (state.stopFlag) Atomics.store(state.stopFlag(), 0, value);
 }
 
 function showStorage() {
   const st = state.storage || {};
   const cached = state.cached || [];
+  const partial = state.partial || [];
   const model = state.models.find((m) => m.id === ui.select.value);
-  const here = model && cached.find((c) => c.url.endsWith("/" + model.url) || c.url === model.url);
+  const abs = (url) => new URL(url, location.href).href;
+  const here = model && cached.find((c) => c.url === abs(model.url));
   $("storage").textContent = `${cached.length} model(s) kept offline` +
-    (st.usage != null ? ` · storage ${fmtBytes(st.usage)}${st.quota ? " of " + fmtBytes(st.quota) : ""}` : "");
+    (partial.length ? `, ${partial.length} partial download(s)` : "") +
+    (st.usage != null ? ` · storage ${fmtBytes(st.usage)}${st.quota ? " of " + fmtBytes(st.quota) : ""}` : "") +
+    (st.persisted === true ? " · persistent" : st.persisted === false ? " · may be evicted" : "");
   $("forget-btn").hidden = !here;
   $("forget-btn").dataset.url = here ? here.url : "";
+  // every stored model and partial download, each with a delete button
+  $("store-list").replaceChildren(...[...cached.map((c) => ({ ...c, done: true })), ...partial].map((e) => {
+    const li = document.createElement("li");
+    const name = e.url.split("/").pop();
+    li.textContent = e.done ? `${name} — ${fmtBytes(e.size)}` + (e.sha256 ? " · sha256 checked" : "")
+      : `${name} — partial: ${fmtBytes(e.have)} of ${fmtBytes(e.size)} (resumes on the next load)`;
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "Delete";
+    del.addEventListener("click", () => worker.postMessage({ type: "cache-delete", url: e.url }));
+    li.appendChild(del);
+    return li;
+  }));
 }
 
 function options() {
@@ -115,7 +141,8 @@ function loadSelected() {
   setStatus(`Loading ${model.name}…`);
   refresh();
   const threads = Math.max(1, Number($("opt-threads").value) || 1);
-  worker.postMessage({ type: "load", url: model.url, name: model.name, size: model.size, threads });
+  worker.postMessage({ type: "load", url: model.url, name: model.name, size: model.size || 0,
+                       sha256: model.sha256 || null, threads, ...(state.loadOptions || {}) });
 }
 
 function loadFile(file) {
@@ -155,6 +182,7 @@ function send(text, regenerate = false) {
   ui.prompt.value = "";
   setStatus("Thinking…");
   refresh();
+  setStopFlag(0);
   const system = $("opt-system").value.trim();
   const messages = system ? [{ role: "system", content: system }, ...state.messages] : state.messages;
   worker.postMessage({ type: "generate", id, messages, options: options() });
@@ -164,7 +192,21 @@ ui.form.addEventListener("submit", (e) => { e.preventDefault(); send(ui.prompt.v
 ui.prompt.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); send(ui.prompt.value); }
 });
-ui.stop.addEventListener("click", () => worker.postMessage({ type: "cancel" }));
+ui.stop.addEventListener("click", () => {
+  setStopFlag(1);
+  worker.postMessage({ type: "cancel" });
+});
+$("save-chat-btn").addEventListener("click", () => {
+  if (!state.loaded || state.busy) return;
+  state.saving = true;
+  worker.postMessage({ type: "chat-save", messages: state.messages });
+});
+$("restore-chat-btn").addEventListener("click", () => {
+  if (!state.loaded || state.busy) return;
+  state.busy = true;
+  refresh();
+  worker.postMessage({ type: "chat-restore" });
+});
 $("regen-btn").addEventListener("click", () => {
   // drop the last reply and ask again (with sampling on, a different one)
   if (state.busy || !state.messages.length || state.messages[state.messages.length - 1].role !== "assistant") return;
@@ -192,9 +234,10 @@ $("forget-btn").addEventListener("click", () => {
   if (url) worker.postMessage({ type: "cache-delete", url });
 });
 ui.load.addEventListener("click", loadSelected);
+ui.select.addEventListener("change", showStorage);
 $("opt-threads").addEventListener("change", () => { $("opt-threads").dataset.touched = "1"; });
 ui.newChat.addEventListener("click", () => {
-  if (state.current) worker.postMessage({ type: "cancel" });
+  if (state.current) { setStopFlag(1); worker.postMessage({ type: "cancel" }); }
   state.messages = [];
   ui.chat.replaceChildren();
   ui.stats.textContent = "";
@@ -219,22 +262,48 @@ worker.onmessage = (event) => {
       ui.select.replaceChildren(...state.models.map((mod) => {
         const o = document.createElement("option");
         o.value = mod.id;
-        o.textContent = `${mod.name} — ${fmtBytes(mod.size)}`;
+        o.textContent = `${mod.name} — ${fmtBytes(mod.size || mod.approx_size)}` + (mod.remote ? " (download)" : "");
+        o.title = mod.remote ? `${mod.url}\n${mod.sha256 ? "sha256 " + mod.sha256 : "no sha256 known: size check only"}` : "";
         return o;
       }));
       setStatus(`Ready (Python started in ${(m.boot_ms / 1000).toFixed(1)} s; engine ${m.engine.includes("WASM_SIMD=1") ? "wasm SIMD" : "wasm"}).`);
       refresh();
-      if (state.models.length) loadSelected(); // the bundled default model
+      worker.postMessage({ type: "cache-list" });
+      if (state.models.find((mod) => mod.bundled)) { // the bundled default model (never a download)
+        ui.select.value = state.models.find((mod) => mod.bundled).id;
+        loadSelected();
+      }
+      break;
+    case "stop-flag":
+      state.stopFlag = () => new Int32Array(m.memory ? m.memory.buffer : m.buffer, m.ptr, 1);
+      break;
+    case "chat-saved":
+      state.savedChat = m.info;
+      if (state.saving && m.info) setStatus("Conversation saved in this browser.");
+      state.saving = false;
+      refresh();
+      break;
+    case "restored":
+      state.messages = m.messages;
+      ui.chat.replaceChildren();
+      for (const msg of m.messages) if (msg.role !== "system") addMessage(msg.role, msg.content);
+      ui.stats.textContent = "";
+      state.busy = false;
+      setStatus(`Conversation restored (${m.n_tokens} tokens of model state).`);
+      refresh();
       break;
     case "cached":
       state.cached = m.models;
-      state.storage = { usage: m.usage, quota: m.quota };
+      state.partial = m.partial || [];
+      state.storage = { usage: m.usage, quota: m.quota, persisted: m.persisted };
       showStorage();
       break;
     case "progress":
       ui.bar.value = m.percent == null ? 0 : m.percent;
       state.loadedFromCache = !!m.cached;
-      ui.progressText.textContent = (m.cached ? "from cache: " : "") + `${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}` +
+      state.resumedFrom = m.resumed_from || 0;
+      ui.progressText.textContent = (m.cached ? "from cache: " : "") +
+        (m.resumed_from ? `resumed at ${fmtBytes(m.resumed_from)}: ` : "") + `${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}` +
         (m.percent == null ? "" : ` (${m.percent.toFixed(0)}%)`) +
         (m.speed ? ` · ${fmtBytes(m.speed)}/s` : "") + (m.eta_s ? ` · ${m.eta_s.toFixed(0)} s left` : "");
       break;
@@ -243,9 +312,10 @@ worker.onmessage = (event) => {
       state.busy = false;
       state.loadedMs = performance.now() - state.loadT0;
       ui.progress.hidden = true;
-      worker.postMessage({ type: "cache-list" });
-      // ask the browser not to evict the models we keep (it may say no; that is fine)
-      if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
+      // ask the browser not to evict the models we keep (it may say no; that is fine), then
+      // show what the store holds (the worker answers after it stored this model)
+      (navigator.storage && navigator.storage.persist ? navigator.storage.persist().catch(() => false)
+        : Promise.resolve(false)).then(() => worker.postMessage({ type: "cache-list" }));
       ui.info.textContent = `${m.name} · ${m.arch} · ${(m.n_params / 1e6).toFixed(0)}M params · ` +
         `ctx ${m.n_ctx} · ${m.flavor === "pthreads" ? m.threads + " threads" : "1 thread"} · ` +
         `loaded in ${(m.load_ms / 1000).toFixed(1)} s`;
@@ -298,7 +368,11 @@ worker.onmessage = (event) => {
         state.current.el.textContent = m.message;
         state.current = null;
       }
-      if (m.during === "load") { ui.progress.hidden = true; state.loaded = false; }
+      if (m.during === "load") {
+        ui.progress.hidden = true;
+        state.loaded = false;
+        worker.postMessage({ type: "cache-list" }); // a partial download may have been kept
+      }
       state.busy = false;
       state.lastError = m.message;
       refresh();

@@ -1,9 +1,10 @@
 // Service worker: keeps the app shell (page, worker, Pyodide, wheels, engine) so a reload
 // works with the server gone. Network first (a rebuilt app shows at once), the cache when
 // the network fails. Models are not handled here: the worker keeps them in the Cache API
-// ("pyllm-models-v1") itself, with integrity checks.
+// itself (web/model_store.js), with integrity checks and resumable downloads.
 const SHELL = "pyllm-shell-v1";
-const CORE = ["./", "index.html", "app.js", "worker.js", "engine_bridge.js", "style.css", "build.json"];
+const CORE = ["./", "index.html", "app.js", "worker.js", "engine_bridge.js", "model_store.js", "saved_chats.js",
+              "style.css", "build.json"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {

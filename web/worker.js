@@ -9,20 +9,32 @@
 //                 (threads > 1 and a cross-origin isolated page: the pthreads module, sized
 //                 for this model; else the single-threaded side module inside Pyodide)
 //                 {type: "generate", id, messages, options}
-//                 {type: "cancel"}                  stop the reply being generated
+//                 {type: "cancel"}                  stop the reply being generated (see also stop-flag)
+//                 {type: "chat-save", messages} / {type: "chat-restore"}   the conversation and
+//                 the model state, kept per model (web/saved_chats.js, app/worker/chat_state.py)
 //                 {type: "reset"}                   new chat (forget the state)
 //                 {type: "cache-list"} / {type: "cache-delete", url}   models kept offline
-//                 (Cache API "pyllm-models-v1"; answered with {type: "cached", models, usage, quota})
+//                 (web/model_store.js; answered with {type: "cached", models, partial, usage,
+//                 quota, persisted}); a load may carry sha256 (checked while streaming) and
+//                 part_bytes (the store's part size; tests use small parts)
 // worker -> page: {type: "status", phase, text}     boot steps
 //                 {type: "ready", boot_ms, engine, build}
-//                 {type: "progress", loaded, total, percent, speed, eta_s}
+//                 {type: "progress", loaded, total, percent, speed, eta_s, cached, resumed_from}
 //                 {type: "loaded", ...}             model facts, load_ms
 //                 {type: "prefill", id, n_prompt, n_eval}
 //                 {type: "token", id, token, text, n}
 //                 {type: "done", id, text, stats, stopped}
 //                 {type: "error", id?, during, message}
+//                 {type: "stop-flag", buffer | memory, ptr}   an Int32 shared with the page: the
+//                 page sets it to 1 to stop, 0 before each request; Python polls it between
+//                 tokens, the engine between graph nodes (pthreads: in its shared memory;
+//                 side module: through a JS function in Pyodide's table)
+//                 {type: "chat-saved", bytes, saved_at} (or null)   after a load or a save
+//                 {type: "restored", messages, n_tokens}
 import { loadPyodide } from "./pyodide/pyodide.mjs";
 import "./engine_bridge.js"; // defines self.pyllmBridge
+import { getSavedChat, putSavedChat, savedChatInfo } from "./saved_chats.js";
+import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource } from "./model_store.js";
 
 const post = (m) => self.postMessage(m);
 let py = null;
@@ -32,6 +44,26 @@ let build = null;
 let sideLib = null; // the side module's Library (Python object)
 let mt = null; // the current pthreads module instance
 const base = new URL("./", self.location.href);
+// the stop flag of the single-threaded engine (Pyodide's memory is not shared, so Python and
+// the engine read it through JS); the pthreads engine gets one in its own shared memory
+const sideStopFlag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+
+let sideAbortFn = 0; // a wasm function the side module's engine calls between graph nodes
+
+function useSideEngine() {
+  session.use_engine(sideLib, 1);
+  if (!sideStopFlag) return;
+  // the side module runs in Pyodide's memory, which the page cannot write: its engine asks
+  // this JS function (in Pyodide's function table) whether the stop flag is set
+  if (!sideAbortFn) sideAbortFn = py._module.addFunction(() => (Atomics.load(sideStopFlag, 0) !== 0 ? 1 : 0), "i");
+  session.set_abort_function(sideAbortFn);
+  shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
+}
+
+function shareStopFlag(view, transfer) {
+  session.cancel_probe = () => Atomics.load(view(), 0) !== 0;
+  post({ type: "stop-flag", ...transfer });
+}
 
 function pyMessage(err) {
   // a PythonError's message is the whole traceback: the last line is the one a user can act on
@@ -63,6 +95,7 @@ def _emit(event):
 WorkerSession(_emit, load_library(pyllm_engine_wasm.LIBRARY))
 `);
   sideLib = session.lib;
+  if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
   const engine = session.lib.eng_system_info().decode();
   const threadsOk = self.crossOriginIsolated === true && !!(build.engine && build.engine.threads);
   post({ type: "ready", boot_ms: Math.round(performance.now() - t0), engine, build, threads_ok: threadsOk,
@@ -97,107 +130,124 @@ async function startThreadsEngine(threads, modelBytes) {
   const jslib = py.pyimport("app.worker.jslib");
   session.use_engine(jslib.JsLibrary(bridge), threads);
   jslib.destroy();
+  // its memory is shared: the page's stop button can reach into a running compute
+  const flag = mt._malloc(4);
+  const view = () => new Int32Array(mt.wasmMemory.buffer, flag, 1);
+  Atomics.store(view(), 0, 0);
+  session.set_abort_flag(flag);
+  shareStopFlag(view, { memory: mt.wasmMemory, ptr: flag });
 }
 
-const MODEL_CACHE = "pyllm-models-v1";
-
-// The model's bytes: from the Cache API when this URL was loaded before (offline works),
-// else from the network, written into the cache while the engine reads them (one pass,
-// no extra full copy). A download that fails, is cut short or is not a GGUF never stays
-// in the cache: the cache write is aborted or the entry deleted.
-async function openModel(url, expectedSize) {
-  const key = new URL(url, base).href;
-  const cache = self.caches ? await caches.open(MODEL_CACHE) : null;
-  if (cache) {
-    const hit = await cache.match(key);
-    if (hit) return { resp: hit, fromCache: true, cache, key };
-  }
-  let resp;
-  const abort = new AbortController();
-  try {
-    resp = await fetch(key, { signal: abort.signal });
-  } catch (e) {
-    throw new Error(`${url}: cannot download (${e.message})`);
-  }
-  if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status} ${resp.statusText || ""}`.trim());
-  if (!cache) return { resp, fromCache: false };
-  const [forEngine, forCache] = resp.body.tee();
-  const headers = new Headers(resp.headers);
-  const stored = cache.put(key, new Response(forCache, { headers })).then(() => true, () => false);
-  return { resp: new Response(forEngine, { headers }), fromCache: false, cache, key, stored, abort };
-}
-
+// The model's bytes come from web/model_store.js: from the store when this URL was loaded
+// before (offline works), else downloaded (resumed after a reload or a lost connection),
+// and stored in parts while the engine reads them. Only a model the engine accepted, of the
+// right size and sha256, becomes a stored model: a bad file (not a GGUF, truncated, another
+// digest) leaves nothing behind; a network failure keeps the good bytes for a resume.
 async function loadModel(msg) {
   const t0 = performance.now();
-  // a local file (picker or drag-and-drop) is read in place, never copied into the cache
+  // a local file (picker or drag-and-drop) is read in place, never copied into the store
   const src = msg.file
-    ? { resp: new Response(msg.file.stream(), { headers: { "Content-Length": String(msg.file.size) } }),
-        fromCache: false }
-    : await openModel(msg.url, msg.size);
-  const resp = src.resp;
-  const total = Number(resp.headers.get("Content-Length")) || msg.size || 0;
+    ? { chunks: fileChunks(msg.file), total: msg.file.size, fromCache: false, resumedFrom: 0,
+        commit: async () => {}, keep: async () => {}, discard: async () => {} }
+    : await openModelSource(msg.url, { size: msg.size || 0, partBytes: msg.part_bytes || undefined });
+  const total = src.total || msg.size || 0;
   const threads = Math.max(1, Math.floor(msg.threads || 1));
+  const sha256 = src.fromCache ? null : msg.sha256 || null; // stored bytes were checked when stored
   let ms = null;
   let loaded = 0;
   let lastPost = 0;
-  const reader = resp.body.getReader();
+  const progress = (final) => {
+    const now = performance.now();
+    if (!final && now - lastPost <= 100) return;
+    lastPost = now;
+    const speed = loaded / Math.max((now - t0) / 1000, 1e-3);
+    post({ type: "progress", loaded, total: total || loaded, percent: total ? (100 * loaded) / total : null,
+           speed: final ? 0 : speed, eta_s: final ? 0 : total ? (total - loaded) / speed : null,
+           cached: src.fromCache, resumed_from: src.resumedFrom });
+  };
   try {
     if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
       await startThreadsEngine(threads, total);
     } else {
-      session.use_engine(sideLib, 1);
+      useSideEngine();
     }
-    ms = session.begin_load(msg.name || msg.url, total || null);
+    ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256 });
     const heap = () => py._module.HEAPU8;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    for await (const value of src.chunks) {
       const ptr = ms.staging(value.length);
       heap().set(value, ptr);
       ms.feed_staged(value.length);
       loaded += value.length;
-      const now = performance.now();
-      if (now - lastPost > 100) {
-        lastPost = now;
-        const speed = loaded / Math.max((now - t0) / 1000, 1e-3);
-        post({ type: "progress", loaded, total, percent: total ? (100 * loaded) / total : null,
-               speed, eta_s: total ? (total - loaded) / speed : null, cached: src.fromCache });
-      }
+      progress(false);
     }
-    if (total && loaded !== total) {
-      throw new Error(`${msg.url}: truncated download: got ${loaded} of ${total} bytes`);
+    if (total && loaded !== total) { // the connection ended early: what arrived is good, resume later
+      throw new NetworkError(`${msg.url || msg.name}: truncated download: got ${loaded} of ${total} bytes`);
     }
-    post({ type: "progress", loaded, total: total || loaded, percent: 100, speed: 0, eta_s: 0,
-           cached: src.fromCache });
-    session.finish_load(); // emits "loaded" (checks every tensor got all its bytes)
-    if (src.stored && !(await src.stored)) {
-      post({ type: "status", phase: "cache", text: "The model could not be stored for offline use." });
+    progress(true);
+    session.finish_load(); // emits "loaded" (checks every tensor got all its bytes, the size, the sha256)
+    try {
+      await src.commit(sha256);
+    } catch (e) {
+      post({ type: "status", phase: "cache", text: `The model could not be stored for offline use (${e.message}).` });
     }
+    post({ type: "chat-saved", info: await savedChatInfo(modelIdentity()) });
   } catch (e) {
-    if (src.abort) src.abort.abort(); // stops the download and the cache write
-    try { await reader.cancel(); } catch (_) { /* already closed */ }
-    if (src.cache) {
-      if (src.stored) await src.stored; // the aborted write settles first
-      await src.cache.delete(src.key); // a bad or partial model never stays cached
-    }
+    abortDownloads();
     if (ms) session.abort_load();
+    if (e instanceof NetworkError && !msg.file) {
+      await src.keep().catch(() => {});
+      throw new Error(`${e.message}: download interrupted after ${loaded} of ${total || "?"} bytes; load it ` +
+                      `again to resume`);
+    }
+    await src.discard().catch(() => {}); // a bad or partial model never stays stored
     throw e;
   } finally {
     if (ms) ms.destroy();
   }
 }
 
-async function listCached() {
-  const out = [];
-  if (self.caches) {
-    const cache = await caches.open(MODEL_CACHE);
-    for (const req of await cache.keys()) {
-      const r = await cache.match(req);
-      out.push({ url: req.url, size: Number(r.headers.get("Content-Length")) || null });
-    }
+async function* fileChunks(file) {
+  const reader = file.stream().getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    yield value;
   }
-  const est = navigator.storage && navigator.storage.estimate ? await navigator.storage.estimate() : {};
-  post({ type: "cached", models: out, usage: est.usage || null, quota: est.quota || null });
+}
+
+async function listCached() {
+  const st = await listStore();
+  post({ type: "cached", ...st });
+}
+
+function modelIdentity() {
+  return session.runner ? session.runner.model_identity() : null;
+}
+
+async function saveChat(messages) {
+  const identity = modelIdentity();
+  if (!identity) throw new Error("no model loaded: nothing to save");
+  const pyMessages = py.toPy(messages);
+  let data;
+  try {
+    const bytes = session.save_chat(pyMessages);
+    const buf = bytes.getBuffer("u8");
+    data = buf.data.slice();
+    buf.release();
+    bytes.destroy();
+  } finally {
+    pyMessages.destroy();
+  }
+  await putSavedChat(identity, data);
+  post({ type: "chat-saved", info: await savedChatInfo(identity) });
+}
+
+async function restoreChat() {
+  const identity = modelIdentity();
+  if (!identity) throw new Error("no model loaded: load the model the conversation was saved with");
+  const data = await getSavedChat(identity);
+  if (!data) throw new Error("no conversation was saved with this model");
+  session.restore_chat(data); // emits "restored"; a bad one raises and changes nothing
 }
 
 async function handle(msg) {
@@ -217,13 +267,15 @@ async function handle(msg) {
     }
     case "reset":
       return session.reset();
+    case "chat-save":
+      return saveChat(msg.messages);
+    case "chat-restore":
+      return restoreChat();
     case "cache-list":
       return listCached();
-    case "cache-delete": {
-      const cache = await caches.open(MODEL_CACHE);
-      await cache.delete(new URL(msg.url, base).href);
+    case "cache-delete":
+      await deleteStored(msg.url);
       return listCached();
-    }
     default:
       throw new Error(`unknown message type ${msg.type}`);
   }
@@ -243,6 +295,7 @@ self.onmessage = (event) => {
     try {
       await handle(msg);
     } catch (e) {
+      console.error(String((e && e.stack) || e));
       post({ type: "error", id: msg.id, during: msg.type, message: pyMessage(e) });
     }
   });

@@ -11,6 +11,11 @@ model is ever held:
         ms.feed(chunk)            # or: copy into ms.staging(n) and call ms.feed_staged(n)
     runner = ms.finish()          # checks that every tensor got all its bytes
 
+Integrity: the byte count is checked against the announced size (a cut-off download
+fails, naming what arrived), and when the expected sha256 is known (the model catalogue,
+app/store/catalogue.py) the bytes are hashed as they pass, straight from the staging
+buffer, and `finish()` refuses a model whose digest differs.
+
 Tensors the engine repacks for faster mat-muls must be written whole; those are gathered
 in a buffer of their own size (one weight matrix at a time) and written when complete.
 Everything else is written in place, piece by piece.
@@ -18,6 +23,7 @@ Everything else is written in place, piece by piece.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import time
 from typing import Any, Callable
 
@@ -42,8 +48,11 @@ class ModelStream:
 
     def __init__(self, source: str, file_size: int | None = None,
                  make_runner: Callable[[GGUFFile, Callable[[int, TensorInfo], None]], Any] | None = None,
-                 lib: Any = None, on_header: Callable[[GGUFFile], None] | None = None) -> None:
+                 lib: Any = None, on_header: Callable[[GGUFFile], None] | None = None,
+                 sha256: str | None = None) -> None:
         self.source, self.file_size = source, file_size
+        self.expected_sha256 = sha256.lower() if sha256 else None
+        self._hash = hashlib.sha256() if sha256 else None
         self.parser = GGUFParser(source, file_size)
         self.make_runner = make_runner or _default_runner
         self.on_header = on_header
@@ -78,15 +87,20 @@ class ModelStream:
         n = len(chunk)
         if not n:
             return
+        if self._hash is not None:
+            self._hash.update(chunk)
         if self.gguf is None:
             self._feed_header(bytes(chunk), n)
             return
         ptr = self.staging(n)
         ctypes.memmove(ptr, bytes(chunk) if not isinstance(chunk, (bytes, bytearray)) else chunk, n)
-        self.feed_staged(n)
+        self._dispatch(ptr, self.pos, n)
+        self.pos += n
 
     def feed_staged(self, n: int) -> None:
         """The next n bytes of the stream are in the staging buffer."""
+        if self._hash is not None:  # hashed in place: no copy
+            self._hash.update((ctypes.c_char * n).from_address(self._staging))
         if self.gguf is None:
             self._feed_header(ctypes.string_at(self._staging, n), n)
             return
@@ -183,6 +197,13 @@ class ModelStream:
             need = self.bytes_needed
             raise GGUFError(f"{self.source}: truncated file: got {self.pos} bytes, the tensors need {need} "
                             f"({len(missing)} tensor(s) incomplete, first {missing[0].info.name})")
+        if self.file_size and self.pos != self.file_size:
+            raise GGUFError(f"{self.source}: got {self.pos} bytes, expected {self.file_size}: the download is "
+                            f"incomplete or not the file the catalogue describes")
+        if self._hash is not None and self._hash.hexdigest() != self.expected_sha256:
+            raise GGUFError(f"{self.source}: sha256 mismatch: the {self.pos} bytes received hash to "
+                            f"{self._hash.hexdigest()}, expected {self.expected_sha256} (a damaged or changed "
+                            f"file; it is not kept)")
         return self.runner
 
     def close_buffers(self) -> None:

@@ -9,6 +9,7 @@ Events emitted (all dicts with "type"):
   token    {id, text, n}                       one per generated token (text may be "")
   done     {id, text, stats, stopped}           stats: prompt tokens, prefill/decode tok/s
   error    {id, message}
+  restored {messages, n_tokens}               a saved conversation is back (restore_chat)
 """
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ class WorkerSession:
         self.model_name = ""
         self.loading: ModelStream | None = None
         self.cancel_requested = False
+        # the page's stop button, readable while Python runs (a SharedArrayBuffer flag):
+        # a cancel message cannot arrive until the worker yields, e.g. not during a prefill
+        self.cancel_probe: Callable[[], bool] | None = None
+        # the same flag as an address in the engine's (shared) memory, polled inside a
+        # prompt's computes (runner.set_abort_flag); 0 where the page cannot write it
+        self.abort_flag = 0
+        self.abort_function = 0  # or a C function pointer that reads it (the side module: set_abort_function)
         self._llm_obj: Any = None
 
     # -- loading ----------------------------------------------------------------------------------
@@ -49,9 +57,27 @@ class WorkerSession:
         pthreads module's JsLibrary (app/worker/jslib.py)."""
         self.unload()
         self.lib, self.n_threads = lib, max(1, int(n_threads))
+        self.abort_flag = self.abort_function = 0  # addresses in the previous engine mean nothing here
 
-    def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX) -> ModelStream:
-        """Start streaming a model; JS feeds it (ms.staging/feed_staged), then calls finish_load."""
+    def set_abort_flag(self, address: int) -> None:
+        """The stop flag's address in the current engine's memory (see cancel_probe)."""
+        self.abort_flag = int(address or 0)
+        if self.runner is not None:
+            self.runner.set_abort_flag(self.abort_flag)
+
+    def set_abort_function(self, address: int) -> None:
+        """A function `int32_t fn(void)` in the engine's table that reads the stop flag
+        (the side module, whose memory the page cannot write: a JS function added to
+        Pyodide's table)."""
+        self.abort_function = int(address or 0)
+        if self.runner is not None:
+            self.runner.set_abort_function(self.abort_function)
+
+    def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX,
+                   sha256: str | None = None) -> ModelStream:
+        """Start streaming a model; JS feeds it (ms.staging/feed_staged), then calls finish_load.
+        size (always checked when known) and sha256 (checked when given) come from the
+        catalogue or the server."""
         self.unload()
         from ..backends.ggml.runner import GGMLRunner
         from ..models import model_for
@@ -65,7 +91,7 @@ class WorkerSession:
             return GGMLRunner(model_for(gguf), loader=loader, n_threads=n_threads, n_ctx=ctx, lib=lib)
 
         self.model_name = name
-        self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib)
+        self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib, sha256=sha256)
         return self.loading
 
     def finish_load(self) -> dict:
@@ -80,6 +106,8 @@ class WorkerSession:
             raise
         from ..tokenizer import Tokenizer
         self.runner, self.gguf = runner, ms.gguf
+        runner.set_abort_flag(self.abort_flag)
+        runner.set_abort_function(self.abort_function)
         self.tokenizer = Tokenizer.from_metadata(self.gguf.metadata)
         try:
             from ..chat import chat_template_from_metadata
@@ -93,7 +121,7 @@ class WorkerSession:
                 "n_params": n_params, "n_ctx": runner.kv_size, "n_vocab": self.tokenizer.n_vocab,
                 "load_ms": round((time.perf_counter() - ms.t_start) * 1e3, 1),
                 "weights_mb": round(runner.weight_bytes / 2**20, 1),
-                "template": getattr(self.template, "source", None),
+                "template": getattr(self.template, "source", None), "identity": runner.model_identity(),
                 "engine": self._lib().eng_system_info().decode(), "threads": self.n_threads,
                 "flavor": "pthreads" if "pthreads" in str(getattr(self._lib(), "path", "")) else "side"}
         self.emit(info)
@@ -135,6 +163,53 @@ class WorkerSession:
     def cancel(self) -> None:
         self.cancel_requested = True
 
+    def cancelled(self) -> bool:
+        return self.cancel_requested or (self.cancel_probe is not None and bool(self.cancel_probe()))
+
+    # -- saved conversations ------------------------------------------------------------------------
+
+    def save_chat(self, messages: list[dict]) -> bytes:
+        """The conversation `messages` and the model state now (app/worker/chat_state.py)."""
+        if self.runner is None:
+            raise RuntimeError("no model loaded: nothing to save")
+        from .chat_state import pack_chat_state
+        llm = self._llm()
+        if llm.active is not None and not llm.active.done:
+            raise RuntimeError("a reply is being written: stop it or wait before saving")
+        return pack_chat_state(self.model_name, self.runner.model_identity(), list(messages),
+                               self.runner.save_state(), [snap for _, snap in llm.seq.snapshots])
+
+    def restore_chat(self, data: bytes) -> dict:
+        """Put a saved conversation back: the model state and the messages (emitted as
+        "restored"). A snapshot of another model, of another version, or a damaged one
+        raises SnapshotError and leaves the session as it was."""
+        if self.runner is None:
+            raise RuntimeError("no model loaded: load the model the conversation was saved with")
+        from .chat_state import unpack_chat_state
+        if hasattr(data, "to_bytes"):  # a JS Uint8Array from the worker
+            data = data.to_bytes()
+        header, snapshot, extras = unpack_chat_state(data, self.runner.model_identity())
+        llm = self._llm()
+        if llm.active is not None and not llm.active.done:
+            llm.active.close()
+        runner = self.runner
+        backup = runner.save_state() if extras else None
+        snapshots = []
+        try:
+            for extra in extras:  # each is checked by loading it; the main state goes in last
+                runner.load_state(extra)
+                snapshots.append((list(runner.tokens), bytes(extra)))
+            runner.load_state(snapshot)  # checks everything before writing anything
+        except Exception:
+            if backup is not None:
+                runner.load_state(backup)
+            raise
+        llm.seq.tokens = list(runner.tokens)  # the state now holds exactly these tokens
+        llm.seq.snapshots = snapshots
+        event = {"type": "restored", "messages": header["messages"], "n_tokens": len(self.runner.tokens)}
+        self.emit(event)
+        return event
+
     def reset(self) -> None:
         """New chat: forget the state."""
         if self._llm_obj is not None:
@@ -172,7 +247,7 @@ class WorkerSession:
         self.cancel_requested = False
         reply = llm.complete(prompt, max_tokens=min(int(opts.get("max_tokens", 256)), room),
                              ignore_eos=bool(opts.get("ignore_eos", False)),
-                             cancel=lambda: self.cancel_requested, **sampling)
+                             cancel=self.cancelled, **sampling)
         self.emit({"type": "prefill", "id": request_id, "n_prompt": len(prompt),
                    "n_eval": len(prompt) - llm.seq.reusable(prompt)})
         await asyncio.sleep(0)

@@ -21,6 +21,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "eng_free": (None, [_i32]),
     "eng_set_threads": (_i32, [_i32, _i32]),
     "eng_type_supported": (_i32, [_i32]),
+    "eng_set_abort_flag": (_i32, [_i32, _ptr]),
+    "eng_set_abort_fn": (_i32, [_i32, _ptr]),
     "eng_pool_new": (_i32, [_i32, _i32]),
     "eng_pool_tensor": (_i32, [_i32, _i32, _f64, _f64, _f64, _f64, _i32]),
     "eng_weight_repacks": (_i32, [_i32, _i32, _f64, _f64, _f64, _f64]),

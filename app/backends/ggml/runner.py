@@ -57,6 +57,8 @@ class GGMLRunner:
         self.kv_size = _pad(max(n_ctx, 1), KV_PAD)
         self.n_past = 0
         self.tokens: list[int] = []  # the sequence's token history (snapshots carry it)
+        self.abort_flag = 0  # address of an int32 the engine polls during a prompt (set_abort_flag)
+        self.abort_fn = 0  # or a C function (int32_t (*)(void)) it calls (set_abort_function)
         self.graphs: OrderedDict[tuple[int, int, int], StepGraph] = OrderedDict()
         self.max_graphs = 4
         self.stats = StepStats()
@@ -191,6 +193,19 @@ class GGMLRunner:
         self.lib.eng_pool_free(self.weight_pool)
         self.lib.eng_free(self.eng)
 
+    def set_abort_flag(self, address: int | None) -> None:
+        """While the int32 at `address` (in the engine's memory) is non-zero, a prompt's
+        computes stop between graph nodes and eval raises Cancelled: a stop that acts inside
+        a 512-token chunk. In the browser the pthreads engine's memory is shared, so the
+        page sets it while the worker computes. Decode steps are not interrupted."""
+        self.abort_flag = int(address or 0)
+
+    def set_abort_function(self, address: int | None) -> None:
+        """The same with a C function `int32_t fn(void)` the engine calls between graph nodes
+        (non-zero stops): a JS function in the browser's single-threaded engine, whose
+        memory the page cannot write."""
+        self.abort_fn = int(address or 0)
+
     # -- state ------------------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -262,7 +277,10 @@ class GGMLRunner:
             lib.eng_fill_causal_mask(mask, n_kv, n, self.n_past, window)
         lib.eng_fill_arange(sg.out_ids, 0 if all_logits else n - 1, n_out)
         t1 = time.perf_counter()
-        lib.check(lib.eng_graph_compute(sg.g), "compute")
+        rc = lib.eng_graph_compute(sg.g)
+        if rc == ENG_ABORTED:
+            raise _ComputeAborted()
+        lib.check(rc, "compute")
         t2 = time.perf_counter()
         self.n_past += n
         self.tokens.extend(tokens)
@@ -280,10 +298,24 @@ class GGMLRunner:
         tokens = list(tokens)
         if not tokens:
             return
-        for i in range(0, len(tokens), UBATCH):
-            self._step(tokens[i:i + UBATCH], all_logits)
-            if on_chunk is not None and on_chunk(min(i + UBATCH, len(tokens))) is False:
-                raise Cancelled(min(i + UBATCH, len(tokens)))
+        armed = bool(self.abort_flag or self.abort_fn) and len(tokens) > 1
+        if armed:
+            self.lib.check(self.lib.eng_set_abort_flag(self.eng, self.abort_flag or None), "abort flag")
+            self.lib.check(self.lib.eng_set_abort_fn(self.eng, self.abort_fn or None), "abort function")
+        try:
+            for i in range(0, len(tokens), UBATCH):
+                try:
+                    self._step(tokens[i:i + UBATCH], all_logits)
+                except _ComputeAborted:
+                    if self.is_recurrent:  # its states were updated in place part of the way
+                        self.reset()
+                    raise Cancelled(i) from None
+                if on_chunk is not None and on_chunk(min(i + UBATCH, len(tokens))) is False:
+                    raise Cancelled(min(i + UBATCH, len(tokens)))
+        finally:
+            if armed:
+                self.lib.eng_set_abort_flag(self.eng, None)
+                self.lib.eng_set_abort_fn(self.eng, None)
 
     def argmax(self) -> int:
         """Greedy token from the last step's last logits row (computed in the engine)."""
@@ -335,13 +367,14 @@ class GGMLRunner:
     def _read(self, t: int, offset: int, n: int) -> bytes:
         buf = ctypes.create_string_buffer(n)
         if n:
-            self.lib.check(self.lib.eng_tensor_get(t, offset, buf, n), "snapshot read")
+            # an address, not the buffer: the pthreads engine's JsLibrary copies by address
+            self.lib.check(self.lib.eng_tensor_get(t, offset, ctypes.addressof(buf), n), "snapshot read")
         return buf.raw
 
     def _write(self, t: int, offset: int, data: bytes | memoryview) -> None:
         if len(data):
             buf = ctypes.create_string_buffer(bytes(data), len(data))
-            self.lib.check(self.lib.eng_tensor_set(t, offset, buf, len(data)), "snapshot write")
+            self.lib.check(self.lib.eng_tensor_set(t, offset, ctypes.addressof(buf), len(data)), "snapshot write")
 
     def _sections(self, n_past: int) -> list[tuple[str, int, int]]:
         """(name, tensor, bytes) of every state section for a sequence of n_past tokens."""
@@ -452,6 +485,13 @@ class SnapshotError(ValueError):
 
 
 class ContextFull(RuntimeError):
+    pass
+
+
+ENG_ABORTED = -2  # eng_graph_compute: stopped by the abort flag (wasm_ext/engine.h)
+
+
+class _ComputeAborted(Exception):
     pass
 
 
