@@ -91,12 +91,14 @@ def _write_wheel(out_dir: Path, dist: str, version: str, tag: str, files: dict[s
 
 
 def app_wheel(out_dir: Path) -> Path:
-    """The `app` package as a pure-Python wheel (every .py under app/, nothing else)."""
+    """The `app` package as a pure-Python wheel (every .py under app/, and shaders/*.wgsl)."""
     files = {}
     for path in sorted((ROOT / "app").rglob("*.py")):
         if "__pycache__" in path.parts:
             continue
         files[path.relative_to(ROOT).as_posix()] = path.read_bytes()
+    for path in sorted((ROOT / "shaders").glob("*.wgsl")):  # the WebGPU kernels (app/backends/webgpu/kernels.py)
+        files[f"app/backends/webgpu/shaders/{path.name}"] = path.read_bytes()
     return _write_wheel(out_dir, "pyllm_browser", APP_VERSION, "py3-none-any", files,
                         "pyllm: a Python LLM runtime for the browser and the host")
 

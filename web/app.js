@@ -1,6 +1,8 @@
 // The chat page: talks to web/worker.js, streams replies, never blocks.
 // Model output is rendered with DOM text nodes only (a tiny markdown subset: ``` code
 // blocks, `inline code`, **bold**), so nothing the model writes can inject HTML.
+import { backendChoice, setupWebGPU } from "./webgpu_ui.js";
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   status: $("status"), select: $("model-select"), load: $("load-btn"), progress: $("progress"),
@@ -14,6 +16,7 @@ window.pyllm = state; // for tests and the curious
 
 const worker = new Worker("worker.js", { type: "module" });
 window.pyllmWorker = worker;
+const webgpuEvent = setupWebGPU(worker, state);
 // the app shell works offline after one visit (web/sw.js); models live in the Cache API
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
 
@@ -142,7 +145,8 @@ function loadSelected() {
   refresh();
   const threads = Math.max(1, Number($("opt-threads").value) || 1);
   worker.postMessage({ type: "load", url: model.url, name: model.name, size: model.size || 0,
-                       sha256: model.sha256 || null, threads, ...(state.loadOptions || {}) });
+                       sha256: model.sha256 || null, threads, backend: backendChoice(),
+                       ...(state.loadOptions || {}) });
 }
 
 function loadFile(file) {
@@ -156,7 +160,7 @@ function loadFile(file) {
   setStatus(`Loading ${file.name}…`);
   refresh();
   const threads = Math.max(1, Number($("opt-threads").value) || 1);
-  worker.postMessage({ type: "load", file, name: file.name, size: file.size, threads });
+  worker.postMessage({ type: "load", file, name: file.name, size: file.size, threads, backend: backendChoice() });
 }
 
 $("file-input").addEventListener("change", (e) => loadFile(e.target.files[0]));
@@ -247,6 +251,7 @@ ui.newChat.addEventListener("click", () => {
 // ---- worker events -------------------------------------------------------------------------
 worker.onmessage = (event) => {
   const m = event.data;
+  webgpuEvent(m);
   switch (m.type) {
     case "status":
       setStatus(m.text);

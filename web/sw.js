@@ -4,7 +4,8 @@
 // itself (web/model_store.js), with integrity checks and resumable downloads.
 const SHELL = "pyllm-shell-v1";
 const CORE = ["./", "index.html", "app.js", "worker.js", "engine_bridge.js", "model_store.js", "saved_chats.js",
-              "style.css", "build.json"];
+              "style.css", "build.json",
+              "webgpu_device.js", "webgpu_worker.js", "webgpu_ui.js"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {

@@ -13,6 +13,8 @@
 //                 {type: "chat-save", messages} / {type: "chat-restore"}   the conversation and
 //                 the model state, kept per model (web/saved_chats.js, app/worker/chat_state.py)
 //                 {type: "reset"}                   new chat (forget the state)
+//                 (backend: "auto" | "webgpu" | "wasm"; WebGPU runs on the side module's sampler)
+//                 {type: "diagnose", positions}   the loaded WebGPU model vs the wasm engine
 //                 {type: "cache-list"} / {type: "cache-delete", url}   models kept offline
 //                 (web/model_store.js; answered with {type: "cached", models, partial, usage,
 //                 quota, persisted}); a load may carry sha256 (checked while streaming) and
@@ -20,7 +22,9 @@
 // worker -> page: {type: "status", phase, text}     boot steps
 //                 {type: "ready", boot_ms, engine, build}
 //                 {type: "progress", loaded, total, percent, speed, eta_s, cached, resumed_from}
-//                 {type: "loaded", ...}             model facts, load_ms
+//                 {type: "loaded", ...}             model facts, load_ms, backend, adapter
+//                 {type: "backend", backend, adapter, reason}   what the load runs on
+//                 {type: "diagnostics", top1, min_cos, positions, passes, ...}
 //                 {type: "prefill", id, n_prompt, n_eval}
 //                 {type: "token", id, token, text, n}
 //                 {type: "done", id, text, stats, stopped}
@@ -35,6 +39,7 @@ import { loadPyodide } from "./pyodide/pyodide.mjs";
 import "./engine_bridge.js"; // defines self.pyllmBridge
 import { getSavedChat, putSavedChat, savedChatInfo } from "./saved_chats.js";
 import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource } from "./model_store.js";
+import { selectBackend, diagnose } from "./webgpu_worker.js";
 
 const post = (m) => self.postMessage(m);
 let py = null;
@@ -43,6 +48,7 @@ let queue = Promise.resolve(); // load/generate/reset run one at a time; cancel 
 let build = null;
 let sideLib = null; // the side module's Library (Python object)
 let mt = null; // the current pthreads module instance
+let lastLoad = null; // the last "load" message (diagnostics read the model again)
 const base = new URL("./", self.location.href);
 // the stop flag of the single-threaded engine (Pyodide's memory is not shared, so Python and
 // the engine read it through JS); the pthreads engine gets one in its own shared memory
@@ -166,7 +172,11 @@ async function loadModel(msg) {
            cached: src.fromCache, resumed_from: src.resumedFrom });
   };
   try {
-    if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
+    const backend = await selectBackend(py, session, msg.backend);
+    post({ type: "backend", ...backend });
+    if (backend.backend === "webgpu") {
+      session.use_engine(sideLib, 1); // the sampler; the model itself goes to the GPU
+    } else if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
       await startThreadsEngine(threads, total);
     } else {
       useSideEngine();
@@ -185,6 +195,7 @@ async function loadModel(msg) {
     }
     progress(true);
     session.finish_load(); // emits "loaded" (checks every tensor got all its bytes, the size, the sha256)
+    lastLoad = msg;
     try {
       await src.commit(sha256);
     } catch (e) {
@@ -271,6 +282,8 @@ async function handle(msg) {
       return saveChat(msg.messages);
     case "chat-restore":
       return restoreChat();
+    case "diagnose":
+      return diagnose(py, session, lastLoad, msg.positions, MODEL_CACHE);
     case "cache-list":
       return listCached();
     case "cache-delete":

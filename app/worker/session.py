@@ -49,6 +49,7 @@ class WorkerSession:
         self.abort_flag = 0
         self.abort_function = 0  # or a C function pointer that reads it (the side module: set_abort_function)
         self._llm_obj: Any = None
+        self.gpu: Any = None  # a BrowserDevice: the next model loads onto WebGPU (app/worker/gpu.py)
 
     # -- loading ----------------------------------------------------------------------------------
 
@@ -84,6 +85,11 @@ class WorkerSession:
 
         lib = self._lib()
         n_threads = self.n_threads
+        if self.gpu is not None:
+            from .gpu import gpu_model_stream
+            self.model_name = name
+            self.loading = gpu_model_stream(name, size, n_ctx, self.gpu, lib)
+            return self.loading
 
         def make_runner(gguf: GGUFFile, loader: Callable) -> Any:
             ctx = min(n_ctx, int(gguf.metadata.get(f"{gguf.metadata.get('general.architecture')}.context_length",
@@ -123,7 +129,9 @@ class WorkerSession:
                 "weights_mb": round(runner.weight_bytes / 2**20, 1),
                 "template": getattr(self.template, "source", None), "identity": runner.model_identity(),
                 "engine": self._lib().eng_system_info().decode(), "threads": self.n_threads,
-                "flavor": "pthreads" if "pthreads" in str(getattr(self._lib(), "path", "")) else "side"}
+                "flavor": "pthreads" if "pthreads" in str(getattr(self._lib(), "path", "")) else "side",
+                "backend": "webgpu" if self.gpu is not None else "wasm",
+                "adapter": getattr(self.gpu, "name", None)}
         self.emit(info)
         return info
 

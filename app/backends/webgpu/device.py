@@ -1,8 +1,8 @@
 """The GPU behind the WebGPU backend: one small interface, two implementations.
 
 `WgpuDevice` drives wgpu-py on the host (Mesa lavapipe on a CPU, NVIDIA/AMD through
-Vulkan); `BrowserDevice` is the same interface over `navigator.gpu` through Pyodide's
-`js` module. The backend only ever: creates buffers, writes and reads them, compiles a
+Vulkan); `BrowserDevice` (browser_device.py) is the same interface over `navigator.gpu`
+through Pyodide's `js` module and web/webgpu_device.js. The backend only ever: creates buffers, writes and reads them, compiles a
 WGSL compute pipeline (with override constants), makes bind groups, and submits a list
 of dispatches as ONE compute pass (a dispatch costs ~7 us that way against ~65 us when
 each gets its own pass).
@@ -55,6 +55,14 @@ class Device:
 
     def read(self, buf: Any, offset: int, size: int) -> memoryview:
         raise NotImplementedError
+
+    async def read_async(self, buf: Any, offset: int, size: int) -> memoryview:
+        """`read` for callers that can await (the browser's mapAsync is asynchronous)."""
+        return self.read(buf, offset, size)
+
+    def program(self, dispatches: Sequence[tuple[Any, Any, tuple[int, int, int]]]) -> Any:
+        """A recorded dispatch list in the form `run` replays fastest (here: the list)."""
+        return dispatches
 
     def pipeline(self, code: str, constants: dict[str, float] | None = None, label: str = "") -> Any:
         raise NotImplementedError
@@ -182,16 +190,6 @@ class WgpuDevice(Device):
         self.queue.read_buffer(self._sync_buf, 0, 4)
 
 
-class BrowserDevice(Device):
-    """`navigator.gpu` through Pyodide's `js` module. Not written yet: the host path
-    (WgpuDevice) is the one tested; this class names the calls it will make."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(
-            "the browser WebGPU device (navigator.gpu via Pyodide's js module) is not implemented yet; "
-            "use WgpuDevice on the host or the ggml backend in the browser")
-
-
 _default: Device | None = None
 
 
@@ -200,5 +198,11 @@ def default_device() -> Device:
     global _default
     if _default is None:
         import sys  # noqa: PLC0415
-        _default = BrowserDevice() if sys.platform == "emscripten" else WgpuDevice()
+        if sys.platform == "emscripten":
+            raise DeviceError("in the browser the device is opened asynchronously: "
+                              "`await BrowserDevice.open()` and pass it to the runner")
+        _default = WgpuDevice()
     return _default
+
+
+from .browser_device import BrowserDevice  # noqa: E402,F401 - the browser's implementation, re-exported

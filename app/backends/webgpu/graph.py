@@ -127,6 +127,7 @@ class StepRecorder:
         self.gelu_exact = self.gelu_tab is not None
         self.gelu_tab = self.gelu_tab or self.dummy
         self.run_list: list = []
+        self.program: Any = None
         self.n_buffers = 0
         self.act_bytes = 0
 
@@ -409,6 +410,7 @@ class StepRecorder:
                     res.append(r.buf if isinstance(r, (Storage, Weight)) else r)
             run.append((pipe, self.dev.bind(pipe, res), d.grid))
         self.run_list = run
+        self.program = self.dev.program(run)  # what the device replays (the browser keeps it on the JS side)
 
     def _fuse(self) -> None:
         """Peephole fusions over the recorded list, where the data flow allows them:

@@ -17,19 +17,19 @@ from ...gguf import GGUFFile, TensorInfo
 from ...models import Model, Weights
 from ...ops import Rope
 from .device import Device, DeviceError, default_device
-from .graph import ATTN_CHUNK, BF16_AS_F32, FAST_ATTN_CHUNK, F32, LayerCache, StepRecorder, Weight
+from .graph import ATTN_CHUNK, FAST_ATTN_CHUNK, LayerCache, StepRecorder, Weight
 from .kernels import Kernels
 from .recurrent import RecurrentRecorder
 from .recurrent_state import alloc_states, clear_states, load_state, save_state
 from .sampler import OK as GPU_OK
 from .sampler import GPUSampler
 from .sampler import plan as gpu_plan
+from .weights import WeightSink
 
 UBATCH = 512
 PREFILL_PAD = 64  # steps of 64+ tokens record n_tokens rounded up to this (fewer recordings);
 SHORT_PAD = 16    # shorter ones to this, at most 63 (they keep the < 64-row attention path)
 SUPPORTED_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q5_0", "Q5_1", "Q4_0", "Q4_1", "Q4_K", "Q5_K", "Q6_K")
-_HOST_KEEP = 1 << 20  # keep F32 tensors up to this size on the host too
 
 
 class WebGPUError(RuntimeError):
@@ -102,7 +102,8 @@ class WebGPURunner:
 
     def __init__(self, model: Model, path: str | None = None, n_ctx: int = 4096, device: Device | None = None,
                  reader: Callable[[TensorInfo], bytes] | None = None, fuse: bool = True,
-                 max_binding: int | None = None, exact: bool = True) -> None:
+                 max_binding: int | None = None, exact: bool = True,
+                 loader: Callable[[WeightSink], None] | None = None, lib: Any = None) -> None:
         self.max_binding = max_binding  # split tensors above this (default: the adapter's limit)
         self.fuse = fuse  # peephole fusions in the recorded dispatch lists (graph.StepRecorder._fuse)
         self.submit_chunks = 1  # >1: a step goes to the GPU in that many passes (overlaps encoding)
@@ -127,7 +128,9 @@ class WebGPURunner:
         self.stats = {"recorded": 0, "record_ms": 0.0, "steps": 0, "submit_ms": 0.0, "gpu_samples": 0}
         self._sampler: GPUSampler | None = None
         self._host_row: tuple[int, int] | None = None
-        self._load_weights(path, reader)
+        self.lib = lib  # the ggml engine of the host-side sampler (app.generate); None: the default
+        self.n_threads = 1
+        self._load_weights(path, reader, loader)
         self._alloc_cache()
         self.states = alloc_states(self.model, self.device)  # recurrent layers' conv/scan states
         self.is_recurrent = any(s is not None for s in self.states)
@@ -140,17 +143,27 @@ class WebGPURunner:
             raise WebGPUError(f"{gguf.source}: tensor type(s) {', '.join(bad)} (e.g. {', '.join(names)}) are not "
                               f"supported by the WebGPU backend yet (supported: {', '.join(SUPPORTED_TYPES)})")
 
-    def _load_weights(self, path: str | None, reader: Callable[[TensorInfo], bytes] | None) -> None:
+    def _load_weights(self, path: str | None, reader: Callable[[TensorInfo], bytes] | None,
+                      loader: Callable[[WeightSink], None] | None) -> None:
+        """Every tensor gets a WeightSink; its bytes come from `path`, from `reader(info)`, or
+        (streaming) later from whoever `loader(sink)` hands the sinks to."""
         dev, gguf = self.device, self.gguf
         limit = dev.limits.get("max-storage-buffer-binding-size", 1 << 27)
         if self.max_binding:
             limit = min(limit, self.max_binding)
-        handles: dict[str, Weight] = {}
+        sinks = [WeightSink(dev, t, limit, str(gguf.source)) for t in gguf.tensors]
+        # tensors named without a .weight suffix (Mamba's ssm_a, ssm_d) read as `.ssm_a` like the rest
+        self.weights = Weights({n if (n := s.weight.name).endswith((".weight", ".bias")) else n + ".weight": s.weight
+                                for s in sinks}, self.hp.n_layer)
+        self.weight_bytes = sum(t.nbytes for t in gguf.tensors)
+        if loader is not None:
+            for s in sinks:
+                loader(s)
+            return
         f = open(path, "rb") if reader is None else None
         try:
-            for t in gguf.tensors:
-                type_id = t.ggml_type.id
-                nbytes = t.nbytes if t.type_name != "BF16" else 2 * t.nbytes
+            for s in sinks:
+                t = s.info
                 if reader is not None:
                     data = reader(t)
                 else:
@@ -158,40 +171,11 @@ class WebGPURunner:
                     data = f.read(t.nbytes)
                 if len(data) != t.nbytes:
                     raise WebGPUError(f"{gguf.source}: tensor {t.name} is truncated")
-                if t.type_name == "BF16":  # widen to F32 at upload: bf16 bits are the top half of f32
-                    wide = bytearray(2 * len(data))
-                    wide[2::4] = data[0::2]
-                    wide[3::4] = data[1::2]
-                    data, type_id = bytes(wide), BF16_AS_F32
-                n_rows = t.shape[1] if len(t.shape) > 1 else 1
-                row_bytes = nbytes // max(1, n_rows)
-                parts = None
-                if nbytes > limit:  # split into row ranges that each fit one binding
-                    if len(t.shape) != 2 or row_bytes > limit:
-                        raise DeviceError(f"{gguf.source}: tensor {t.name} ({nbytes} bytes) exceeds the adapter's "
-                                          f"storage-binding limit of {limit} bytes and cannot be split by rows")
-                    per = limit // row_bytes
-                    parts = []
-                    for row0 in range(0, n_rows, per):
-                        rows = min(per, n_rows - row0)
-                        pb = dev.buffer(rows * row_bytes, f"{t.name}[{row0}:]")
-                        dev.write(pb, 0, memoryview(data)[row0 * row_bytes:(row0 + rows) * row_bytes])
-                        parts.append((pb, row0, rows))
-                    buf = None
-                else:
-                    buf = dev.buffer(nbytes, t.name)
-                    step = 1 << 26
-                    for off in range(0, len(data), step):
-                        dev.write(buf, off, memoryview(data)[off:off + step])
-                host = data if type_id in (F32, BF16_AS_F32) and len(data) <= _HOST_KEEP else None
-                handles[t.name] = Weight(t.name, type_id, tuple(t.shape), buf, host, parts)
+                s.feed(data)
+                s.close()
         finally:
             if f is not None:
                 f.close()
-        # tensors named without a .weight suffix (Mamba's ssm_a, ssm_d) read as `.ssm_a` like the rest
-        self.weights = Weights({n if n.endswith((".weight", ".bias")) else n + ".weight": h
-                                for n, h in handles.items()}, self.hp.n_layer)
-        self.weight_bytes = sum(t.nbytes for t in gguf.tensors)
 
     def _alloc_cache(self) -> None:
         hp, dev = self.hp, self.device
@@ -294,7 +278,7 @@ class WebGPURunner:
         elif not all_logits and n_rec > 1:
             dev.write(rec.out_ids, 0, struct.pack("<I", n - 1))
         dev.write(rec.tokens, 0, ids)
-        dev.run(rec.run_list, chunks=self.submit_chunks)
+        dev.run(rec.program, chunks=self.submit_chunks)
         self.n_past += n
         self.last = rec
         self.stats["steps"] += 1
@@ -330,7 +314,7 @@ class WebGPURunner:
         t0 = time.perf_counter()
         for i in range(n):
             dev.write(rec.step_buf, 0, struct.pack("<4I", self.n_past, 1, 0, 0))
-            dev.run(rec.run_list, before, [(rec.argmax_buf, 0, ids, 4 * i, 4)])
+            dev.run(rec.program, before, [(rec.argmax_buf, 0, ids, 4 * i, 4)])
             before = [(rec.argmax_buf, 0, rec.tokens, 0, 4)]
             self.n_past += 1
             self.last = rec
@@ -380,12 +364,25 @@ class WebGPURunner:
         assert self.last is not None
         return struct.unpack("<I", self.device.read(self.last.argmax_buf, 0, 4))[0]
 
-    def logits(self, row: int = -1) -> array.array:
+    async def argmax_async(self) -> int:
+        """`argmax` awaiting the read-back (the browser without JS Promise Integration)."""
+        assert self.last is not None
+        return struct.unpack("<I", await self.device.read_async(self.last.argmax_buf, 0, 4))[0]
+
+    def _logits_span(self, row: int) -> tuple[Any, int, int]:
         rec = self.last
-        assert rec is not None and rec.logits is not None
+        assert rec is not None and rec.logits is not None, "nothing evaluated yet"
         vocab = rec.logits.shape[0]
         if row < 0:
             row += rec.n_outputs
+        return rec.logits.st.buf, 4 * vocab * row, 4 * vocab
+
+    def logits(self, row: int = -1) -> array.array:
         out = array.array("f")
-        out.frombytes(bytes(self.device.read(rec.logits.st.buf, 4 * vocab * row, 4 * vocab)))
+        out.frombytes(bytes(self.device.read(*self._logits_span(row))))
+        return out
+
+    async def logits_async(self, row: int = -1) -> array.array:
+        out = array.array("f")
+        out.frombytes(bytes(await self.device.read_async(*self._logits_span(row))))
         return out

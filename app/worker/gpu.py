@@ -1,0 +1,113 @@
+"""The worker's WebGPU side: pick the backend, open the device, load onto it, and the
+diagnostics action (the loaded model on WebGPU against the wasm ggml engine).
+
+Backend choice: "wasm" is the ggml engine; "webgpu" our WGSL kernels on `navigator.gpu`;
+"auto" takes WebGPU when an adapter with enough limits exists and the browser can block
+on a GPU read-back inside Python (JS Promise Integration: the generation loop samples
+synchronously), else the wasm engine. The reason for the choice is reported to the page.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..backends.webgpu.browser_device import BrowserDevice
+from ..backends.webgpu.device import DeviceError
+
+BACKENDS = ("auto", "webgpu", "wasm")
+
+_device: BrowserDevice | None = None
+_probe: dict | None = None
+
+
+def _has_jspi() -> bool:
+    try:
+        import js  # noqa: PLC0415
+        return hasattr(js.WebAssembly, "Suspending")
+    except Exception:
+        return False
+
+
+async def probe() -> dict:
+    """{available, adapter, f16, limits, reason}; opens the device once per worker."""
+    global _device, _probe
+    if _probe is not None:
+        return _probe
+    try:
+        _device = await BrowserDevice.open()
+    except DeviceError as e:
+        _probe = {"available": False, "adapter": None, "reason": str(e)}
+        return _probe
+    lim = _device.limits
+    _probe = {"available": _has_jspi(), "adapter": _device.name, "f16": _device.has_f16,
+              "max_binding": lim["max-storage-buffer-binding-size"], "max_buffer": lim["max-buffer-size"],
+              "reason": "" if _has_jspi() else
+              "this browser cannot wait for a GPU read-back inside Python (no JS Promise Integration)"}
+    return _probe
+
+
+async def select(session: Any, preference: str) -> dict:
+    """Set the session's backend for the next load; returns {backend, adapter, reason}."""
+    if preference not in BACKENDS:
+        raise ValueError(f"unknown backend {preference!r}; supported: {', '.join(BACKENDS)}")
+    info = await probe() if preference != "wasm" else {"available": False, "adapter": None, "reason": "asked for"}
+    if preference == "webgpu" and not info["available"]:
+        raise DeviceError(f"WebGPU is not usable here: {info['reason']}")
+    use = preference != "wasm" and info["available"]
+    session.gpu = _device if use else None
+    return {"backend": "webgpu" if use else "wasm", "adapter": info.get("adapter"), "reason": info["reason"]}
+
+
+def gpu_model_stream(name: str, size: int | None, n_ctx: int, device: BrowserDevice, lib: Any) -> Any:
+    """A GPUModelStream whose runner is a WebGPURunner on `device`; `lib` (the wasm engine)
+    runs the sampler on the logits it reads back."""
+    from ..backends.webgpu.runner import WebGPURunner  # noqa: PLC0415
+    from ..backends.webgpu.stream import GPUModelStream  # noqa: PLC0415
+    from ..models import model_for  # noqa: PLC0415
+
+    def make_runner(gguf: Any, loader: Any) -> WebGPURunner:
+        arch = gguf.metadata.get("general.architecture")
+        ctx = min(n_ctx, int(gguf.metadata.get(f"{arch}.context_length", n_ctx) or n_ctx))
+        return WebGPURunner(model_for(gguf), n_ctx=ctx, device=device, loader=loader, lib=lib)
+
+    return GPUModelStream(name, size, make_runner=make_runner)
+
+
+# -- diagnostics ----------------------------------------------------------------------------------
+
+def begin_reference(session: Any, size: int | None) -> Any:
+    """A ModelStream loading the same model into the wasm engine (the reference); JS feeds it
+    the model's bytes again (from the Cache API or the picked file)."""
+    from ..backends.ggml.runner import GGMLRunner  # noqa: PLC0415
+    from ..models import model_for  # noqa: PLC0415
+    from ..store.stream import ModelStream  # noqa: PLC0415
+
+    if session.runner is None or session.gpu is None:
+        raise RuntimeError("diagnostics compare a model loaded on WebGPU with the wasm engine: load one on WebGPU")
+    lib = session._lib()
+    n_ctx = session.runner.kv_size
+    return ModelStream(session.model_name, size, lib=lib,
+                       make_runner=lambda g, loader: GGMLRunner(model_for(g), loader=loader, n_ctx=n_ctx, lib=lib))
+
+
+async def diagnose(session: Any, ref_stream: Any, positions: int = 32) -> dict:
+    """Forced decoding of `positions` tokens on both backends; emits and returns the result."""
+    from ..backends.webgpu.agreement import forced_decoding, probe_tokens  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    ref = ref_stream.finish()
+    try:
+        gpu = session.runner
+        positions = max(2, min(int(positions), gpu.kv_size, ref.kv_size))
+        tokens = probe_tokens(positions, gpu.hp.n_vocab)
+        res = await forced_decoding(ref, gpu, tokens, n_prefill=positions * 55 // 100)
+    finally:
+        ref.close()
+        session.reset()  # the state now holds the probe tokens: the next chat starts afresh
+        if session.runner is not None:
+            session.runner.reset()
+    out = {"type": "diagnostics", "backend": "webgpu", "adapter": session.gpu.name, **res.as_dict(),
+           "passes": res.passes(), "total_ms": round((time.perf_counter() - t0) * 1e3, 1)}
+    out["disagreements"] = [list(d) for d in res.disagreements[:8]]
+    session.emit(out)
+    return out
