@@ -9,7 +9,7 @@ var<workgroup> bi: array<u32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32) {
-  var best = -3.4028235e38;
+  var best = -3.4028234663852886e38;  // -FLT_MAX exactly (Tint rejects a literal past it)
   var idx = 0xFFFFFFFFu;
   for (var i = li; i < p.N; i += 256u) {
     let v = X[p.off + i];

@@ -22,7 +22,7 @@ var<workgroup> qv: array<f32, 256>;
 var<workgroup> sc: array<f32, 64>;
 var<workgroup> red: array<f32, 64>;
 
-const NEG = -3.4028235e38;
+const NEG = -3.4028234663852886e38;  // -FLT_MAX exactly (Tint rejects a literal past it)
 
 fn f16r(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
 

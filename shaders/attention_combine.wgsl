@@ -9,7 +9,7 @@ struct P { hd: u32, n_head: u32, n_split: u32, scales: u32 }
 @group(0) @binding(3) var<storage, read_write> Qo: array<u32>;
 
 var<workgroup> outv: array<f32, 256>;
-const NEG = -3.4028235e38;
+const NEG = -3.4028234663852886e38;  // -FLT_MAX exactly (Tint rejects a literal past it)
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {

@@ -34,7 +34,7 @@ var<workgroup> vsa: array<f32, 256>;
 var<workgroup> vt: array<u32, 2048>;   // a tile of V: 32 cells (16 for head_dim 256)
 var<private> OB: u32;
 
-const NEG = -3.4028235e38;
+const NEG = -3.4028234663852886e38;  // -FLT_MAX exactly (Tint rejects a literal past it)
 
 //#include float_exact
 

@@ -44,8 +44,10 @@ struct P {
 @group(0) @binding(6) var<storage, read> gelu_tab: array<f32>;  // EXACT GLU 2: ggml's f16 gelu table
 
 const TNMAX = 8u;
-var<workgroup> part: array<f32, 2048>;   // [TNMAX][256]
-var<workgroup> part2: array<f32, 2048>;
+// [TN][256], sized by the override: workgroup memory is zero-filled at every workgroup's
+// start (WGSL's rule), which software adapters (SwiftShader) pay dearly for
+var<workgroup> part: array<f32, TN * 256u>;
+var<workgroup> part2: array<f32, TN * 256u>;
 
 fn repacked() -> bool { return REPACKED; }
 

@@ -2,9 +2,10 @@
 diagnostics action (the loaded model on WebGPU against the wasm ggml engine).
 
 Backend choice: "wasm" is the ggml engine; "webgpu" our WGSL kernels on `navigator.gpu`;
-"auto" takes WebGPU when an adapter with enough limits exists and the browser can block
-on a GPU read-back inside Python (JS Promise Integration: the generation loop samples
-synchronously), else the wasm engine. The reason for the choice is reported to the page.
+"auto" takes WebGPU when a hardware adapter with enough limits exists and the browser can
+block on a GPU read-back inside Python (JS Promise Integration: the generation loop samples
+synchronously), else the wasm engine (a software adapter such as SwiftShader runs the WGSL
+on the CPU, slower than the wasm engine: "webgpu" still picks it, for tests). The reason for the choice is reported to the page.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ async def probe() -> dict:
         return _probe
     lim = _device.limits
     _probe = {"available": _has_jspi(), "adapter": _device.name, "f16": _device.has_f16,
+              "software": _device.software,
               "max_binding": lim["max-storage-buffer-binding-size"], "max_buffer": lim["max-buffer-size"],
               "reason": "" if _has_jspi() else
               "this browser cannot wait for a GPU read-back inside Python (no JS Promise Integration)"}
@@ -54,8 +56,11 @@ async def select(session: Any, preference: str) -> dict:
     if preference == "webgpu" and not info["available"]:
         raise DeviceError(f"WebGPU is not usable here: {info['reason']}")
     use = preference != "wasm" and info["available"]
+    reason = info["reason"]
+    if use and preference == "auto" and info.get("software"):
+        use, reason = False, f"the adapter ({info['adapter']}) is a software rasterizer; the wasm engine is faster"
     session.gpu = _device if use else None
-    return {"backend": "webgpu" if use else "wasm", "adapter": info.get("adapter"), "reason": info["reason"]}
+    return {"backend": "webgpu" if use else "wasm", "adapter": info.get("adapter"), "reason": reason}
 
 
 def gpu_model_stream(name: str, size: int | None, n_ctx: int, device: BrowserDevice, lib: Any) -> Any:
@@ -109,5 +114,6 @@ async def diagnose(session: Any, ref_stream: Any, positions: int = 32) -> dict:
     out = {"type": "diagnostics", "backend": "webgpu", "adapter": session.gpu.name, **res.as_dict(),
            "passes": res.passes(), "total_ms": round((time.perf_counter() - t0) * 1e3, 1)}
     out["disagreements"] = [list(d) for d in res.disagreements[:8]]
+    out["gpu_stats"] = {k: round(v, 1) if isinstance(v, float) else v for k, v in session.runner.stats.items()}
     session.emit(out)
     return out

@@ -24,6 +24,7 @@ class Agreement:
     # (position, ggml token, WebGPU token, ggml's logit margin between the two)
     disagreements: list[tuple[int, int, int, float]] = field(default_factory=list)
     ms: float = 0.0
+    decode_ms: float = 0.0   # of which the single-token steps (both backends, GPU read-backs)
 
     @property
     def near_ties_only(self) -> bool:
@@ -71,10 +72,12 @@ async def forced_decoding(ref: Any, gpu: Any, tokens: list[int], n_prefill: int)
     pairs = []
     for i in range(n_prefill):
         pairs.append((ref.logits(i), await gpu.logits_async(i)))
+    t1 = time.perf_counter()
     for t in tokens[n_prefill:]:
         ref.eval([t])
         gpu.eval([t])
         pairs.append((ref.logits(), await gpu.logits_async()))
+    decode_ms = (time.perf_counter() - t1) * 1e3
     coss, agree, dis = [], 0, []
     for pos, (a, b) in enumerate(pairs):
         ta, tb = _argmax(a), _argmax(b)
@@ -85,4 +88,4 @@ async def forced_decoding(ref: Any, gpu: Any, tokens: list[int], n_prefill: int)
             dis.append((pos, ta, tb, float(a[ta] - a[tb])))
     worst = min(range(len(coss)), key=coss.__getitem__)
     return Agreement(len(pairs), agree / len(pairs), coss[worst], sum(coss) / len(coss), worst, dis,
-                     (time.perf_counter() - t0) * 1e3)
+                     (time.perf_counter() - t0) * 1e3, decode_ms)

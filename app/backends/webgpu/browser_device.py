@@ -57,6 +57,9 @@ class BrowserDevice(Device):
         info = gpu.info
         parts = [str(info.vendor or ""), str(info.architecture or ""), str(info.description or "")]
         self.name = " ".join(p for p in parts if p) or "WebGPU adapter"
+        # a CPU rasterizer (SwiftShader, or the browser's fallback adapter): WebGPU works but
+        # the wasm engine is faster there
+        self.software = bool(info.fallback) or "swiftshader" in self.name.lower()
         self.features = [str(f) for f in gpu.features]
         self.has_f16 = "shader-f16" in self.features
         self.has_subgroups = "subgroups" in self.features
@@ -143,6 +146,11 @@ class BrowserDevice(Device):
 
     async def sync_async(self) -> None:
         await self.gpu.sync()
+
+    async def profile_async(self, program: Any) -> list[float]:
+        """Milliseconds each dispatch of a recorded program takes alone (waited for one by one)."""
+        prog = program if isinstance(program, _Program) else self.program(program)
+        return [float(x) for x in (await self.gpu.profile(prog.js)).to_py()]
 
     def error(self) -> str | None:
         """The first WebGPU validation/out-of-memory error since the last call (cleared)."""

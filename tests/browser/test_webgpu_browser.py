@@ -1,0 +1,173 @@
+"""The WebGPU backend in real headless Chromium (Debian's, Playwright) on its SwiftShader
+adapter (`--enable-unsafe-webgpu`): BrowserDevice over navigator.gpu inside a Pyodide
+Web Worker, the same WGSL and Python as on the host.
+
+- every kernel against one-op ggml graphs (native engine, random inputs), as
+  tests/test_webgpu_kernels.py does with wgpu-py;
+- whole tiny models streamed chunk by chunk into GPU buffers, forced decoding over 128
+  positions against the ggml engine (the wasm side module, in the same worker): logits
+  cosine >= 0.999 at every position and top-1 agreement >= 99% (quantized models: >= 96%
+  with every disagreement a near-tie in ggml's logits, the host test's rule and reason);
+- the app: backend setting, the badge naming the adapter, a chat on WebGPU that says what
+  the wasm engine says, and the diagnostics button.
+
+The model runs use Dawn's `disable_workgroup_init` toggle: SwiftShader pays ~7x per step
+for WGSL's zero-filling of workgroup memory (our kernels write it before reading it, so
+results are the same); the kernel checks run without it, as browsers ship.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import webgpu_support as ws  # noqa: E402
+from wasm_support import tools_missing  # noqa: E402
+
+_why = tools_missing() or ws.missing()
+pytestmark = [pytest.mark.skipif(_why is not None, reason=str(_why)), pytest.mark.slow]
+
+MODELS = [("llama", "F32"), ("llama", "Q4_0"), ("qwen3", "Q4_0"), ("gemma3", "Q4_0")]
+FAST = "--enable-dawn-features=disable_workgroup_init"
+
+
+@pytest.fixture(scope="module")
+def site(engine_library):
+    from scripts.build_web import build_site
+    from scripts.serve import serve_in_thread
+    from tools.testmodels import tiny
+    from webgpu_kernel_cases import cases
+
+    build_site(with_model=False)
+    files = {f"{a}-{t}.gguf": tiny(a, t) for a, t in MODELS}
+    site = ws.make_site(files)
+    kc = cases(engine_library)
+    (site / "kernel_cases.json").write_text(json.dumps([c for c, _, _ in kc]))
+    httpd, url = serve_in_thread(0, site)
+    yield url, kc
+    httpd.shutdown()
+    httpd.server_close()
+    ws.cleanup(site)
+
+
+@pytest.fixture(scope="module")
+def playwright_driver():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        yield p
+
+
+def _launch(p, *extra):
+    return p.chromium.launch(executable_path=ws.CHROMIUM, headless=True, args=ws.CHROMIUM_ARGS + list(extra))
+
+
+OPEN = """
+import json, js
+from app.backends.webgpu import BrowserDevice
+dev = await BrowserDevice.open()
+json.dumps({"name": dev.name, "f16": dev.has_f16, "software": dev.software, "limits": dev.limits})
+"""
+
+
+def test_kernels_agree_with_ggml(site, playwright_driver):
+    url, kc = site
+    b = _launch(playwright_driver)
+    try:
+        h = ws.open_harness(b, url)
+        info = h.run(OPEN)
+        # the adapter's real limits were requested, not WebGPU's 128 MiB default
+        assert info["limits"]["max-storage-buffer-binding-size"] >= 1 << 30, info
+        assert "swiftshader" in info["name"] and info["software"] and not info["f16"], info
+        runner = (HERE / "webgpu_kernel_runner.py").read_text()
+        got = h.run(runner + """
+cases = json.loads((await (await js.fetch("kernel_cases.json")).text()))
+json.dumps(await run_cases(dev, cases))
+""")
+    finally:
+        b.close()
+    bad = []
+    for case, want, tol in kc:
+        res = got[case["id"]]
+        if "argmax" in want:
+            if res["argmax"] != want["argmax"]:
+                bad.append(f"{case['id']}: argmax {res['argmax']} != {want['argmax']}")
+            continue
+        out = np.frombuffer(base64.b64decode(res["out"]), np.float32)
+        ref = want["out"]
+        err = float(np.max(np.abs(out - ref)) / (np.max(np.abs(ref)) + 1e-30)) if out.shape == ref.shape else np.inf
+        if not err <= tol:
+            bad.append(f"{case['id']}: relative error {err:.3g} > {tol}")
+        if "k_cache" in want and base64.b64decode(res["k_cache"]) != want["k_cache"]:
+            bad.append(f"{case['id']}: the new keys did not land in the F16 cache")
+    assert not bad, "\n".join(bad)
+    print(f"\n{len(kc)} kernel cases agree with ggml on {info['name']}")
+
+
+AGREE = """
+import json, js, sys
+import pyllm_engine_wasm
+from app.backends.ggml.library import load_library
+from app.backends.ggml.runner import GGMLRunner
+from app.backends.webgpu import BrowserDevice, WebGPURunner
+from app.backends.webgpu.agreement import forced_decoding, probe_tokens
+from app.backends.webgpu.stream import GPUModelStream
+from app.gguf import read_gguf
+from app.models import model_for
+
+name = %r
+if "dev" not in globals():
+    dev = await BrowserDevice.open()
+resp = await js.fetch(name)
+reader = resp.body.getReader()
+ms = GPUModelStream(name, None, make_runner=lambda g, loader: WebGPURunner(model_for(g), n_ctx=256, device=dev,
+                                                                          loader=loader))
+chunks = []  # the host file for the wasm reference (a small test model)
+while True:
+    r = await reader.read()
+    if r.done:
+        break
+    data = r.value.to_bytes()
+    chunks.append(data)
+    ms.feed(data)
+gpu = ms.finish()
+open("/tmp/ref.gguf", "wb").write(b"".join(chunks))
+ref = GGMLRunner(model_for(read_gguf("/tmp/ref.gguf")), "/tmp/ref.gguf", n_ctx=256,
+                 lib=load_library(pyllm_engine_wasm.LIBRARY))
+res = await forced_decoding(ref, gpu, probe_tokens(128, gpu.hp.n_vocab), n_prefill=70)
+out = res.as_dict()
+out["stats"] = dict(gpu.stats)
+out["dispatches"] = gpu.last.n_dispatches
+ref.close()
+json.dumps(out)
+"""
+
+
+@pytest.fixture(scope="module")
+def model_harness(site, playwright_driver):
+    b = _launch(playwright_driver, FAST)
+    try:
+        yield ws.open_harness(b, site[0])
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("arch,type_name", MODELS)
+def test_forced_decoding_agrees_with_ggml(model_harness, arch, type_name):
+    r = model_harness.run(AGREE % f"{arch}-{type_name}.gguf")
+    assert r["positions"] == 128
+    assert r["min_cos"] >= 0.999, r
+    if r["top1"] < 0.99:
+        assert type_name in ("Q4_0", "Q5_0", "Q8_0", "Q4_K") and r["top1"] >= 0.96, r
+        assert r["near_ties_only"], f"a disagreement that is no near-tie: {r['disagreements']}"
+    print(f"\n{arch} {type_name} in Chromium/SwiftShader: top-1 {r['top1']:.3f}, min cos {r['min_cos']:.6f}, "
+          f"{r['dispatches']} dispatches/token, {r['ms'] / 1000:.1f} s ({r['decode_ms'] / 58:.0f} ms a decode "
+          f"position incl. the wasm reference)")
