@@ -163,7 +163,10 @@ function loadFile(file) {
   worker.postMessage({ type: "load", file, name: file.name, size: file.size, threads, backend: backendChoice() });
 }
 
-$("file-input").addEventListener("change", (e) => loadFile(e.target.files[0]));
+$("file-input").addEventListener("change", (e) => {
+  loadFile(e.target.files[0]);
+  e.target.value = ""; // picking the same file again (e.g. on another backend) loads it again
+});
 document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });
 document.addEventListener("dragleave", () => document.body.classList.remove("dragging"));
 document.addEventListener("drop", (e) => {

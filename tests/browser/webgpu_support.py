@@ -1,5 +1,5 @@
 """Headless Chromium with a WebGPU adapter (SwiftShader, `--enable-unsafe-webgpu`) and a page
-that runs Python in a Pyodide worker (tests/browser/webgpu_harness/): the app wheel, the
+that runs Python in a Pyodide worker (tests/browser/webgpu_harness/harness.html): the app wheel, the
 engine side module and web/webgpu_device.js, as in the app's worker.
 
 The site is web/ (built by scripts/build_web.py) plus the harness files and the test
@@ -60,7 +60,7 @@ def open_harness(browser: Any, url: str) -> Harness:
     page = browser.new_page()
     logs: list[str] = []
     page.on("console", lambda m: logs.append(m.text))
-    page.goto(url + "index.html")
+    page.goto(url + "harness.html")
     page.wait_for_function("window.harness.ready === true || window.harness.error !== null", timeout=180_000)
     err = page.evaluate("window.harness.error")
     if err:
