@@ -65,3 +65,17 @@ def test_truncated_stream_is_a_clear_error(device):
     ms.feed(data[: len(data) * 2 // 3])
     with pytest.raises(GGUFError, match="truncated file"):
         ms.finish()
+
+
+def test_close_frees_the_gpu_memory(device):
+    from tools.testmodels import tiny
+    path = tiny("llama", "Q4_0")
+    r = WebGPURunner(model_for(read_gguf(str(path))), str(path), n_ctx=64, device=device, max_binding=40_000)
+    r.eval([1, 2, 3])
+    embd = r.weights.token_embd
+    bufs = [p[0] for p in embd.parts] + [r.caches[0].k]
+    r.close()
+    for b in bufs:  # destroyed: using one again is an error
+        with pytest.raises(Exception):
+            device.write(b, 0, b"\0\0\0\0")
+            device.sync()

@@ -83,6 +83,10 @@ class Device:
         """Wait until submitted work has finished."""
         raise NotImplementedError
 
+    def free(self, buf: Any) -> None:
+        """Give a buffer's memory back now (not when the garbage collector gets to it)."""
+        buf.destroy()
+
 
 class WgpuDevice(Device):
     """wgpu-py (PyPI `wgpu`): Vulkan/Metal/D3D12 on the host, lavapipe on a bare CPU."""

@@ -155,6 +155,7 @@ class WebGPURunner:
         # tensors named without a .weight suffix (Mamba's ssm_a, ssm_d) read as `.ssm_a` like the rest
         self.weights = Weights({n if (n := s.weight.name).endswith((".weight", ".bias")) else n + ".weight": s.weight
                                 for s in sinks}, self.hp.n_layer)
+        self.weights_list = [s.weight for s in sinks]
         self.weight_bytes = sum(t.nbytes for t in gguf.tensors)
         if loader is not None:
             for s in sinks:
@@ -236,7 +237,23 @@ class WebGPURunner:
         load_state(self, data)
 
     def close(self) -> None:
+        """Free the model's GPU memory now (a browser may not collect it before the next load)."""
         self.buckets.clear()
+        self.last = None
+        dev = self.device
+        for w in getattr(self, "weights_list", []):
+            for buf in [w.buf] + [p[0] for p in (w.parts or [])]:
+                if buf is not None:
+                    dev.free(buf)
+        for c in getattr(self, "caches", []):
+            if c is not None:  # None: a recurrent layer (its state is not a cache)
+                dev.free(c.k)
+                dev.free(c.v)
+        for buf in self._ropes.values():
+            dev.free(buf)
+        self._ropes.clear()
+        self.caches = []
+        self.weights_list = []
 
     # -- steps --------------------------------------------------------------------------------------
 
