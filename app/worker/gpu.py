@@ -16,6 +16,7 @@ from ..backends.webgpu.browser_device import BrowserDevice
 from ..backends.webgpu.device import DeviceError
 
 BACKENDS = ("auto", "webgpu", "wasm")
+REFERENCE_MAX_BYTES = 3 << 29  # 1.5 GB: what the single-threaded wasm engine can hold next to Python
 
 _device: BrowserDevice | None = None
 _probe: dict | None = None
@@ -89,6 +90,10 @@ def begin_reference(session: Any, size: int | None) -> Any:
 
     if session.runner is None or session.gpu is None:
         raise RuntimeError("diagnostics compare a model loaded on WebGPU with the wasm engine: load one on WebGPU")
+    if session.runner.weight_bytes > REFERENCE_MAX_BYTES:
+        raise RuntimeError(f"diagnostics load the model a second time into the wasm engine, which holds at most "
+                           f"{REFERENCE_MAX_BYTES >> 20} MB of weights; this model has "
+                           f"{session.runner.weight_bytes >> 20} MB")
     lib = session._lib()
     n_ctx = session.runner.kv_size
     return ModelStream(session.model_name, size, lib=lib,

@@ -51,7 +51,7 @@ def site(engine_library):
     from tools.testmodels import tiny
     from webgpu_kernel_cases import cases
 
-    build_site(with_model=False)
+    build_site(with_model=True)
     files = {f"{a}-{t}.gguf": tiny(a, t) for a, t in MODELS}
     site = ws.make_site(files)
     kc = cases(engine_library)
@@ -237,6 +237,15 @@ def test_app_backend_choice_chat_and_diagnostics(site, playwright_driver):
         assert page.inner_text("#diag-result").startswith("OK: top-1 agreement 100.0% over 32 positions")
         # the chat still works after the check (the state was reset)
         assert _reply(page, "hello world") == wasm_reply
+        # a cancel reaches the worker while Python waits on GPU read-backs
+        page.fill("#opt-max-tokens", "400")
+        page.fill("#prompt", "once upon a time")
+        page.click("#send-btn")
+        page.wait_for_function("window.pyllm.current && window.pyllm.current.text.length > 5", timeout=120_000)
+        page.click("#stop-btn")
+        page.wait_for_function("window.pyllm.current === null", timeout=60_000)
+        assert "Stopped" in page.inner_text("#status")
+        assert page.evaluate("window.pyllm.lastStats.n_gen") < 400
         print(f"\nWebGPU chat: {stats}; diagnostics: {page.inner_text('#diag-result')}")
         page.close()
     finally:

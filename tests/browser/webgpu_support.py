@@ -32,13 +32,17 @@ def missing() -> str | None:
 
 
 def make_site(files: dict[str, Path]) -> Path:
-    """A temp dir: web/'s entries and the harness files linked in, plus `files` (name -> path)."""
+    """A temp dir: web/'s entries and the harness files linked in, plus `files` (name -> path).
+    Build web/ first (scripts/build_web.py: build_site(with_model=True), as the page tests do,
+    so runs of both never rewrite each other's web/build.json)."""
     site = Path(tempfile.mkdtemp(prefix="pyllm-webgpu-site-"))
     for src in list((ROOT / "web").iterdir()) + list(HARNESS.iterdir()):
-        dst = site / src.name
-        if dst.exists():
-            dst.unlink()
-        dst.symlink_to(src)
+        if src.name != "build.json":
+            (site / src.name).symlink_to(src)
+    # the app's build facts without its bundled model (the page would load it at once)
+    build = json.loads((ROOT / "web" / "build.json").read_text())
+    build["models"] = []
+    (site / "build.json").write_text(json.dumps(build))
     for name, path in files.items():
         (site / name).symlink_to(path)
     return site
