@@ -36,7 +36,7 @@ from wasm_support import tools_missing  # noqa: E402
 _why = tools_missing() or ws.missing()
 pytestmark = [pytest.mark.skipif(_why is not None, reason=str(_why)), pytest.mark.slow]
 
-MODELS = [("llama", "F32"), ("llama", "Q4_0"), ("qwen3", "Q4_0"), ("gemma3", "Q4_0")]
+MODELS = [("llama", "F32"), ("llama", "Q4_0"), ("llama", "Q4_K"), ("qwen3", "Q4_0"), ("gemma3", "Q4_0")]
 # llama F32 also with a forced 300 kB storage-binding limit: its 1 MB embedding and output
 # tensors are split into row ranges at upload (one dispatch a part), as on an adapter with
 # a binding limit below a big model's tensors
