@@ -53,6 +53,7 @@ class BrowserDevice(Device):
         from pyodide.ffi import to_js  # noqa: PLC0415
 
         self._to_js = to_js
+        self._none: Any = None  # an empty JS array (no copies around a step)
         self.gpu = gpu
         info = gpu.info
         parts = [str(info.vendor or ""), str(info.architecture or ""), str(info.description or "")]
@@ -134,8 +135,11 @@ class BrowserDevice(Device):
     def run(self, dispatches: Any, before: Sequence[tuple[Any, int, Any, int, int]] = (),
             after: Sequence[tuple[Any, int, Any, int, int]] = (), chunks: int = 1) -> None:
         prog = dispatches if isinstance(dispatches, _Program) else self.program(dispatches)
-        self.gpu.run(prog.js, self._to_js([list(c) for c in before]), self._to_js([list(c) for c in after]),
-                     max(1, int(chunks)))
+        if self._none is None:
+            self._none = self._to_js([])
+        b = self._to_js([list(c) for c in before]) if before else self._none
+        a = self._to_js([list(c) for c in after]) if after else self._none
+        self.gpu.run(prog.js, b, a, max(1, int(chunks)))
         err = self.gpu.takeError()
         if err:
             raise DeviceError(f"WebGPU: {err}")
