@@ -62,3 +62,58 @@ def test_wasm_and_bad_choice(monkeypatch):
     assert res["backend"] == "wasm" and s.gpu is None
     with pytest.raises(ValueError, match="unknown backend 'cuda'; supported: auto, webgpu, wasm"):
         _select("cuda")
+
+
+class _LoadSession:
+    """What gpu_model_stream uses of a WorkerSession: its device, engine, events."""
+
+    def __init__(self, device) -> None:
+        from app.backends.ggml.library import load_library
+        self.gpu, self.gpu_auto, self.events = device, True, []
+        self.lib = load_library()
+
+    def _lib(self):
+        return self.lib
+
+    def emit(self, event: dict) -> None:
+        self.events.append(event)
+
+
+def _stream_through(session, path: Path, chunk: int = 4093):
+    from app.backends.ggml.runner import GGMLRunner
+    from app.models import model_for
+    from app.store.stream import ModelStream
+    wasm = ModelStream(path.name, path.stat().st_size, lib=session.lib,
+                       make_runner=lambda g, loader: GGMLRunner(model_for(g), loader=loader, n_ctx=64, lib=session.lib))
+    ms = gpu.gpu_model_stream(session, path.name, path.stat().st_size, 64, wasm)
+    data = path.read_bytes()
+    for off in range(0, len(data), chunk):
+        n = min(chunk, len(data) - off)
+        ptr = ms.staging(n)
+        import ctypes
+        ctypes.memmove(ptr, data[off:off + n], n)  # what the worker's HEAPU8.set does
+        ms.feed_staged(n)
+    return ms.finish()
+
+
+def test_auto_falls_back_to_wasm_for_a_model_the_adapter_cannot_run():
+    """auto: a model WebGPU refuses at its header (here a Q4_1 tensor) loads into the wasm
+    engine from the same stream, and the page hears why; a supported one goes to the GPU."""
+    from app.backends.ggml.runner import GGMLRunner
+    from app.backends.webgpu import WebGPURunner, WgpuDevice
+    from app.gguf import read_gguf
+    from app.models import model_for
+    from tools.testmodels import tiny
+    device = WgpuDevice()
+    s = _LoadSession(device)
+    path = tiny("llama", "Q4_1")
+    runner = _stream_through(s, path)
+    assert isinstance(runner, GGMLRunner) and s.gpu is None
+    assert s.events and s.events[-1]["backend"] == "wasm" and "Q4_1" in s.events[-1]["reason"], s.events
+    ref = GGMLRunner(model_for(read_gguf(str(path))), str(path), n_ctx=64)
+    runner.eval([1, 2, 3])
+    ref.eval([1, 2, 3])
+    assert runner.logits() == ref.logits()
+
+    s = _LoadSession(device)
+    assert isinstance(_stream_through(s, tiny("llama", "Q4_0")), WebGPURunner) and s.gpu is device and not s.events

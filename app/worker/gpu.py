@@ -57,6 +57,7 @@ async def select(session: Any, preference: str) -> dict:
     if preference == "webgpu" and not info["available"]:
         raise DeviceError(f"WebGPU is not usable here: {info['reason']}")
     use = preference != "wasm" and info["available"]
+    session.gpu_auto = preference == "auto"  # a model the adapter cannot run falls back to wasm
     reason = info["reason"]
     if use and preference == "auto" and info.get("software"):
         use, reason = False, f"the adapter ({info['adapter']}) is a software rasterizer; the wasm engine is faster"
@@ -64,19 +65,77 @@ async def select(session: Any, preference: str) -> dict:
     return {"backend": "webgpu" if use else "wasm", "adapter": info.get("adapter"), "reason": reason}
 
 
-def gpu_model_stream(name: str, size: int | None, n_ctx: int, device: BrowserDevice, lib: Any) -> Any:
-    """A GPUModelStream whose runner is a WebGPURunner on `device`; `lib` (the wasm engine)
-    runs the sampler on the logits it reads back."""
+def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm_stream: Any) -> Any:
+    """A GPUModelStream whose runner is a WebGPURunner on the session's device (the wasm
+    engine's sampler draws from the logits it reads back). Chosen by "auto", it falls back
+    to `wasm_stream` when the model cannot run on this adapter (its limits, its types)."""
     from ..backends.webgpu.runner import WebGPURunner  # noqa: PLC0415
     from ..backends.webgpu.stream import GPUModelStream  # noqa: PLC0415
     from ..models import model_for  # noqa: PLC0415
+
+    device, lib = session.gpu, session._lib()
 
     def make_runner(gguf: Any, loader: Any) -> WebGPURunner:
         arch = gguf.metadata.get("general.architecture")
         ctx = min(n_ctx, int(gguf.metadata.get(f"{arch}.context_length", n_ctx) or n_ctx))
         return WebGPURunner(model_for(gguf), n_ctx=ctx, device=device, loader=loader, lib=lib)
 
-    return GPUModelStream(name, size, make_runner=make_runner)
+    gpu = GPUModelStream(name, size, make_runner=make_runner)
+    if not getattr(session, "gpu_auto", False):
+        return gpu
+
+    def fallback(reason: str) -> None:
+        session.gpu = None
+        session.emit({"type": "backend", "backend": "wasm", "adapter": device.name,
+                      "reason": f"this model cannot run on the WebGPU adapter: {reason}"})
+    return FallbackStream(gpu, wasm_stream, fallback)
+
+
+class FallbackStream:
+    """Feeds the GPU stream; if that refuses the model once its header is known (a WebGPU
+    limit, an unsupported type: before any weight reached the GPU), the wasm engine's
+    stream takes over from the first byte (the header bytes are kept until then)."""
+
+    def __init__(self, first: Any, second: Any, on_fallback: Any) -> None:
+        self.s, self._second, self._on_fallback = first, second, on_fallback
+        self._head: bytearray | None = bytearray()
+        self._buf = bytearray(0)
+
+    def staging(self, n: int) -> int:
+        import ctypes  # noqa: PLC0415
+        if n > len(self._buf):
+            self._buf = bytearray(max(n, 1 << 20))
+        return ctypes.addressof(ctypes.c_char.from_buffer(self._buf))
+
+    def feed_staged(self, n: int) -> None:
+        self.feed(memoryview(self._buf)[:n])
+
+    def feed(self, chunk: Any) -> None:
+        from ..backends.webgpu.runner import WebGPUError  # noqa: PLC0415
+        if self._head is None:
+            self.s.feed(chunk)
+            return
+        self._head += chunk
+        try:
+            self.s.feed(chunk)
+        except (DeviceError, WebGPUError) as e:
+            if self._second is None:
+                raise
+            self.s.abort()
+            self.s, self._second = self._second, None
+            self._on_fallback(str(e))
+            head, self._head = bytes(self._head), None
+            self.s.feed(head)
+            return
+        if self.s.header_done:
+            self._head = None
+
+    def finish(self) -> Any:
+        self._buf = bytearray(0)
+        return self.s.finish()
+
+    def __getattr__(self, name: str) -> Any:  # gguf, t_start, abort, header_done, ...
+        return getattr(self.s, name)
 
 
 # -- diagnostics ----------------------------------------------------------------------------------

@@ -85,11 +85,6 @@ class WorkerSession:
 
         lib = self._lib()
         n_threads = self.n_threads
-        if self.gpu is not None:
-            from .gpu import gpu_model_stream
-            self.model_name = name
-            self.loading = gpu_model_stream(name, size, n_ctx, self.gpu, lib)
-            return self.loading
 
         def make_runner(gguf: GGUFFile, loader: Callable) -> Any:
             ctx = min(n_ctx, int(gguf.metadata.get(f"{gguf.metadata.get('general.architecture')}.context_length",
@@ -98,6 +93,9 @@ class WorkerSession:
 
         self.model_name = name
         self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib, sha256=sha256)
+        if self.gpu is not None:  # WebGPU (app/worker/gpu.py); that wasm stream is its fallback
+            from .gpu import gpu_model_stream
+            self.loading = gpu_model_stream(self, name, size, n_ctx, self.loading, sha256)
         return self.loading
 
     def finish_load(self) -> dict:

@@ -52,7 +52,7 @@ def site(engine_library):
     from webgpu_kernel_cases import cases
 
     build_site(with_model=True)
-    files = {f"{a}-{t}.gguf": tiny(a, t) for a, t in MODELS}
+    files = {f"{a}-{t}.gguf": tiny(a, t) for a, t in MODELS + [("qwen35", "Q4_0")]}
     site = ws.make_site(files)
     kc = cases(engine_library)
     (site / "kernel_cases.json").write_text(json.dumps([c for c, _, _ in kc]))
@@ -250,3 +250,34 @@ def test_app_backend_choice_chat_and_diagnostics(site, playwright_driver):
         page.close()
     finally:
         b.close()
+
+
+def test_recurrent_model_on_a_small_adapter_is_a_clear_error_at_load(site, playwright_driver):
+    """SwiftShader allows 10 storage buffers a shader stage, the recurrent kernels bind 12:
+    loading a Qwen 3.5 model says so at its header, before any weight is uploaded (so the
+    app's auto choice can still take the wasm engine)."""
+    from tools.testmodels import tiny
+    b = _launch(playwright_driver)
+    try:
+        h = ws.open_harness(b, site[0])
+        got = h.run(f"""
+import json
+from app.backends.webgpu import BrowserDevice, DeviceError, WebGPURunner
+from app.backends.webgpu.stream import GPUModelStream
+from app.models import model_for
+dev = await BrowserDevice.open()
+ms = GPUModelStream("q.gguf", None, make_runner=lambda g, loader: WebGPURunner(model_for(g), n_ctx=64, device=dev,
+                                                                              loader=loader))
+import js
+raw = (await (await js.fetch("qwen35-Q4_0.gguf")).arrayBuffer()).to_bytes()
+try:
+    ms.feed(raw[:1 << 20])
+    err = None
+except DeviceError as e:
+    err = str(e)
+json.dumps({{"error": err, "limit": dev.limits["max-storage-buffers-per-shader-stage"]}})
+""")
+    finally:
+        b.close()
+    assert got["limit"] < 12
+    assert got["error"] and "bind 12 storage buffers" in got["error"] and "allows 10" in got["error"], got

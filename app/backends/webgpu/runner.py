@@ -19,7 +19,7 @@ from ...ops import Rope
 from .device import Device, DeviceError, default_device
 from .graph import ATTN_CHUNK, FAST_ATTN_CHUNK, LayerCache, StepRecorder, Weight
 from .kernels import Kernels
-from .recurrent import RecurrentRecorder
+from .recurrent import STORAGE_BINDINGS, RecurrentRecorder
 from .recurrent_state import alloc_states, clear_states, load_state, save_state
 from .sampler import OK as GPU_OK
 from .sampler import GPUSampler
@@ -119,6 +119,7 @@ class WebGPURunner:
         self.device = device or default_device()
         self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))
         self.check_types(self.gguf)
+        self._check_recurrent_limits()
         self.kv_size = max(n_ctx, 1)
         self.n_past = 0
         self.buckets: OrderedDict[tuple[int, int], StepRecorder] = OrderedDict()
@@ -134,6 +135,18 @@ class WebGPURunner:
         self._alloc_cache()
         self.states = alloc_states(self.model, self.device)  # recurrent layers' conv/scan states
         self.is_recurrent = any(s is not None for s in self.states)
+
+    def _check_recurrent_limits(self) -> None:
+        """At load, before any weight reaches the GPU (so the browser's auto choice can still
+        take the wasm engine): the recurrent kernels' binding count against the adapter's."""
+        fn = getattr(self.model, "recurrent_state", None)
+        if fn is None or all(fn(i) is None for i in range(self.hp.n_layer)):
+            return
+        have = self.device.limits.get("max-storage-buffers-per-shader-stage", 8)
+        if have < STORAGE_BINDINGS:
+            raise DeviceError(f"{self.gguf.source}: the recurrent-layer kernels of {self.hp.arch!r} bind "
+                              f"{STORAGE_BINDINGS} storage buffers (gated_delta.wgsl); this adapter allows {have} "
+                              f"per shader stage")
 
     @staticmethod
     def check_types(gguf: GGUFFile) -> None:
