@@ -2,9 +2,9 @@
 
 `WgpuDevice` drives wgpu-py on the host (Mesa lavapipe on a CPU, NVIDIA/AMD through
 Vulkan); `BrowserDevice` (browser_device.py) is the same interface over `navigator.gpu`
-through Pyodide's `js` module and web/webgpu_device.js. The backend only ever: creates buffers, writes and reads them, compiles a
-WGSL compute pipeline (with override constants), makes bind groups, and submits a list
-of dispatches as ONE compute pass (a dispatch costs ~7 us that way against ~65 us when
+through Pyodide's `js` module and web/webgpu_device.js. The backend only ever: creates
+buffers, writes and reads them, compiles a WGSL compute pipeline (with override
+constants), makes bind groups, and submits a list of dispatches as ONE compute pass (a dispatch costs ~7 us that way against ~65 us when
 each gets its own pass).
 """
 from __future__ import annotations
