@@ -22,7 +22,7 @@ class Session:
 
 
 def _with_adapter(monkeypatch, **probe):
-    dev = object()
+    dev = type("FakeDevice", (), {"lost": False, "name": probe.get("adapter", "Some GPU")})()
     info = {"available": True, "adapter": "Some GPU", "software": False, "reason": "", **probe}
     monkeypatch.setattr(gpu, "_probe", info)
     monkeypatch.setattr(gpu, "_device", dev)

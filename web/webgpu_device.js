@@ -17,7 +17,11 @@
       this.staging = []; // MAP_READ buffers free for reuse
       this.modules = new Map(); // WGSL source -> shader module
       device.addEventListener("uncapturederror", (e) => { if (!this.error) this.error = e.error.message; });
-      device.lost.then((l) => { if (!this.error) this.error = `device lost (${l.reason}): ${l.message}`; });
+      this.lost = false;
+      device.lost.then((l) => {
+        this.lost = true;
+        if (!this.error) this.error = `device lost (${l.reason}): ${l.message}`;
+      });
     }
 
     takeError() {

@@ -33,7 +33,7 @@ def _has_jspi() -> bool:
 async def probe() -> dict:
     """{available, adapter, f16, limits, reason}; opens the device once per worker."""
     global _device, _probe
-    if _probe is not None:
+    if _probe is not None and not (_device is not None and _device.lost):
         return _probe
     try:
         _device = await BrowserDevice.open()

@@ -156,6 +156,11 @@ class BrowserDevice(Device):
         prog = program if isinstance(program, _Program) else self.program(program)
         return [float(x) for x in (await self.gpu.profile(prog.js)).to_py()]
 
+    @property
+    def lost(self) -> bool:
+        """The GPU device is gone (driver reset, tab in the background too long): open another."""
+        return bool(self.gpu.lost)
+
     def error(self) -> str | None:
         """The first WebGPU validation/out-of-memory error since the last call (cleared)."""
         err = self.gpu.takeError()
