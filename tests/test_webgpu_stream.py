@@ -82,9 +82,8 @@ def test_close_frees_the_gpu_memory(device):
 
 
 def test_generation_api_on_webgpu_matches_ggml(device):
-    """app.generate's loop over a WebGPURunner (its sampler draws from the logits row copied
-    into the engine, as in the browser): greedy and seeded sampling give what the ggml
-    backend gives on an F32 model."""
+    """app.generate's loop over a WebGPURunner (as the browser worker drives it): greedy and
+    seeded sampling give what the ggml backend gives on an F32 model."""
     from app.backends.ggml.runner import GGMLRunner
     from app.generate import LLM
     from tools.testmodels import tiny

@@ -97,7 +97,7 @@ def _stream_through(session, path: Path, chunk: int = 4093):
 
 
 def test_auto_falls_back_to_wasm_for_a_model_the_adapter_cannot_run():
-    """auto: a model WebGPU refuses at its header (here a Q4_1 tensor) loads into the wasm
+    """auto: a model WebGPU refuses at its header (here IQ4_NL tensors) loads into the wasm
     engine from the same stream, and the page hears why; a supported one goes to the GPU."""
     from app.backends.ggml.runner import GGMLRunner
     from app.backends.webgpu import WebGPURunner, WgpuDevice
@@ -106,10 +106,10 @@ def test_auto_falls_back_to_wasm_for_a_model_the_adapter_cannot_run():
     from tools.testmodels import tiny
     device = WgpuDevice()
     s = _LoadSession(device)
-    path = tiny("llama", "Q4_1")
+    path = tiny("llama", "IQ4_NL")  # in the file cache (tools/testmodels.py; llama.cpp's quantizer)
     runner = _stream_through(s, path)
     assert isinstance(runner, GGMLRunner) and s.gpu is None
-    assert s.events and s.events[-1]["backend"] == "wasm" and "Q4_1" in s.events[-1]["reason"], s.events
+    assert s.events and s.events[-1]["backend"] == "wasm" and "IQ4_NL" in s.events[-1]["reason"], s.events
     ref = GGMLRunner(model_for(read_gguf(str(path))), str(path), n_ctx=64)
     runner.eval([1, 2, 3])
     ref.eval([1, 2, 3])
