@@ -54,14 +54,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let pos = step.n_past + t;
   var lo = 0u;
   if (p.window > 0u && pos + 1u > p.window) { lo = pos + 1u - p.window; }
-  var M = bitcast<f32>(0xff800000u);   // -inf
+  // a var, not a literal: Tint (Chrome) rejects a constant expression whose value is inf
+  var ninf_bits = 0xff800000u;
+  let NINF = bitcast<f32>(ninf_bits);
+  var M = NINF;   // -inf
   var S = 0.0;
   var acc = vec4<f32>(0.0);            // dims li, li + 64, li + 128, li + 192
   workgroupBarrier();
   for (var t0 = (lo / 64u) * 64u; t0 <= pos; t0 += 64u) {
     let cell = t0 + li;
     let valid = cell >= lo && cell <= pos;
-    var s = bitcast<f32>(0xff800000u);
+    var s = NINF;
     if (valid) {
       let kb = cell * E + g * p.hd;   // in halves
       var dot = 0.0;

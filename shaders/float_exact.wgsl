@@ -54,6 +54,9 @@ const EC0 = vec2<f32>(1.693835884e-06, 4.109405755e-14);
 const EC1 = vec2<f32>(2.345981047e-04, -6.830501876e-12);
 const EC2 = vec2<f32>(2.166084945e-02, -5.540560372e-11);
 
+// +inf from a var, not a literal: Tint (Chrome) rejects a constant expression whose value is inf
+fn f32_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
+
 fn ob(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) ^ OB); }
 fn ff_two_sum(a: f32, b: f32) -> vec2<f32> {
   let s = ob(a + b);
@@ -92,7 +95,7 @@ fn ff_add(x: vec2<f32>, y: vec2<f32>) -> vec2<f32> {
 
 fn expf_glibc(x: f32) -> f32 {
   if (x < -87.33654) { return 0.0; }
-  if (x > 88.72283) { return bitcast<f32>(0x7f800000u); }
+  if (x > 88.72283) { return f32_inf(); }
   let z = ff_add(ff_two_prod(INVLN2N.x, x), vec2<f32>(ob(INVLN2N.y * x), 0.0));
   var k = round(z.x);
   let rr = ob(z.x - k) + z.y;
@@ -124,7 +127,7 @@ fn vexpf_ggml(x: f32) -> f32 {
   let j = mad(mad(mad(0.008247390389442444, b, 0.04189976677298546), u,
                   mad(0.16668395698070526, b, 0.4999912679195404)), u,
               mad(0.9999994039535522, b, 1.0));
-  if (abs(n) > 192.0) { return select(bitcast<f32>(0x7f800000u), 0.0, n <= 0.0); }
+  if (abs(n) > 192.0) { return select(f32_inf(), 0.0, n <= 0.0); }
   return ldexp(j, i32(n));
 }
 

@@ -37,7 +37,8 @@ var<workgroup> n_cand: atomic<u32>;
 var<workgroup> sel: vec2<u32>;          // radix select: (prefix, need)
 var<workgroup> shared_u: u32;           // a value every thread branches on (workgroupUniformLoad)
 
-fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
+// a var, not a literal: Tint (Chrome) rejects a constant expression whose value is inf
+fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
 
 fn key(v: f32) -> u32 {  // order-preserving: a > b as floats <=> key(a) > key(b)
   let b = bitcast<u32>(v);
