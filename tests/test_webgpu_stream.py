@@ -103,3 +103,24 @@ def test_generation_api_on_webgpu_matches_ggml(device):
     assert c.stats.prefill_tokens <= 5
     gpu.close()
     ref.close()
+
+
+def test_size_and_sha256_are_checked(device):
+    """As ModelStream: the announced size and (when the catalogue knows it) the sha256."""
+    import hashlib
+    from tools.testmodels import tiny
+    path = tiny("llama", "Q4_0")
+    data = path.read_bytes()
+
+    def stream(size, sha):
+        ms = GPUModelStream(path.name, size, sha256=sha,
+                            make_runner=lambda g, loader: WebGPURunner(model_for(g), n_ctx=64, device=device,
+                                                                       loader=loader))
+        ms.feed(data)
+        return ms.finish()
+
+    assert stream(len(data), hashlib.sha256(data).hexdigest()) is not None
+    with pytest.raises(GGUFError, match="sha256 mismatch"):
+        stream(len(data), "0" * 64)
+    with pytest.raises(GGUFError, match=f"expected {len(data) + 5}"):
+        stream(len(data) + 5, None)

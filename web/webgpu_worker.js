@@ -20,24 +20,14 @@ export async function selectBackend(py, session, preference) {
   }
 }
 
-// source: the last "load" message ({file} or {url}); modelCache: the Cache API name
-export async function diagnose(py, session, source, positions, modelCache) {
-  if (!source) throw new Error("load a model first");
-  let resp;
-  if (source.file) {
-    resp = new Response(source.file.stream());
-  } else {
-    const key = new URL(source.url, self.location.href).href;
-    const cache = self.caches ? await caches.open(modelCache) : null;
-    resp = (cache && (await cache.match(key))) || (await fetch(key));
-    if (!resp.ok) throw new Error(`${source.url}: HTTP ${resp.status}`);
-  }
-  const ms = gpuModule(py).begin_reference(session, source.file ? source.file.size : null);
-  const reader = resp.body.getReader();
+// openChunks(): an async iterable of the loaded model's bytes again (the picked file, or
+// the model store's stored parts); size: its byte count when known
+export async function diagnose(py, session, openChunks, size, positions) {
+  if (!openChunks) throw new Error("load a model first");
+  const chunks = await openChunks();
+  const ms = gpuModule(py).begin_reference(session, size || null);
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    for await (const value of chunks) {
       const ptr = ms.staging(value.length);
       py._module.HEAPU8.set(value, ptr);
       ms.feed_staged(value.length);

@@ -283,7 +283,9 @@ async function handle(msg) {
     case "chat-restore":
       return restoreChat();
     case "diagnose":
-      return diagnose(py, session, lastLoad, msg.positions, MODEL_CACHE);
+      return diagnose(py, session, lastLoad && (() => (lastLoad.file ? fileChunks(lastLoad.file)
+        : openModelSource(lastLoad.url, { size: lastLoad.size || 0 }).then((s) => s.chunks))),
+      lastLoad && (lastLoad.file ? lastLoad.file.size : lastLoad.size), msg.positions);
     case "cache-list":
       return listCached();
     case "cache-delete":

@@ -65,7 +65,8 @@ async def select(session: Any, preference: str) -> dict:
     return {"backend": "webgpu" if use else "wasm", "adapter": info.get("adapter"), "reason": reason}
 
 
-def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm_stream: Any) -> Any:
+def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm_stream: Any,
+                     sha256: str | None = None) -> Any:
     """A GPUModelStream whose runner is a WebGPURunner on the session's device (the wasm
     engine's sampler draws from the logits it reads back). Chosen by "auto", it falls back
     to `wasm_stream` when the model cannot run on this adapter (its limits, its types)."""
@@ -80,7 +81,7 @@ def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm
         ctx = min(n_ctx, int(gguf.metadata.get(f"{arch}.context_length", n_ctx) or n_ctx))
         return WebGPURunner(model_for(gguf), n_ctx=ctx, device=device, loader=loader, lib=lib)
 
-    gpu = GPUModelStream(name, size, make_runner=make_runner)
+    gpu = GPUModelStream(name, size, make_runner=make_runner, sha256=sha256)
     if not getattr(session, "gpu_auto", False):
         return gpu
 

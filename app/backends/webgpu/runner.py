@@ -249,6 +249,22 @@ class WebGPURunner:
         a token next, as app.generate's Sequence does)."""
         load_state(self, data)
 
+    def set_abort_flag(self, address: int | None) -> None:
+        """The ggml engine polls an abort flag inside a long prompt's compute; a WebGPU step is
+        one queued submission that cannot be interrupted, so cancels take effect between the
+        512-token steps (eval's on_chunk), as they already do."""
+        self.abort_flag = address or 0
+
+    def set_abort_function(self, address: int | None) -> None:
+        """As set_abort_flag: nothing to poll inside a submitted WebGPU step."""
+        self.abort_fn = address or 0
+
+    def model_identity(self) -> str:
+        """Hash of the architecture and the tensor table (what snapshots are tied to; weight
+        bytes are not hashed: reading them back from the GPU is asynchronous in a browser)."""
+        from .recurrent_state import _model_id  # noqa: PLC0415
+        return _model_id(self)
+
     def close(self) -> None:
         """Free the model's GPU memory now (a browser may not collect it before the next load)."""
         self.buckets.clear()

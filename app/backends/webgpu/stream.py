@@ -11,6 +11,7 @@ memory and the browser's storage are the limits).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import time
 from typing import Any, Callable
 
@@ -25,10 +26,13 @@ class GPUModelStream:
     only collects the tensors' sinks (their bytes come later, from the stream)."""
 
     def __init__(self, source: str, file_size: int | None = None,
-                 make_runner: Callable[[GGUFFile, Callable[[WeightSink], None]], Any] | None = None) -> None:
+                 make_runner: Callable[[GGUFFile, Callable[[WeightSink], None]], Any] | None = None,
+                 sha256: str | None = None) -> None:
         if make_runner is None:
             raise ValueError("GPUModelStream needs make_runner (a WebGPURunner on an open device)")
         self.source, self.file_size = source, file_size
+        self.expected_sha256 = sha256.lower() if sha256 else None
+        self._hash = hashlib.sha256() if sha256 else None  # as ModelStream: hashed as the bytes pass
         self.parser = GGUFParser(source, file_size)
         self.make_runner = make_runner
         self.pos = 0  # absolute offset of the next byte
@@ -57,6 +61,8 @@ class GPUModelStream:
         n = len(mv)
         if not n:
             return
+        if self._hash is not None:
+            self._hash.update(mv)
         start = self.pos
         self.pos += n
         if self.gguf is None:
@@ -112,6 +118,13 @@ class GPUModelStream:
         if missing:
             raise GGUFError(f"{self.source}: truncated file: got {self.pos} bytes, the tensors need "
                             f"{self.bytes_needed} ({len(missing)} tensor(s) incomplete, first {missing[0].info.name})")
+        if self.file_size and self.pos != self.file_size:
+            raise GGUFError(f"{self.source}: got {self.pos} bytes, expected {self.file_size}: the download is "
+                            f"incomplete or not the file the catalogue describes")
+        if self._hash is not None and self._hash.hexdigest() != self.expected_sha256:
+            raise GGUFError(f"{self.source}: sha256 mismatch: the {self.pos} bytes received hash to "
+                            f"{self._hash.hexdigest()}, expected {self.expected_sha256} (a damaged or changed "
+                            f"file; it is not kept)")
         err = getattr(self.runner.device, "error", None)
         if callable(err) and (msg := err()):
             raise GGUFError(f"{self.source}: the GPU refused the weights: {msg}")
