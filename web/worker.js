@@ -175,7 +175,7 @@ async function loadModel(msg) {
     const backend = await selectBackend(py, session, msg.backend);
     post({ type: "backend", ...backend });
     if (backend.backend === "webgpu") {
-      session.use_engine(sideLib, 1); // the sampler; the model itself goes to the GPU
+      useSideEngine(); // the sampler's engine; the model itself goes to the GPU
     } else if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
       await startThreadsEngine(threads, total);
     } else {
