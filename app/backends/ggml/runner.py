@@ -10,15 +10,15 @@ from __future__ import annotations
 import array
 import ctypes
 import hashlib
-import json
-import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from ...gguf import GGUFFile, TensorInfo
+from ... import snapshot
 from ...models import Model, Weights
+from ...snapshot import SnapshotError
 from .graph import F16, F32, LayerCache, RecurrentState, StepGraph
 from .library import MATMUL_WEIGHT, EngineError, Library, load_library
 
@@ -391,19 +391,11 @@ class GGMLRunner:
 
     def save_state(self) -> bytes:
         """The sequence's complete state as bytes (see load_state)."""
-        parts: list[bytes] = [array.array("i", self.tokens).tobytes()]
-        sections = [("tokens", 4 * len(self.tokens))]
-        for name, t, n in self._sections(self.n_past):
-            parts.append(self._read(t, 0, n))
-            sections.append((name, n))
+        sections = [("tokens", array.array("i", self.tokens).tobytes())]
+        sections += [(name, self._read(t, 0, n)) for name, t, n in self._sections(self.n_past)]
         if self.last is not None and self.last.logits is not None:
-            row = self.logits()
-            parts.append(row.tobytes())
-            sections.append(("logits", 4 * len(row)))
-        header = json.dumps({"arch": self.hp.arch, "model": self.model_identity(), "n_past": self.n_past,
-                             "sections": sections}, separators=(",", ":")).encode()
-        body = b"".join([SNAPSHOT_MAGIC, struct.pack("<II", SNAPSHOT_VERSION, len(header)), header, *parts])
-        return body + hashlib.sha256(body).digest()
+            sections.append(("logits", self.logits().tobytes()))
+        return snapshot.pack(SNAPSHOT_MAGIC, self.hp.arch, self.model_identity(), self.n_past, sections)
 
     def load_state(self, data: bytes) -> None:
         """Restore a snapshot from save_state() of this same model (any n_ctx that fits it).
@@ -411,25 +403,12 @@ class GGMLRunner:
         Everything is checked before anything is written: a snapshot of another model, of
         another format version, a truncated or corrupted one raises SnapshotError and leaves
         the runner as it was."""
-        data = memoryview(bytes(data))
-        head = len(SNAPSHOT_MAGIC) + 8
-        if len(data) < head + 32 or bytes(data[:len(SNAPSHOT_MAGIC)]) != SNAPSHOT_MAGIC:
-            raise SnapshotError("not a model-state snapshot (bad magic or too short)")
-        version, header_len = struct.unpack_from("<II", data, len(SNAPSHOT_MAGIC))
-        if version != SNAPSHOT_VERSION:
-            raise SnapshotError(f"snapshot format version {version} is not supported (this runtime reads "
-                                f"version {SNAPSHOT_VERSION})")
-        if hashlib.sha256(data[:-32]).digest() != bytes(data[-32:]):
-            raise SnapshotError("snapshot checksum mismatch: the data is corrupted or truncated")
-        try:
-            header = json.loads(bytes(data[head:head + header_len]))
-            arch, identity, n_past = header["arch"], header["model"], int(header["n_past"])
-            sections = [(str(name), int(n)) for name, n in header["sections"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SnapshotError(f"snapshot header is malformed: {exc}") from None
-        if arch != self.hp.arch or identity != self.model_identity():
-            raise SnapshotError(f"snapshot was taken from a different model ({arch!r}, identity {identity[:12]}) "
-                                f"than the one loaded ({self.hp.arch!r}, identity {self.model_identity()[:12]})")
+        snap = snapshot.unpack(data, SNAPSHOT_MAGIC)
+        n_past, sections = snap.n_past, snap.sections
+        if snap.arch != self.hp.arch or snap.identity != self.model_identity():
+            raise SnapshotError(f"snapshot was taken from a different model ({snap.arch!r}, identity "
+                                f"{snap.identity[:12]}) than the one loaded ({self.hp.arch!r}, identity "
+                                f"{self.model_identity()[:12]})")
         if not 0 <= n_past <= self.kv_size:
             raise SnapshotError(f"snapshot holds {n_past} tokens, more than this runner's context of "
                                 f"{self.kv_size}: load the model with a larger n_ctx")
@@ -440,21 +419,17 @@ class GGMLRunner:
         if (sections[:len(expected)] != expected or len(sections) > len(expected) + 1
                 or (has_logits and sections[-1][1] % 4) or (has_logits and n_past == 0)):
             raise SnapshotError("snapshot sections do not match this model's state layout")
-        offset = head + header_len
-        if offset + sum(n for _, n in sections) != len(data) - 32:
-            raise SnapshotError("snapshot size does not match its header")
         if has_logits and sections[-1][1] // 4 != n_vocab:
             raise SnapshotError("snapshot logits row does not match this model's vocabulary")
         # -- valid: write everything --------------------------------------------------------------
+        parts = snap.parts()
         tokens = array.array("i")
-        tokens.frombytes(data[offset:offset + 4 * n_past])
-        offset += 4 * n_past
-        for name, t, n in self._sections(n_past):
-            self._write(t, 0, data[offset:offset + n])
-            offset += n
+        tokens.frombytes(next(parts)[1])
+        for (_, t, _), (_, part) in zip(self._sections(n_past), parts):
+            self._write(t, 0, part)
         self.n_past, self.tokens, self.last = n_past, list(tokens), None
         if has_logits:
-            self.last = self._restore_logits(data[offset:offset + sections[-1][1]])
+            self.last = self._restore_logits(next(parts)[1])
 
     def _restore_logits(self, row: memoryview) -> "_RestoredLogits":
         n = len(row) // 4
@@ -477,11 +452,6 @@ class _RestoredLogits:
 
 
 SNAPSHOT_MAGIC = b"PYLLMSNAP\0"
-SNAPSHOT_VERSION = 1
-
-
-class SnapshotError(ValueError):
-    """A snapshot that cannot be restored into this runner (the runner is left unchanged)."""
 
 
 class ContextFull(RuntimeError):

@@ -8,11 +8,12 @@ app.generate's Sequence needs to regenerate a turn of a recurrent model.
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from dataclasses import dataclass
 from typing import Any
 
+from ... import snapshot
+from ...snapshot import SnapshotError
 from .graph import _cdiv, _grid
 
 
@@ -55,18 +56,10 @@ def clear_states(dev: Any, states: list[LayerState | None], kernels: Any) -> Non
         dev.run(run)
 
 
-# -- snapshots ----------------------------------------------------------------------------------------
-#
-#   magic "PYLLMGPU\0" | u32 version | u32 header length | header (JSON: arch, model, n_past,
-#   sections) | sections (KV cells in use per attention layer, conv and scan state per
-#   recurrent layer) | sha256 of everything before it
+# -- snapshots (container: app/snapshot.py) -------------------------------------------------------
+# sections: KV cells in use per attention layer, conv and scan state per recurrent layer
 
 SNAPSHOT_MAGIC = b"PYLLMGPU\0"
-SNAPSHOT_VERSION = 1
-
-
-class SnapshotError(ValueError):
-    """A snapshot that cannot be restored into this runner (the runner is left unchanged)."""
 
 
 def _model_id(runner: Any) -> str:
@@ -90,47 +83,24 @@ def _sections(runner: Any, n_past: int) -> list[tuple[str, Any, int]]:
 
 
 def save_state(runner: Any) -> bytes:
-    parts, sections = [], []
-    for name, buf, n in _sections(runner, runner.n_past):
-        parts.append(bytes(runner.device.read(buf, 0, n)) if n else b"")
-        sections.append((name, n))
-    header = json.dumps({"arch": runner.hp.arch, "model": _model_id(runner), "n_past": runner.n_past,
-                         "sections": sections}, separators=(",", ":")).encode()
-    body = b"".join([SNAPSHOT_MAGIC, struct.pack("<II", SNAPSHOT_VERSION, len(header)), header, *parts])
-    return body + hashlib.sha256(body).digest()
+    sections = [(name, bytes(runner.device.read(buf, 0, n)) if n else b"")
+                for name, buf, n in _sections(runner, runner.n_past)]
+    return snapshot.pack(SNAPSHOT_MAGIC, runner.hp.arch, _model_id(runner), runner.n_past, sections)
 
 
 def load_state(runner: Any, data: bytes) -> None:
     """Everything is checked before anything is written (SnapshotError otherwise)."""
-    data = memoryview(bytes(data))
-    head = len(SNAPSHOT_MAGIC) + 8
-    if len(data) < head + 32 or bytes(data[:len(SNAPSHOT_MAGIC)]) != SNAPSHOT_MAGIC:
-        raise SnapshotError("not a WebGPU model-state snapshot (bad magic or too short)")
-    version, header_len = struct.unpack_from("<II", data, len(SNAPSHOT_MAGIC))
-    if version != SNAPSHOT_VERSION:
-        raise SnapshotError(f"snapshot format version {version} is not supported (this runtime reads "
-                            f"version {SNAPSHOT_VERSION})")
-    if hashlib.sha256(data[:-32]).digest() != bytes(data[-32:]):
-        raise SnapshotError("snapshot checksum mismatch: the data is corrupted or truncated")
-    try:
-        header = json.loads(bytes(data[head:head + header_len]))
-        arch, ident, n_past = header["arch"], header["model"], int(header["n_past"])
-        sections = [(str(a), int(b)) for a, b in header["sections"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SnapshotError(f"snapshot header is malformed: {exc}") from None
-    if arch != runner.hp.arch or ident != _model_id(runner):
-        raise SnapshotError(f"snapshot was taken from a different model ({arch!r}) than the one loaded "
+    snap = snapshot.unpack(data, SNAPSHOT_MAGIC, "WebGPU model-state")
+    n_past = snap.n_past
+    if snap.arch != runner.hp.arch or snap.identity != _model_id(runner):
+        raise SnapshotError(f"snapshot was taken from a different model ({snap.arch!r}) than the one loaded "
                             f"({runner.hp.arch!r})")
     if not 0 <= n_past <= runner.kv_size:
         raise SnapshotError(f"snapshot holds {n_past} tokens, more than this runner's context of {runner.kv_size}")
     expected = _sections(runner, n_past)
-    if sections != [(name, n) for name, _, n in expected]:
+    if snap.sections != [(name, n) for name, _, n in expected]:
         raise SnapshotError("snapshot sections do not match this model's state layout")
-    offset = head + header_len
-    if offset + sum(n for _, n in sections) != len(data) - 32:
-        raise SnapshotError("snapshot size does not match its header")
-    for _, buf, n in expected:
+    for (_, buf, n), (_, part) in zip(expected, snap.parts()):
         if n:
-            runner.device.write(buf, 0, data[offset:offset + n])
-        offset += n
+            runner.device.write(buf, 0, part)
     runner.n_past, runner.last = n_past, None
