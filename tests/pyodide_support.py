@@ -18,8 +18,9 @@ APP_DIR = "/work"  # where app/ is placed inside Pyodide's file system
 
 
 def app_files(*packages: str) -> dict[str, str]:
-    """Pyodide path -> host path for app/__init__.py and the given app subpackages."""
-    files = {f"{APP_DIR}/app/__init__.py": str(ROOT / "app" / "__init__.py")}
+    """Pyodide path -> host path for app's top-level modules (app/__init__.py, ops.py,
+    snapshot.py, ...) and the given app subpackages."""
+    files = {f"{APP_DIR}/app/{src.name}": str(src) for src in sorted((ROOT / "app").glob("*.py"))}
     for pkg in packages:
         for src in sorted((ROOT / "app" / pkg).glob("*.py")):
             files[f"{APP_DIR}/app/{pkg}/{src.name}"] = str(src)
