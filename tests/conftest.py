@@ -30,6 +30,12 @@ def pytest_configure(config):
             build_test_dist(with_engine=False)
     if opt.runtime == "node":
         opt.runtime = "node,chrome"
+    # the engine wheel is the relaxed-SIMD build, which Node 20 runs behind a flag
+    from pytest_pyodide.config import get_global_config
+    from wasm_ext.relaxed_simd import NODE_WASM_FLAGS
+
+    node = get_global_config().get_flags("node")
+    get_global_config().set_flags("node", [*node, *(f for f in NODE_WASM_FLAGS if f not in node)])
     if opt.runner == "selenium":
         opt.runner = "playwright"
 

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from tools.chat_wheels import chat_wheels  # noqa: E402
 from tools.pyodide_dist import pyodide_dir  # noqa: E402
+from wasm_ext.relaxed_simd import NODE_WASM_FLAGS  # noqa: E402
 
 APP_DIR = "/work"  # where app/ is placed inside Pyodide's file system
 
@@ -34,7 +35,7 @@ def run_in_pyodide(code: str, files: dict[str, str], timeout: float = 240) -> st
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(job, f)
     try:
-        proc = subprocess.run(["node", str(ROOT / "tests" / "pyodide" / "run.mjs"), f.name],
+        proc = subprocess.run(["node", *NODE_WASM_FLAGS, str(ROOT / "tests" / "pyodide" / "run.mjs"), f.name],
                               capture_output=True, text=True, timeout=timeout)
     finally:
         Path(f.name).unlink()

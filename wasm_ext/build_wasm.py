@@ -1,7 +1,10 @@
 """Build the engine for the browser with Debian's Emscripten (3.1.6); print the outputs.
 
 Same sources as the native engine (wasm_ext/engine*.cpp + ggml from the pinned sdist),
-two flavours:
+two modules, each built twice: with relaxed SIMD (x86's FMAs as f32x4.relaxed_madd, the
+CPU's own FMA; what Chrome and Firefox load) and without (the baseline: the same FMAs
+computed in f64, 3-4x slower; for engines without relaxed SIMD). web/engine_flavor.js
+picks one in the browser.
 
   side     Pyodide side module `pyllm_engine.so`: single-threaded, SIMD128,
            -sSIDE_MODULE=1 -sWASM_BIGINT=1 -fno-exceptions; loaded with ctypes.CDLL
@@ -19,8 +22,9 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     as the x86 kernels do; q8_K activations use the reference quantizer, as x86 does;
   * ggml's F32/F16 SIMD mappings (vec dot/mad/scale: flash attention, F32/F16 mat-vecs,
     recurrent layers) are replaced by emscripten/simd_x86_avx512.h: the AVX-512 register
-    layout and reduction order, a correctly rounded FMA (computed in f64, rounded to odd
-    where the f64 sum sits on an f32 half-way point), the AVX-512 silu;
+    layout and reduction order, a fused multiply-add (relaxed_madd, or in the baseline
+    build computed in f64, rounded to odd where the f64 sum sits on an f32 half-way
+    point), the AVX-512 silu;
   * quantized dot products (Q8_0/Q4_0/Q5_0/Q6_K) with the x86 kernels' lanes, FMAs and
     horizontal sums (emscripten/quants_x86.c); llamafile's tinyBLAS per-element arithmetic
     for F32/F16 batches (sgemm_x86.inc); Q4_0/Q4_K repacked as x86 repacks them, with its
@@ -37,6 +41,7 @@ hash of every input (engine sources, this recipe, the patch), never in the repo.
     python wasm_ext/build_wasm.py            # side module path
     python wasm_ext/build_wasm.py --threads  # and the pthreads module
     python wasm_ext/build_wasm.py --check    # also count SIMD opcodes in the side module
+    python wasm_ext/build_wasm.py --baseline # the builds for engines without relaxed SIMD
 """
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+from wasm_ext.relaxed_simd import standardize  # noqa: E402
 from wasm_ext.sources import SDIST_VERSION, cache_root, llama_cpp_dir  # noqa: E402
 
 EMSCRIPTEN_CMAKE = HERE / "emscripten" / "CMakeLists.txt"
@@ -253,7 +259,7 @@ def patched_ggml_dir() -> Path:
 # ---- builds ------------------------------------------------------------------------------
 
 def wasm_sources() -> list[Path]:
-    return sorted([*HERE.glob("engine*.cpp"), *HERE.glob("engine*.h"), EMSCRIPTEN_CMAKE])
+    return sorted([*HERE.glob("engine*.cpp"), *HERE.glob("engine*.h"), EMSCRIPTEN_CMAKE, HERE / "relaxed_simd.py"])
 
 
 def wasm_key(link_flags: list[str]) -> str:
@@ -277,9 +283,10 @@ def _require_emscripten() -> None:
             raise RuntimeError(f"{tool} not found: install Debian's emscripten (`apt-get install -y emscripten`)")
 
 
-def _build(flavor: str, link_flags: list[str], output: str) -> Path:
+def _build(flavor: str, link_flags: list[str], output: str, relaxed: bool) -> Path:
     _require_emscripten()
-    build = cache_root() / f"engine-wasm-{flavor}-{SDIST_VERSION}-{wasm_key(link_flags)}"
+    fma = "relaxed" if relaxed else "baseline"
+    build = cache_root() / f"engine-wasm-{flavor}-{fma}-{SDIST_VERSION}-{wasm_key(link_flags + [fma])}"
     out = build / output
     if (build / ".complete").exists() and out.exists():
         return out
@@ -290,6 +297,7 @@ def _build(flavor: str, link_flags: list[str], output: str) -> Path:
     configure = ["emcmake", "cmake", "-S", str(EMSCRIPTEN_CMAKE.parent), "-B", str(build),
                  "-DCMAKE_BUILD_TYPE=Release", "-DEMSCRIPTEN_SYSTEM_PROCESSOR=wasm32",
                  f"-DGGML_DIR={ggml}", f"-DENGINE_DIR={HERE}", f"-DPYLLM_WASM_FLAVOR={flavor}",
+                 f"-DPYLLM_WASM_RELAXED={'ON' if relaxed else 'OFF'}",
                  "-DPYLLM_LINK_FLAGS=" + ";".join(link_flags)]
     with open(log, "w") as f:
         for cmd in (configure, ["cmake", "--build", str(build), "--target", "pyllm_engine", "-j", BUILD_JOBS]):
@@ -302,22 +310,33 @@ def _build(flavor: str, link_flags: list[str], output: str) -> Path:
         raise RuntimeError(f"ggml did not select its wasm SIMD kernels: see {log}")
     if not out.exists():
         raise RuntimeError(f"wasm engine build ({flavor}) produced no {out.name}: see {log}")
+    if relaxed:
+        wasm = out if out.suffix == ".so" else out.with_suffix(".wasm")
+        n = standardize(wasm)
+        if n == 0:
+            raise RuntimeError(f"relaxed build of {wasm.name} has no f32x4.relaxed_madd: see {log}")
+        with open(log, "a") as f:
+            f.write(f"relaxed SIMD: {n} f32x4.relaxed_madd rewritten to the standard opcode\n")
     (build / ".complete").write_text("ok")
     return out
 
 
-def side_module() -> Path:
-    """The Pyodide side module (built once per version+sources; ~1-2 min on 2 cores)."""
-    return _build("side", SIDE_LINK_FLAGS, "pyllm_engine.so")
+# Two builds of each module (emscripten/simd_x86_avx512.h): `relaxed` uses relaxed SIMD's
+# f32x4.relaxed_madd for x86's FMAs (the CPU's own FMA: fast), `baseline` computes them in
+# f64 (3-4x slower) for engines without relaxed SIMD. Both compute what native computes on
+# a CPU with FMA; the page picks one with WebAssembly.validate (web/worker.js).
+def side_module(relaxed: bool = True) -> Path:
+    """The Pyodide side module (built once per version+sources; ~1 min on 2 cores)."""
+    return _build("side", SIDE_LINK_FLAGS, "pyllm_engine.so", relaxed)
 
 
-def threads_module() -> Path:
+def threads_module(relaxed: bool = True) -> Path:
     """The pthreads module: pyllm_engine_mt.js (+ .wasm, .worker.js next to it)."""
-    return _build("threads", THREADS_LINK_FLAGS, "pyllm_engine_mt.js")
+    return _build("threads", THREADS_LINK_FLAGS, "pyllm_engine_mt.js", relaxed)
 
 
-def threads_files() -> list[Path]:
-    js = threads_module()
+def threads_files(relaxed: bool = True) -> list[Path]:
+    js = threads_module(relaxed)
     return [js, js.with_suffix(".wasm"), js.with_name("pyllm_engine_mt.worker.js")]
 
 
@@ -343,9 +362,10 @@ def wasm_objdump_has(wasm: Path, mnemonic: str) -> bool | None:
 
 
 if __name__ == "__main__":
-    path = side_module()
+    relaxed = "--baseline" not in sys.argv
+    path = side_module(relaxed)
     print(path)
     if "--threads" in sys.argv:
-        print(threads_module())
+        print(threads_module(relaxed))
     if "--check" in sys.argv:
         print(simd_opcodes(path), file=sys.stderr)

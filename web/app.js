@@ -274,7 +274,7 @@ worker.onmessage = (event) => {
         o.title = mod.remote ? `${mod.url}\n${mod.sha256 ? "sha256 " + mod.sha256 : "no sha256 known: size check only"}` : "";
         return o;
       }));
-      setStatus(`Ready (Python started in ${(m.boot_ms / 1000).toFixed(1)} s; engine ${m.engine.includes("WASM_SIMD=1") ? "wasm SIMD" : "wasm"}).`);
+      setStatus(`Ready (Python started in ${(m.boot_ms / 1000).toFixed(1)} s; engine ${m.engine.includes("WASM_SIMD=1") ? "wasm SIMD" : "wasm"}${m.engine_flavor === "baseline" ? ", without relaxed SIMD: slower" : ""}).`);
       refresh();
       worker.postMessage({ type: "cache-list" });
       if (state.models.find((mod) => mod.bundled)) { // the bundled default model (never a download)

@@ -2,9 +2,11 @@
 // works with the server gone. Network first (a rebuilt app shows at once), the cache when
 // the network fails. Models are not handled here: the worker keeps them in the Cache API
 // itself (web/model_store.js), with integrity checks and resumable downloads.
+importScripts("engine_flavor.js"); // self.pyllmEngineFlavor: the engine build this browser runs
+
 const SHELL = "pyllm-shell-v1";
 const CORE = ["./", "index.html", "app.js", "worker.js", "engine_bridge.js", "model_store.js", "saved_chats.js",
-              "style.css", "build.json",
+              "style.css", "build.json", "engine_flavor.js",
               "webgpu_device.js", "webgpu_worker.js", "webgpu_ui.js"];
 
 self.addEventListener("install", (event) => {
@@ -14,10 +16,11 @@ self.addEventListener("install", (event) => {
     const build = await (await cache.match("build.json")).json();
     const files = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
       .map((f) => build.pyodide.indexURL + f);
-    files.push(build.wheels.app, build.wheels.engine, ...(build.wheels.deps || []));
-    if (build.engine && build.engine.threads) {
-      const dir = build.engine.threads.dir;
-      files.push(build.engine.threads.js, dir + "pyllm_engine_mt.wasm", dir + "pyllm_engine_mt.worker.js");
+    const engine = self.pyllmEngineFlavor(build); // only the build the worker will load
+    files.push(build.wheels.app, engine.wheel, ...(build.wheels.deps || []));
+    if (engine.threads) {
+      const dir = engine.threads.dir;
+      files.push(engine.threads.js, dir + "pyllm_engine_mt.wasm", dir + "pyllm_engine_mt.worker.js");
     }
     await cache.addAll(files);
     await self.skipWaiting();

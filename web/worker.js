@@ -37,6 +37,7 @@
 //                 {type: "restored", messages, n_tokens}
 import { loadPyodide } from "./pyodide/pyodide.mjs";
 import "./engine_bridge.js"; // defines self.pyllmBridge
+import "./engine_flavor.js"; // defines self.pyllmEngineFlavor
 import { getSavedChat, putSavedChat, savedChatInfo } from "./saved_chats.js";
 import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource } from "./model_store.js";
 import { selectBackend, diagnose } from "./webgpu_worker.js";
@@ -46,6 +47,7 @@ let py = null;
 let session = null;
 let queue = Promise.resolve(); // load/generate/reset run one at a time; cancel jumps the queue
 let build = null;
+let engineFlavor = null; // {name, wheel, threads}: the engine build this browser runs
 let sideLib = null; // the side module's Library (Python object)
 let mt = null; // the current pthreads module instance
 let lastLoad = null; // the last "load" message (diagnostics read the model again)
@@ -85,7 +87,8 @@ async function boot() {
   build = await (await fetch(new URL("build.json", base), { cache: "no-cache" })).json();
   py = await loadPyodide({ indexURL: new URL(build.pyodide.indexURL, base).href });
   post({ type: "status", phase: "install", text: "Installing the app and the engine…" });
-  const wheels = [...(build.wheels.deps || []), build.wheels.app, build.wheels.engine];
+  engineFlavor = self.pyllmEngineFlavor(build);
+  const wheels = [...(build.wheels.deps || []), build.wheels.app, engineFlavor.wheel];
   await py.loadPackage(wheels.map((w) => new URL(w, base).href), { messageCallback: () => {} });
   self._pyllm_post = (ev) => post(ev);
   session = py.runPython(`
@@ -103,8 +106,9 @@ WorkerSession(_emit, load_library(pyllm_engine_wasm.LIBRARY))
   sideLib = session.lib;
   if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
   const engine = session.lib.eng_system_info().decode();
-  const threadsOk = self.crossOriginIsolated === true && !!(build.engine && build.engine.threads);
+  const threadsOk = self.crossOriginIsolated === true && !!engineFlavor.threads;
   post({ type: "ready", boot_ms: Math.round(performance.now() - t0), engine, build, threads_ok: threadsOk,
+         engine_flavor: engineFlavor.name,
          cores: navigator.hardwareConcurrency || 1 });
 }
 
@@ -120,8 +124,8 @@ async function startThreadsEngine(threads, modelBytes) {
   const page = 65536;
   const want = (modelBytes || 0) * 1.15 + (256 << 20);
   const memory = Math.min(Math.ceil(want / page) * page, 4 * 1024 * 1024 * 1024 - page);
-  const dir = new URL(build.engine.threads.dir, base);
-  const scriptUrl = new URL(build.engine.threads.js, base).href;
+  const dir = new URL(engineFlavor.threads.dir, base);
+  const scriptUrl = new URL(engineFlavor.threads.js, base).href;
   if (!self.createPyllmEngine) {
     const text = await (await fetch(scriptUrl)).text();
     self.createPyllmEngine = new Function(`${text}\nreturn createPyllmEngine;`)();
@@ -176,7 +180,7 @@ async function loadModel(msg) {
     post({ type: "backend", ...backend });
     if (backend.backend === "webgpu") {
       useSideEngine(); // the sampler's engine; the model itself goes to the GPU
-    } else if (threads > 1 && self.crossOriginIsolated && build.engine.threads) {
+    } else if (threads > 1 && self.crossOriginIsolated && engineFlavor.threads) {
       await startThreadsEngine(threads, total);
     } else {
       useSideEngine();

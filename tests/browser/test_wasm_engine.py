@@ -3,7 +3,8 @@ ctypes binding and the same app/ Python as on the host, against the host-native 
 
 What "the same results" means here: the wasm build computes what the native x86 build
 computes (wasm_ext/build_wasm.py patches ggml: the AVX-512 register layout and reduction
-order, a correctly rounded FMA, the arithmetic of the x86 quantized, tinyBLAS and repacked
+order, a fused multiply-add (relaxed SIMD's relaxed_madd in the build browsers with relaxed
+SIMD load, computed in f64 in the baseline build), the arithmetic of the x86 quantized, tinyBLAS and repacked
 kernels, the AVX-512 silu, the FMA contractions GCC makes on x86). Every op is then
 bit-identical to native (test_ops_match_native) except RoPE, whose cosf/sinf come from
 the C library: glibc natively, musl in wasm. The two round differently for about 1% of
@@ -50,6 +51,16 @@ def side_module() -> Path:
     require_reproduced_native()
     from wasm_ext.build_wasm import side_module as build
     return build()
+
+
+@pytest.fixture(scope="module", params=["relaxed", "baseline"])
+def any_build(request) -> bool:
+    """Both engine builds (wasm_ext/build_wasm.py): True for the relaxed-SIMD one, False for
+    the baseline one that engines without relaxed SIMD load (web/engine_flavor.js)."""
+    require_reproduced_native()
+    from wasm_ext.build_wasm import side_module as build
+    build(request.param == "relaxed")
+    return request.param == "relaxed"
 
 
 def test_side_module_has_wasm_simd_kernels(side_module: Path) -> None:
@@ -128,10 +139,10 @@ def matmul(lib, wb, xb, qtype, K, N, B, flags=1):
 '''
 
 
-def test_quantized_matmuls_match_native(side_module: Path) -> None:
+def test_quantized_matmuls_match_native(any_build: bool) -> None:
     """Mat-vec and a 41-row batch (4-row tiles and single rows) of the gguf-py quantized
     types: bit-identical for Q4_0/Q5_0/Q8_0 (upstream's truncating wasm q8 quantizer is off
-    by ~0.04 on Q4_0)."""
+    by ~0.04 on Q4_0), in both engine builds."""
     import numpy as np
     from tools.testmodels import gguf  # gguf-py from the pinned sdist
 
@@ -154,7 +165,7 @@ def test_quantized_matmuls_match_native(side_module: Path) -> None:
                       for _, qt, wq, xb, B in cases)
     wasm = run_pyodide(MATMUL_CODE + "\nimport json, pyllm_engine_wasm\nfrom app.backends.ggml.library import "
                        "load_library\nlib = load_library(pyllm_engine_wasm.LIBRARY)\nout = []\n" + calls +
-                       "\njson.dumps(out)")
+                       "\njson.dumps(out)", relaxed=any_build)
     for (name, _, _, _, B), a, b in zip(cases, native, wasm):
         a, b = np.array(a, dtype=np.float32), np.array(b, dtype=np.float32)
         if name in ("Q4_1", "Q5_1"):  # x86's Q4_1/Q5_1 kernels are not reproduced: rounding-level agreement
@@ -269,12 +280,14 @@ def _max_rel_diff(a: bytes, b: bytes) -> float:
     return float(np.abs(x - y).max() / max(1e-30, float(np.abs(x).max())))
 
 
-def run_wasm(jobs: list[dict], threads: int = 0) -> list[dict]:
-    """The jobs' greedy runs in Pyodide: the side module, or the pthreads module at `threads`."""
+def run_wasm(jobs: list[dict], threads: int = 0, relaxed: bool = True) -> list[dict]:
+    """The jobs' greedy runs in Pyodide: the side module, or the pthreads module at `threads`
+    (relaxed: the relaxed-SIMD builds, else the baseline ones)."""
     import json
 
     res = run_pyodide(f"JOBS = {json.dumps([{k: v for k, v in j.items() if k != 'native'} for j in jobs])}\n"
-                      f"THREADS = {threads}\n" + GREEDY_CODE, threads_pool=threads - 1 if threads else None)
+                      f"THREADS = {threads}\n" + GREEDY_CODE, threads_pool=threads - 1 if threads else None,
+                      relaxed=relaxed)
     assert "WASM_SIMD=1" in res["system_info"]
     return res["results"]
 
@@ -306,11 +319,11 @@ def check(jobs: list[dict], results: list[dict]) -> list[tuple[dict, dict]]:
 TINY_TYPES = ("F32", "F16", "Q8_0", "Q4_0", "Q4_K")
 
 
-def test_tiny_models_greedy_match_native(side_module: Path) -> None:
+def test_tiny_models_greedy_match_native(any_build: bool) -> None:
     """Every architecture of tools/testmodels.py at F32, F16, Q8_0, Q4_0 and Q4_K: 24 free-running
     greedy tokens identical to native, logits bit-identical at every step, against native with
     musl's cosf/sinf and against plain native alike (RoPE's last-bit cos/sin differences
-    are absorbed here by the F16 rounding of K and Q in flash attention)."""
+    are absorbed here by the F16 rounding of K and Q in flash attention). Both engine builds."""
     from tools.testmodels import TINY, TINY_RECURRENT, tiny
 
     rng = random.Random(0)
@@ -321,7 +334,7 @@ def test_tiny_models_greedy_match_native(side_module: Path) -> None:
             prompt = [1] + [rng.randrange(3, 1024) for _ in range(12)]
             jobs.append({"path": in_pyodide(path), "host_path": str(path), "prompt": prompt, "n": 24,
                          "native": native_greedy(path, prompt, 24), "chunk": 65536 + 17})
-    for job, c in check(jobs, run_wasm(jobs)):
+    for job, c in check(jobs, run_wasm(jobs, relaxed=any_build)):
         print(f"{Path(job['host_path']).name}: vs native (glibc): logits bit-identical for {c['logits']}/{c['n']} "
               f"steps, max relative diff {c['max_rel_diff']:.2e}")
         assert c["tokens"] == c["n"] and c["logits"] == c["n"], (job["host_path"], c)
@@ -370,6 +383,46 @@ def test_threads_module_has_wasm_simd_kernels(threads_module: Path) -> None:
     from wasm_ext.build_wasm import simd_opcodes
 
     assert simd_opcodes(threads_module.with_suffix(".wasm"))["i32x4.dot_i16x8_s"] > 10
+
+
+_VALIDATE_JS = r"""
+const fs = require("fs");
+// node -e: argv = [node, probe js, modules...]
+const probe = fs.readFileSync(process.argv[1], "utf8").match(/atob\(\s*"([^"]+)"/)[1];
+const out = {probe: WebAssembly.validate(Buffer.from(probe, "base64"))};
+for (const f of process.argv.slice(2)) out[f] = WebAssembly.validate(fs.readFileSync(f));
+console.log(JSON.stringify(out));
+"""
+
+
+def test_relaxed_and_baseline_builds(side_module: Path, threads_module: Path) -> None:
+    """The relaxed builds use relaxed SIMD's standard f32x4.relaxed_madd (clang 14's old
+    encoding rewritten, none left), the baseline builds no relaxed SIMD at all: Node without
+    its relaxed-SIMD flag compiles the baseline modules and refuses the relaxed ones, as
+    web/engine_flavor.js's probe module is refused; with the flag (as in Chromium) all are
+    valid. That probe is how the page picks the build."""
+    import json
+    import subprocess
+
+    from wasm_ext.build_wasm import side_module as side, threads_module as threads
+    from wasm_ext.relaxed_simd import NEW_MADD, NODE_WASM_FLAGS, old_opcodes
+
+    relaxed = [side_module, threads_module.with_suffix(".wasm")]
+    baseline = [side(False), threads(False).with_suffix(".wasm")]
+    for wasm in relaxed:
+        assert old_opcodes(wasm) == 0 and wasm.read_bytes().count(NEW_MADD) > 50, wasm
+    probe_js = HERE.parent.parent / "web" / "engine_flavor.js"
+    files = [str(p) for p in relaxed + baseline]
+
+    def validate(flags: tuple) -> dict:
+        proc = subprocess.run(["node", *flags, "-e", _VALIDATE_JS, "--", str(probe_js), *files],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)
+
+    plain = validate(())
+    assert plain == {"probe": False, **{f: f not in files[:2] for f in files}}, plain
+    assert all(validate(NODE_WASM_FLAGS).values())
 
 
 @pytest.mark.slow

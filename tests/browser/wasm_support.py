@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from wasm_ext.relaxed_simd import NODE_WASM_FLAGS  # noqa: E402
 from wasm_ext.sources import cache_root  # noqa: E402
 
 HOST_CACHE = "/host/cache"
@@ -29,8 +30,9 @@ def tools_missing() -> str | None:
     return None
 
 
-def site_wheels() -> list[Path]:
-    """Build (or reuse) the web wheels; returns app, engine and dependency wheels."""
+def site_wheels(relaxed: bool = True) -> list[Path]:
+    """Build (or reuse) the web wheels; returns app, engine and dependency wheels (the engine:
+    the relaxed-SIMD build, or the baseline one)."""
     from scripts.build_web import app_wheel, engine_wheel
     from tools.chat_wheels import chat_wheels
     from wasm_ext.build_wasm import side_module
@@ -39,7 +41,9 @@ def site_wheels() -> list[Path]:
     # developers) sharing the cache would otherwise overwrite each other's between build and use
     import hashlib
     out = cache_root() / f"test-wheels-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
-    return [app_wheel(out), engine_wheel(out, side_module()), *chat_wheels()]
+    if not relaxed:  # the same wheel name: a directory of its own
+        out = out.with_name(out.name + "-baseline")
+    return [app_wheel(out), engine_wheel(out, side_module(relaxed)), *chat_wheels()]
 
 
 def in_pyodide(path: Path) -> str:
@@ -47,21 +51,22 @@ def in_pyodide(path: Path) -> str:
     return HOST_CACHE + "/" + Path(path).resolve().relative_to(cache_root().resolve()).as_posix()
 
 
-def run_pyodide(code: str, timeout: float = 420, threads_pool: int | None = None) -> object:
+def run_pyodide(code: str, timeout: float = 420, threads_pool: int | None = None, relaxed: bool = True) -> object:
     """threads_pool: also start the pthreads engine module with that many workers
-    (Python gets it as `from js import mtBridge`; app.worker.jslib.JsLibrary(mtBridge))."""
+    (Python gets it as `from js import mtBridge`; app.worker.jslib.JsLibrary(mtBridge)).
+    relaxed: the engine builds that use relaxed SIMD (False: the baseline builds)."""
     from tools.pyodide_dist import pyodide_dir
 
-    job = {"indexURL": str(pyodide_dir()), "wheels": [str(p) for p in site_wheels()],
+    job = {"indexURL": str(pyodide_dir()), "wheels": [str(p) for p in site_wheels(relaxed)],
            "mounts": {HOST_CACHE: str(cache_root().resolve())}, "code": code}
     if threads_pool is not None:
         from wasm_ext.build_wasm import threads_module
-        job["mt"] = {"js": str(threads_module()), "bridge": str(ROOT / "web" / "engine_bridge.js"),
+        job["mt"] = {"js": str(threads_module(relaxed)), "bridge": str(ROOT / "web" / "engine_bridge.js"),
                      "pool": threads_pool}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(job, f)
     try:
-        proc = subprocess.run(["node", str(ROOT / "tests" / "browser" / "pyodide_node.mjs"), f.name],
+        proc = subprocess.run(["node", *NODE_WASM_FLAGS, str(ROOT / "tests" / "browser" / "pyodide_node.mjs"), f.name],
                               capture_output=True, text=True, timeout=timeout)
     finally:
         Path(f.name).unlink()

@@ -20,6 +20,18 @@ static inline void pyllm_quad_sums(v128_t x0, v128_t x1, const int8_t * y, v128_
     *hi = wasm_i32x4_add(wasm_i32x4_shuffle(p2, p3, 0, 2, 4, 6), wasm_i32x4_shuffle(p2, p3, 1, 3, 5, 7));
 }
 
+#ifdef __wasm_relaxed_simd__
+// x0/x1: the weight block's 32 values as int8 in element order; acc = fma(d, float(lane), acc)
+// as x86's _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc) (|lane| < 2^17: exact in f32)
+static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t x0, v128_t x1,
+                                      const int8_t * y) {
+    v128_t lo, hi;
+    pyllm_quad_sums(x0, x1, y, &lo, &hi);
+    const v128_t dv = wasm_f32x4_splat(d);
+    *acc_lo = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(lo), *acc_lo);
+    *acc_hi = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(hi), *acc_hi);
+}
+#else
 // acc + d * lanes with one rounding, for the Q0 blocks: d = d_x * d_y (two F16 scales, so a
 // multiple of 2^-48) times |lane| < 2^17 is exact in f64, and so is every partial sum's
 // neighbourhood: all values are multiples of 2^-48, so no f32 result is subnormal and only
@@ -49,6 +61,7 @@ static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d,
     *acc_lo = pyllm_fma_q0(d64, lo, *acc_lo);
     *acc_hi = pyllm_fma_q0(d64, hi, *acc_hi);
 }
+#endif  // __wasm_relaxed_simd__
 
 // hsum_float_8 of arch/x86/quants.c (and tinyBLAS's hsum(__m256))
 static inline float pyllm_hsum_float_8(v128_t lo, v128_t hi) {

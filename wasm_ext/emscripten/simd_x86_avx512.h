@@ -3,11 +3,15 @@
 //
 //  * one "register" is 16 floats (four v128), GGML_F32_STEP = GGML_F16_STEP = 64, so dot
 //    products keep the same 4 x 16 partial sums as __m512 code;
-//  * GGML_F32_VEC_FMA is a correctly rounded fused multiply-add (x86 uses vfmadd; wasm
-//    SIMD128 has no FMA and clang-14's relaxed-SIMD opcode is rejected by engines). It is
-//    computed in f64: the product of two floats is exact there, the sum is rounded to odd
-//    (TwoSum error, then the last bit moved towards it), and the final f64 -> f32 rounding
-//    is then the single correct rounding;
+//  * GGML_F32_VEC_FMA is a fused multiply-add, as x86's vfmadd. Two builds (build_wasm.py):
+//    - relaxed (-mrelaxed-simd): relaxed SIMD's f32x4.relaxed_madd, which engines lower to
+//      the CPU's own FMA (vfmadd on x86-64 with FMA3, fmla on ARM64): one instruction, the
+//      same rounding as native. Clang 14 emits the pre-standard opcode for it; build_wasm.py
+//      rewrites it to the standard one (wasm_ext/relaxed_simd.py).
+//    - baseline (engines without relaxed SIMD): a correctly rounded FMA computed in f64:
+//      the product of two floats is exact there, the sum is rounded to odd (TwoSum error,
+//      then the last bit moved towards it), and the final f64 -> f32 rounding is then the
+//      single correct rounding;
 //  * the reduction adds the four registers as ggml's AVX-512 REDUCE does, then the lanes
 //    in the order of GCC's _mm512_reduce_add_ps;
 //  * F16 vectors are F32 vectors loaded/stored through the F16 <-> F32 conversions (RNE),
@@ -20,6 +24,17 @@
 
 typedef struct { v128_t q[4]; } pyllm_f32x16;
 
+#ifdef __wasm_relaxed_simd__
+// a*b + c with one rounding: the engine's fused multiply-add (see above)
+static inline v128_t pyllm_fma_f32x4(v128_t a, v128_t b, v128_t c) {
+    return __builtin_wasm_fma_f32x4(a, b, c);
+}
+
+// a*b + c with one rounding (scalar: lane 0 of the vector form)
+static inline float pyllm_fmaf(float a, float b, float c) {
+    return wasm_f32x4_extract_lane(pyllm_fma_f32x4(wasm_f32x4_splat(a), wasm_f32x4_splat(b), wasm_f32x4_splat(c)), 0);
+}
+#else
 // a*b + c, correctly rounded, for f64x2 lanes that hold f32 values (a*b exact in f64),
 // returned rounded to odd so that the caller's f64 -> f32 rounding is correct.
 static inline v128_t pyllm_fma_f64x2_odd(v128_t a, v128_t b, v128_t c) {
@@ -75,6 +90,7 @@ static inline float pyllm_fmaf(float a, float b, float c) {
     }
     return (float) s;
 }
+#endif  // __wasm_relaxed_simd__
 
 static inline pyllm_f32x16 pyllm_f32x16_splat(float x) {
     const v128_t v = wasm_f32x4_splat(x);
