@@ -6,6 +6,10 @@ engine shipping relaxed SIMD implements (Chrome 114+, Firefox 120+), numbers the
 operation `f32x4.relaxed_madd`, `0xfd 0x85 0x02`, and rejects the old opcode. Both
 encodings are three bytes, so the instructions are rewritten in place.
 
+Clang 14 has no builtin for `i16x8.relaxed_dot_i8x16_i7x16_s` (0xfd 0x92 0x02). The engine
+writes it as clang 14's `f32x4.relaxed_min` (0xfd 0xb4 0x01: two v128 in, one out, opaque
+to the optimizers), which the engine uses for nothing else, and it is rewritten here.
+
 The instructions are found by disassembling (llvm-objdump-14, part of Emscripten's own
 llvm-14 dependency), not by searching bytes, so immediates and data that happen to contain
 the byte pattern are never touched; every rewritten offset is checked to hold the old
@@ -20,10 +24,14 @@ from pathlib import Path
 
 OLD_MADD = b"\xfd\xaf\x01"  # clang 14: f32x4.fma
 NEW_MADD = b"\xfd\x85\x02"  # standard: f32x4.relaxed_madd (0x105)
-OLD_NMADD = b"\xfd\xb0\x01"  # clang 14: f32x4.fms, -(a*b) + c; not used by the engine
+OLD_DOT_PLACEHOLDER = b"\xfd\xb4\x01"  # clang 14: f32x4.relaxed_min (stands for the dot)
+NEW_DOT = b"\xfd\x92\x02"  # standard: i16x8.relaxed_dot_i8x16_i7x16_s (0x112)
 OBJDUMP = "llvm-objdump-14"
 
-_INSN = re.compile(r"^\s*([0-9a-f]+):\s+fd (af|b0) 01\s+f32x4\.(fma|fms)\s*$", re.M)
+# clang 14 relaxed-SIMD mnemonic -> (its encoding, the standard one); any other is refused
+_REWRITES = {"f32x4.fma": (OLD_MADD, NEW_MADD), "f32x4.relaxed_min": (OLD_DOT_PLACEHOLDER, NEW_DOT)}
+_INSN = re.compile(r"^\s*([0-9a-f]+):\s+fd [0-9a-f]{2} 01\s+((?:f32x4|f64x2|i8x16|i16x8|i32x4|i64x2)\."
+                   r"(?:fma|fms|relaxed_\w+|laneselect))\s*$", re.M)
 
 
 def _leb128(data: bytes | bytearray, i: int) -> tuple[int, int]:
@@ -50,28 +58,30 @@ def code_section_offset(data: bytes | bytearray) -> int:
     raise ValueError("wasm module has no code section")
 
 
-def standardize(wasm: Path) -> int:
-    """Rewrite clang 14's relaxed madd opcodes in `wasm` to the standard ones; returns how
-    many. Refuses a module that uses the relaxed nmadd (not rewritten here)."""
+def standardize(wasm: Path) -> dict[str, int]:
+    """Rewrite clang 14's relaxed-SIMD opcodes in `wasm` to the standard ones (see above);
+    returns how many of each. Refuses a module with any other relaxed-SIMD instruction."""
     if shutil.which(OBJDUMP) is None:
         raise RuntimeError(f"{OBJDUMP} not found (Debian package llvm-14, a dependency of emscripten)")
     listing = subprocess.run([OBJDUMP, "-d", str(wasm)], capture_output=True, text=True, check=True).stdout
     data = bytearray(wasm.read_bytes())
     base = code_section_offset(data)
-    count = 0
+    counts = {name: 0 for name in _REWRITES}
     for m in _INSN.finditer(listing):
-        if m.group(3) != "fma":
-            raise RuntimeError(f"{wasm.name}: f32x4.fms at {m.group(1)}: not supported by {__name__}")
+        name = m.group(2)
+        if name not in _REWRITES:
+            raise RuntimeError(f"{wasm.name}: {name} at code offset {m.group(1)}: not rewritten by {__name__}")
+        old, new = _REWRITES[name]
         at = base + int(m.group(1), 16)
-        if data[at:at + 3] != OLD_MADD:
-            raise RuntimeError(f"{wasm.name}: expected f32x4.fma at code offset {m.group(1)}, found {data[at:at + 3].hex()}")
-        data[at:at + 3] = NEW_MADD
-        count += 1
-    if count:
+        if data[at:at + 3] != old:
+            raise RuntimeError(f"{wasm.name}: expected {name} at code offset {m.group(1)}, found {data[at:at + 3].hex()}")
+        data[at:at + 3] = new
+        counts[name] += 1
+    if any(counts.values()):
         tmp = wasm.with_name(wasm.name + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(wasm)
-    return count
+    return counts
 
 
 def old_opcodes(wasm: Path) -> int:

@@ -405,12 +405,13 @@ def test_relaxed_and_baseline_builds(side_module: Path, threads_module: Path) ->
     import subprocess
 
     from wasm_ext.build_wasm import side_module as side, threads_module as threads
-    from wasm_ext.relaxed_simd import NEW_MADD, NODE_WASM_FLAGS, old_opcodes
+    from wasm_ext.relaxed_simd import NEW_DOT, NEW_MADD, NODE_WASM_FLAGS, old_opcodes
 
     relaxed = [side_module, threads_module.with_suffix(".wasm")]
     baseline = [side(False), threads(False).with_suffix(".wasm")]
     for wasm in relaxed:
-        assert old_opcodes(wasm) == 0 and wasm.read_bytes().count(NEW_MADD) > 50, wasm
+        data = wasm.read_bytes()
+        assert old_opcodes(wasm) == 0 and data.count(NEW_MADD) > 50 and data.count(NEW_DOT) > 10, wasm
     probe_js = HERE.parent.parent / "web" / "engine_flavor.js"
     files = [str(p) for p in relaxed + baseline]
 

@@ -9,6 +9,45 @@
 // any order, so only the float steps need to match: the FMA is pyllm_fma_f32x4 (correctly
 // rounded, simd-mappings.h) and the lane sums keep the x86 tree.
 
+#ifdef __wasm_relaxed_simd__
+typedef float pyllm_f32x4_bits __attribute__((vector_size(16)));
+
+// i16x8.relaxed_dot_i8x16_i7x16_s(a, b): lane j = a[2j]*b[2j] + a[2j+1]*b[2j+1], exact for
+// b in 0..127 (x86: pmaddubsw). Clang 14 has no builtin for it, so it is written as clang
+// 14's f32x4.relaxed_min (same operand and result shapes: the optimizers treat both as
+// opaque), whose encoding wasm_ext/relaxed_simd.py rewrites to the dot's after linking.
+// (Not the i32x4 dot-add: Node 20's V8 computes that one wrongly; Chromium gets both right.)
+static inline v128_t pyllm_dot_i8_i7_pairs(v128_t a, v128_t b) {
+    return (v128_t) __builtin_wasm_relaxed_min_f32x4((pyllm_f32x4_bits) a, (pyllm_f32x4_bits) b);
+}
+
+// lane i = the sum of a[k]*b[k] over k = 4i..4i+3 (b in 0..127)
+static inline v128_t pyllm_quads(v128_t a, v128_t b) {
+    return wasm_i32x4_extadd_pairwise_i16x8(pyllm_dot_i8_i7_pairs(a, b));
+}
+
+// lanes: (elements 0-15 -> four quad sums, elements 16-31 -> four quad sums) of signed x
+// times y, with x86's sign trick: |x| (unsigned) times y carrying x's sign
+static inline void pyllm_quad_sums(v128_t x0, v128_t x1, const int8_t * y, v128_t * lo, v128_t * hi) {
+    const v128_t y0 = wasm_v128_load(y), y1 = wasm_v128_load(y + 16), zero = wasm_i8x16_splat(0);
+    *lo = pyllm_quads(wasm_v128_bitselect(wasm_i8x16_neg(y0), y0, wasm_i8x16_lt(x0, zero)), wasm_i8x16_abs(x0));
+    *hi = pyllm_quads(wasm_v128_bitselect(wasm_i8x16_neg(y1), y1, wasm_i8x16_lt(x1, zero)), wasm_i8x16_abs(x1));
+}
+
+// the same for unsigned x (0..127)
+static inline void pyllm_quad_sums_unsigned(v128_t q0, v128_t q1, const int8_t * y, v128_t * lo, v128_t * hi) {
+    *lo = pyllm_quads(wasm_v128_load(y), q0);
+    *hi = pyllm_quads(wasm_v128_load(y + 16), q1);
+}
+
+// the same for x = q - 2^shift with q unsigned (0..127): quads(y, q) - 2^shift * quads(y, 1)
+static inline void pyllm_quad_sums_biased(v128_t q0, v128_t q1, int shift, const int8_t * y, v128_t * lo,
+                                          v128_t * hi) {
+    const v128_t y0 = wasm_v128_load(y), y1 = wasm_v128_load(y + 16), one = wasm_i8x16_splat(1);
+    *lo = wasm_i32x4_sub(pyllm_quads(y0, q0), wasm_i32x4_shl(pyllm_quads(y0, one), shift));
+    *hi = wasm_i32x4_sub(pyllm_quads(y1, q1), wasm_i32x4_shl(pyllm_quads(y1, one), shift));
+}
+#else
 // lanes: (elements 0-15 -> four quad sums, elements 16-31 -> four quad sums)
 static inline void pyllm_quad_sums(v128_t x0, v128_t x1, const int8_t * y, v128_t * lo, v128_t * hi) {
     const v128_t y0 = wasm_v128_load(y), y1 = wasm_v128_load(y + 16);
@@ -20,13 +59,21 @@ static inline void pyllm_quad_sums(v128_t x0, v128_t x1, const int8_t * y, v128_
     *hi = wasm_i32x4_add(wasm_i32x4_shuffle(p2, p3, 0, 2, 4, 6), wasm_i32x4_shuffle(p2, p3, 1, 3, 5, 7));
 }
 
+static inline void pyllm_quad_sums_unsigned(v128_t q0, v128_t q1, const int8_t * y, v128_t * lo, v128_t * hi) {
+    pyllm_quad_sums(q0, q1, y, lo, hi);
+}
+
+static inline void pyllm_quad_sums_biased(v128_t q0, v128_t q1, int shift, const int8_t * y, v128_t * lo,
+                                          v128_t * hi) {
+    const v128_t bias = wasm_i8x16_splat((int8_t) (1 << shift));
+    pyllm_quad_sums(wasm_i8x16_sub(q0, bias), wasm_i8x16_sub(q1, bias), y, lo, hi);
+}
+#endif
+
 #ifdef __wasm_relaxed_simd__
 // x0/x1: the weight block's 32 values as int8 in element order; acc = fma(d, float(lane), acc)
 // as x86's _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc) (|lane| < 2^17: exact in f32)
-static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t x0, v128_t x1,
-                                      const int8_t * y) {
-    v128_t lo, hi;
-    pyllm_quad_sums(x0, x1, y, &lo, &hi);
+static inline void pyllm_acc_q0_lanes(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t lo, v128_t hi) {
     const v128_t dv = wasm_f32x4_splat(d);
     *acc_lo = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(lo), *acc_lo);
     *acc_hi = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(hi), *acc_hi);
@@ -52,16 +99,28 @@ static inline v128_t pyllm_fma_q0(v128_t d64, v128_t lanes, v128_t acc) {
     return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
 }
 
-// x0/x1: the weight block's 32 values as int8 in element order
-static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t x0, v128_t x1,
-                                      const int8_t * y) {
-    v128_t lo, hi;
-    pyllm_quad_sums(x0, x1, y, &lo, &hi);
+static inline void pyllm_acc_q0_lanes(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t lo, v128_t hi) {
     const v128_t d64 = wasm_f64x2_splat((double) d);
     *acc_lo = pyllm_fma_q0(d64, lo, *acc_lo);
     *acc_hi = pyllm_fma_q0(d64, hi, *acc_hi);
 }
 #endif  // __wasm_relaxed_simd__
+
+// x0/x1: the weight block's 32 values as int8 in element order
+static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t x0, v128_t x1,
+                                      const int8_t * y) {
+    v128_t lo, hi;
+    pyllm_quad_sums(x0, x1, y, &lo, &hi);
+    pyllm_acc_q0_lanes(acc_lo, acc_hi, d, lo, hi);
+}
+
+// q0/q1: the block's values plus 2^shift (unsigned) in element order
+static inline void pyllm_acc_q0_block_biased(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t q0, v128_t q1,
+                                             int shift, const int8_t * y) {
+    v128_t lo, hi;
+    pyllm_quad_sums_biased(q0, q1, shift, y, &lo, &hi);
+    pyllm_acc_q0_lanes(acc_lo, acc_hi, d, lo, hi);
+}
 
 // hsum_float_8 of arch/x86/quants.c (and tinyBLAS's hsum(__m256))
 static inline float pyllm_hsum_float_8(v128_t lo, v128_t hi) {
@@ -97,15 +156,34 @@ void ggml_vec_dot_q4_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
     const int nb = n / QK8_0;
     const block_q4_0 * GGML_RESTRICT x = vx;
     const block_q8_0 * GGML_RESTRICT y = vy;
-    const v128_t eight = wasm_i8x16_splat(8);
     v128_t acc_lo = wasm_f32x4_splat(0.0f), acc_hi = acc_lo;
     for (int ib = 0; ib < nb; ++ib) {
         const float d = GGML_CPU_FP16_TO_FP32(x[ib].d) * GGML_CPU_FP16_TO_FP32(y[ib].d);
         v128_t x0, x1;
         pyllm_nibbles(x[ib].qs, &x0, &x1);
-        pyllm_acc_q0_block(&acc_lo, &acc_hi, d, wasm_i8x16_sub(x0, eight), wasm_i8x16_sub(x1, eight), y[ib].qs);
+        pyllm_acc_q0_block_biased(&acc_lo, &acc_hi, d, x0, x1, 3, y[ib].qs);  // nibbles - 8
     }
     *s = pyllm_hsum_float_8(acc_lo, acc_hi);
+}
+
+// a Q5_0 block's 32 values (5 bits, minus 16) as int8 in element order
+static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * x1) {
+    const v128_t bit = wasm_u8x16_make(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    const v128_t f0 = wasm_i8x16_splat((char) 0xF0);
+    uint32_t qh;
+    memcpy(&qh, b->qh, sizeof(qh));
+    const v128_t qhv = wasm_i32x4_splat((int32_t) qh);
+    // byte j of each half: 0xF0 where the element's fifth bit is clear (value - 16), else 0
+    const v128_t h0 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit),
+        wasm_i8x16_splat(0)), f0);
+    const v128_t h1 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit),
+        wasm_i8x16_splat(0)), f0);
+    v128_t n0, n1;
+    pyllm_nibbles(b->qs, &n0, &n1);
+    *x0 = wasm_v128_or(n0, h0);
+    *x1 = wasm_v128_or(n1, h1);
 }
 
 void ggml_vec_dot_q5_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
@@ -114,26 +192,91 @@ void ggml_vec_dot_q5_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
     const int nb = n / QK8_0;
     const block_q5_0 * GGML_RESTRICT x = vx;
     const block_q8_0 * GGML_RESTRICT y = vy;
-    const v128_t bit = wasm_u8x16_make(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    const v128_t f0 = wasm_i8x16_splat((char) 0xF0);
     v128_t acc_lo = wasm_f32x4_splat(0.0f), acc_hi = acc_lo;
     for (int ib = 0; ib < nb; ++ib) {
         const float d = GGML_CPU_FP16_TO_FP32(x[ib].d) * GGML_CPU_FP16_TO_FP32(y[ib].d);
-        uint32_t qh;
-        memcpy(&qh, x[ib].qh, sizeof(qh));
-        const v128_t qhv = wasm_i32x4_splat((int32_t) qh);
-        // byte j of each half: 0xF0 where the element's fifth bit is clear (value - 16), else 0
-        const v128_t h0 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
-            wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit),
-            wasm_i8x16_splat(0)), f0);
-        const v128_t h1 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
-            wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit),
-            wasm_i8x16_splat(0)), f0);
         v128_t x0, x1;
-        pyllm_nibbles(x[ib].qs, &x0, &x1);
-        pyllm_acc_q0_block(&acc_lo, &acc_hi, d, wasm_v128_or(x0, h0), wasm_v128_or(x1, h1), y[ib].qs);
+        pyllm_block_q5_0(&x[ib], &x0, &x1);
+        pyllm_acc_q0_block(&acc_lo, &acc_hi, d, x0, x1, y[ib].qs);
     }
     *s = pyllm_hsum_float_8(acc_lo, acc_hi);
+}
+
+// ---- batches (prefill) ----------------------------------------------------------------------
+// llamafile_sgemm's wasm hook (emscripten/sgemm_x86.inc) sends Q8_0/Q4_0/Q5_0 x Q8_0
+// batches here. Every output is the vec_dot kernels' arithmetic above (natively, x86's
+// tinyBLAS_Q0_AVX computes the same), but a weight row meets four activation columns at a
+// time: its blocks are decoded once per four outputs, and the columns stay in L1.
+
+// a Q0 weight block as signed int8 in element order; returns its scale
+static inline float pyllm_block_q0(enum ggml_type type, const uint8_t * row, int64_t ib, v128_t * x0, v128_t * x1) {
+    switch (type) {
+    case GGML_TYPE_Q8_0: {
+        const block_q8_0 * b = (const block_q8_0 *) row + ib;
+        *x0 = wasm_v128_load(b->qs);
+        *x1 = wasm_v128_load(b->qs + 16);
+        return GGML_CPU_FP16_TO_FP32(b->d);
+    }
+    case GGML_TYPE_Q4_0: {
+        const block_q4_0 * b = (const block_q4_0 *) row + ib;
+        pyllm_nibbles(b->qs, x0, x1);
+        *x0 = wasm_i8x16_sub(*x0, wasm_i8x16_splat(8));
+        *x1 = wasm_i8x16_sub(*x1, wasm_i8x16_splat(8));
+        return GGML_CPU_FP16_TO_FP32(b->d);
+    }
+    default: {
+        const block_q5_0 * b = (const block_q5_0 *) row + ib;
+        pyllm_block_q5_0(b, x0, x1);
+        return GGML_CPU_FP16_TO_FP32(b->d);
+    }
+    }
+}
+
+// one weight row against NC activation columns (NC a constant after inlining)
+static inline __attribute__((always_inline)) void pyllm_gemm_q0_tile(enum ggml_type type, const uint8_t * row,
+                                                                     int64_t nb, const block_q8_0 * const * y,
+                                                                     float * const * out, const int NC) {
+    v128_t lo[4], hi[4];
+    for (int c = 0; c < NC; c++) lo[c] = hi[c] = wasm_f32x4_splat(0.0f);
+    for (int64_t ib = 0; ib < nb; ib++) {
+        v128_t x0, x1;
+        const float dx = pyllm_block_q0(type, row, ib, &x0, &x1);
+        for (int c = 0; c < NC; c++) {
+            pyllm_acc_q0_block(&lo[c], &hi[c], dx * GGML_CPU_FP16_TO_FP32(y[c][ib].d), x0, x1, y[c][ib].qs);
+        }
+    }
+    for (int c = 0; c < NC; c++) *out[c] = pyllm_hsum_float_8(lo[c], hi[c]);
+}
+
+// C[ldc*j + i] = row i of A (m rows of nb blocks, lda blocks apart) . column j of B (n
+// columns of Q8_0, ldb blocks apart); this thread's share (ith of nth): blocks of 16 rows
+bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
+                        int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
+    if (type != GGML_TYPE_Q8_0 && type != GGML_TYPE_Q4_0 && type != GGML_TYPE_Q5_0) {
+        return false;
+    }
+    const enum ggml_type t = (enum ggml_type) type;
+    const size_t row_bytes = (size_t) lda * ggml_type_size(t);
+    const block_q8_0 * cols = (const block_q8_0 *) B;
+    for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
+        const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const block_q8_0 * y[4] = {cols + j * ldb, cols + (j + 1) * ldb, cols + (j + 2) * ldb, cols + (j + 3) * ldb};
+            for (int64_t i = i0; i < i1; i++) {
+                float * out[4] = {C + j * ldc + i, C + (j + 1) * ldc + i, C + (j + 2) * ldc + i, C + (j + 3) * ldc + i};
+                pyllm_gemm_q0_tile(t, (const uint8_t *) A + i * row_bytes, nb, y, out, 4);
+            }
+        }
+        for (; j < n; j++) {
+            const block_q8_0 * y[1] = {cols + j * ldb};
+            for (int64_t i = i0; i < i1; i++) {
+                float * out[1] = {C + j * ldc + i};
+                pyllm_gemm_q0_tile(t, (const uint8_t *) A + i * row_bytes, nb, y, out, 1);
+            }
+        }
+    }
+    return true;
 }
 
 // Q6_K (arch/x86/quants.c, AVX2): per super-block, eight int32 lanes; lane u collects, over
@@ -172,7 +315,7 @@ void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const voi
             g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
             for (int k = 0; k < 4; ++k) {
                 v128_t lo, hi;
-                pyllm_quad_sums(g[k][0], g[k][1], q8 + 32 * k, &lo, &hi);
+                pyllm_quad_sums_unsigned(g[k][0], g[k][1], q8 + 32 * k, &lo, &hi);
                 const int is = 8 * j + 2 * k;
                 sumi_lo = wasm_i32x4_add(sumi_lo, wasm_i32x4_mul(lo, wasm_i32x4_splat(sc[is])));
                 sumi_hi = wasm_i32x4_add(sumi_hi, wasm_i32x4_mul(hi, wasm_i32x4_splat(sc[is + 1])));
