@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .graph import Dispatch, Storage, Weight, _cdiv, _grid
+from .graph import Dispatch, Storage, Weight, _cdiv, _grid, share_buffer
 
 NONE, SILU, SIGMOID, SOFTPLUS = 0, 1, 2, 3  # unary op codes (rec_view.wgsl)
 
@@ -121,11 +121,15 @@ def fuse_multi4(disp: list[Dispatch]) -> list[Dispatch]:
                 continue
             n4 = v[1]
             rows = 256 // d.consts["LANES"]
+            outs = [d.res[2], d.res[6], d.res[7], e.res[2]]
+            if not all(isinstance(o, Storage) and o.sliceable for o in outs):
+                continue
+            y = share_buffer(outs, "multi4")  # one output binding (WebGPU's 8 storage buffers a stage)
             consts = dict(d.consts, REPACKED=d.consts["REPACKED"] | int(e.consts["REPACKED"]) << 3)  # weight 4's bit
             disp[i] = Dispatch("matvec_multi4", consts,
-                               struct.pack("<12I", *u[0:9], n4, 0, 0),
-                               list(d.res) + [e.res[0], e.res[2]],
-                               (_cdiv(u[1] + u[6] + u[7] + n4, rows), 1, 1), d.out)
+                               struct.pack("<12I4I", *u[0:9], n4, 0, 0, *(o.word for o in outs)),
+                               d.res[0:2] + [y] + d.res[3:6] + [e.res[0]],
+                               (_cdiv(u[1] + u[6] + u[7] + n4, rows), 1, 1), y)
             drop.add(j)
             break
     return [d for k, d in enumerate(disp) if k not in drop]
