@@ -19,7 +19,7 @@ from typing import Any
 
 from .device import DeviceError
 from .graph import F32, Storage, StepRecorder, T, Weight, _cdiv, _grid
-from .recurrent_fuse import NONE, SIGMOID, SILU, SOFTPLUS, fuse_multi4, fuse_recurrent
+from .recurrent_fuse import GDN_PW, NONE, SIGMOID, SILU, SOFTPLUS, fuse_multi4, fuse_recurrent
 from .recurrent_state import LayerState
 
 MAX_CONV = 8  # d_conv the conv kernel holds in registers
@@ -320,9 +320,8 @@ class RecurrentRecorder(StepRecorder):
         y = self._new((S, H, n), "gdn")
         vq, vk, vv = _vmap(q), _vmap(k), _vmap(v)
         params = struct.pack("<12I8I2f2I", *vq[:4], *vk[:4], *vv[:4], S, H, Hk, n, vq[4], vk[4], vv[4], 0,
-                             0.0, 0.0, 0, 0)
+                             0.0, 0.0, 0, 0) + bytes(4 * GDN_PW)  # (+ the small weights the fusions fold in)
         self._add("gated_delta", {"VPL4": S * S // 1024, "UQK": _un(q), "UV": _un(v), "BETA_UN": beta_un,
                                   "G_ALPHA": False, "L2": False, "GATE": False, "QUANT": False}, params,
-                  [q.st, k.st, v.st, gate.st, beta.st, st.ssm, y.st], (H, 1, 1),
-                  extra=[self.step_buf, self.dummy, self.dummy, self.dummy, self.dummy, self.dummy_rw])
+                  [q.st, k.st, v.st, gate.st, beta.st, st.ssm, y.st], (H, 1, 1), extra=[self.step_buf, self.dummy])
         return y
