@@ -299,8 +299,8 @@ def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
             or pm[10] != numel or pm[11] != nh or pm[12] != hd:
         return
     d.consts["SKIP"] = True
-    d.res[9] = m.res[1]
-    d.res[6] = d.out = a.out
+    d.res[8] = m.res[1]
+    d.res[5] = d.out = a.out
     flow.producer[id(a.out)] = j
     drop.update((im, rd[0]))
     # swiglu(z, y): a rec_eltwise mul with UA silu reading z, y as b
@@ -315,8 +315,8 @@ def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
     if not _is_identity(pg[4:8], numel) or pg[9] != 0 or pg[10] != numel or pg[11] != numel or pg[12] != 1:
         return
     d.consts["GATE"] = True
-    d.res[10] = g.res[0]
-    d.res[6] = d.out = g.out
+    d.res[9] = g.res[0]
+    d.res[5] = d.out = g.out
     flow.producer[id(g.out)] = j
     flow.readers.setdefault(id(g.res[0]), []).append(j)
     drop.add(rg[0])
