@@ -49,11 +49,6 @@ def _js() -> Any:
 class BrowserDevice(Device):
     """A GPUDevice from `navigator.gpu`; open with `await BrowserDevice.open()`."""
 
-    # sample.wgsl fails Tint's uniformity analysis (a `return` under `li == 0` ahead of
-    # workgroup barriers; naga does not check it): the runner samples on the host from the
-    # logits row read back until the kernel is restructured
-    gpu_sampling = False
-
     def __init__(self, gpu: Any) -> None:
         """`gpu` is the object web/webgpu_device.js's `open()` resolved to."""
         from pyodide.ffi import to_js  # noqa: PLC0415

@@ -378,7 +378,7 @@ class WebGPURunner:
         assert rec is not None and rec.logits is not None
         params = sampler.params
         vocab = rec.logits.shape[0]
-        if gpu_plan(params, vocab) is not None and getattr(self.device, "gpu_sampling", True):
+        if gpu_plan(params, vocab) is not None:
             if self._sampler is None:
                 self._sampler = GPUSampler(self.device, self.kernels)
             r = 0.0 if params.greedy else sampler.uniform()
