@@ -12,6 +12,9 @@
 //   L2: q, k L2-normalized here (ggml's rms_norm(eps / S) then * 1/sqrt(S))
 //   GATE: y = RMSNorm(o) * w * silu(z) per head and token, written over o
 //   QUANT (with GATE): y also as Q8_0 blocks for the next product (quantize.wgsl's layout)
+// Storage bindings (at most 8 a shader stage, WebGPU's default): y and the Q8_0 blocks are
+// slices of one buffer O (words p.y and p.q8; y stored as bits), and the small per-head /
+// per-channel weights (dt bias, A, the GATE norm weight) ride in the uniform (p.w).
 //#include rec_view
 override VPL4: u32 = 16u;   // S * S / 1024: vec4s of state a thread holds (16 for S = 128)
 override UQK: u32 = 0u;
@@ -22,11 +25,13 @@ override L2: bool = false;
 override GATE: bool = false;
 override QUANT: bool = false;
 const NMAX = 512u;  // tokens a step (the runner's batch)
+const PW = 256u;    // vec4s of p.w: 2 H + S <= 1024 floats
 struct P {
   vq: vec4<u32>, vk: vec4<u32>, vv: vec4<u32>,
   S: u32, H: u32, Hk: u32, n: u32,
-  nb2q: u32, nb2k: u32, nb2v: u32, scales: u32,   // scales: word offset of the Q8_0 scales (QUANT)
-  eps: f32, norm_eps: f32, pad0: u32, pad1: u32,  // eps / S of the L2 norm, eps of the GATE norm
+  nb2q: u32, nb2k: u32, nb2v: u32, scales: u32,   // scales: word offset of the Q8_0 scales from p.q8 (QUANT)
+  eps: f32, norm_eps: f32, q8: u32, y: u32,       // eps / S of the L2 norm, eps of the GATE norm; words in O
+  w: array<vec4<f32>, PW>,  // G_ALPHA: dt bias [H] at 0, A [H] at H; GATE: norm weight [S] at 2 H
 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> Qb: array<f32>;
@@ -35,14 +40,14 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<storage, read> G: array<f32>;      // [n][H] g, or alpha with G_ALPHA
 @group(0) @binding(4) var<storage, read> Beta: array<f32>;   // [n][H]
 @group(0) @binding(5) var<storage, read_write> St: array<vec4<f32>>;  // [H][S][S]
-@group(0) @binding(6) var<storage, read_write> Y: array<f32>;   // [n][H][S]
+@group(0) @binding(6) var<storage, read_write> O: array<u32>;   // y [n][H][S] (f32 bits) at p.y, Q8_0 at p.q8
 @group(0) @binding(7) var<uniform> p: P;
 @group(0) @binding(8) var<uniform> step: Step;
-@group(0) @binding(9) var<storage, read> DtB: array<f32>;    // G_ALPHA: dt bias [H]
-@group(0) @binding(10) var<storage, read> Aw: array<f32>;    // G_ALPHA: A [H]
-@group(0) @binding(11) var<storage, read> Wn: array<f32>;    // GATE: norm weight [S]
-@group(0) @binding(12) var<storage, read> Z: array<f32>;     // GATE: z [n][H][S]
-@group(0) @binding(13) var<storage, read_write> Q8: array<u32>;
+@group(0) @binding(9) var<storage, read> Z: array<f32>;     // GATE: z [n][H][S]
+
+fn pw(i: u32) -> f32 { return p.w[i / 4u][i % 4u]; }
+fn y_get(i: u32) -> f32 { return bitcast<f32>(O[p.y + i]); }
+fn y_set(i: u32, v: f32) { O[p.y + i] = bitcast<u32>(v); }
 
 var<workgroup> red_k: array<f32, 256>;
 var<workgroup> red_q: array<f32, 256>;
@@ -142,7 +147,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let cur = raw;
     var g: f32;
     if (G_ALPHA) {
-      g = unary(3u, cur.gb.x + DtB[h]) * Aw[h];
+      g = unary(3u, cur.gb.x + pw(h)) * pw(p.H + h);
     } else {
       g = cur.gb.x;
     }
@@ -183,11 +188,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (li % L == 0u) {
       var sq = 0.0;
       for (var l = 0u; l < L; l++) { sq += red_q[j * L + l]; }
-      Y[(t * p.H + h) * S + j] = sq * scale;
+      y_set((t * p.H + h) * S + j, sq * scale);
     }
   }
   for (var c = 0u; c < VPL4; c++) { St[sbase + c] = m[c]; }
-  for (var t = n_real + li / S; t < p.n; t += L) { Y[(t * p.H + h) * S + li % S] = 0.0; }
+  for (var t = n_real + li / S; t < p.n; t += L) { y_set((t * p.H + h) * S + li % S, 0.0); }
   if (GATE) {
     storageBarrier();
     workgroupBarrier();
@@ -196,13 +201,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let base = (t * p.H + h) * S;
       var s = 0.0;
       if (t < n_real) {
-        for (var e = lane; e < S; e += 32u) { let v = Y[base + e]; s += v * v; }
+        for (var e = lane; e < S; e += 32u) { let v = y_get(base + e); s += v * v; }
       }
       let r = group_reduce(li, s, 0.0, 0u);
       if (t < n_real) {
         let sc = 1.0 / sqrt(r.x / f32(S) + p.norm_eps);
         for (var e = lane; e < S; e += 32u) {
-          Y[base + e] = (Y[base + e] * sc) * Wn[e] * unary(1u, Z[base + e]);
+          y_set(base + e, (y_get(base + e) * sc) * pw(2u * p.H + e) * unary(1u, Z[base + e]));
         }
       }
     }
@@ -215,15 +220,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let live = b < p.n * bph;
         let o = ((b / bph) * p.H + h) * S + (b % bph) * 32u;
         var v = 0.0;
-        if (live) { v = Y[o + lane]; }
+        if (live) { v = y_get(o + lane); }
         let r = group_reduce(li, abs(v), 0.0, 1u);
         if (live && lane < 8u) {
           let amax = r.x;
           let id = select(0.0, 127.0 / amax, amax != 0.0);
-          let w = vec4<f32>(Y[o + 4u * lane], Y[o + 4u * lane + 1u], Y[o + 4u * lane + 2u], Y[o + 4u * lane + 3u]);
-          Q8[o / 4u + lane] = pack4xI8(vec4<i32>(round(w * id)));
+          let w = vec4<f32>(y_get(o + 4u * lane), y_get(o + 4u * lane + 1u), y_get(o + 4u * lane + 2u), y_get(o + 4u * lane + 3u));
+          O[p.q8 + o / 4u + lane] = pack4xI8(vec4<i32>(round(w * id)));
           if (lane == 0u) {
-            Q8[p.scales + o / 32u] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(amax / 127.0, 0.0))).x);
+            O[p.q8 + p.scales + o / 32u] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(amax / 127.0, 0.0))).x);
           }
         }
       }

@@ -1,7 +1,9 @@
 // Four single-token products that read the same input in one dispatch (a fusion the
 // recurrent recorder applies to Qwen 3.5's qkv, z, beta and alpha projections): rows
-// [0, N) of W go to Y, the next N2 rows are W2's (to Y2), then N3 of W3 (to Y3), then N4
-// of W4 (to Y4). matvec_multi.wgsl with a fourth output; the same kernel body (TN = 1).
+// [0, N) of W, then N2 rows of W2, N3 of W3, N4 of W4. matvec_multi.wgsl with a fourth
+// product; the same kernel body (TN = 1). The four outputs are slices of one buffer (word
+// offsets o.x .. o.w): one storage binding instead of four keeps the kernel within
+// WebGPU's default of 8 storage buffers a shader stage.
 override TYPE: u32 = 0u;
 override LANES: u32 = 32u;
 override EXACT: bool = false;       // as matvec.wgsl
@@ -12,6 +14,7 @@ const TN = 1u;
 struct P {
   K: u32, N: u32, x_stride: u32, x_scales: u32, y_stride: u32, n: u32, N2: u32, N3: u32,
   x_bsums: u32, N4: u32, pad1: u32, pad2: u32,
+  o: vec4<u32>,  // where each product's output starts in Y (words)
 }
 @group(0) @binding(0) var<storage, read> W: array<u32>;
 @group(0) @binding(1) var<storage, read> X: array<u32>;
@@ -19,10 +22,7 @@ struct P {
 @group(0) @binding(3) var<uniform> p: P;
 @group(0) @binding(4) var<storage, read> W2: array<u32>;
 @group(0) @binding(5) var<storage, read> W3: array<u32>;
-@group(0) @binding(6) var<storage, read_write> Y2: array<f32>;
-@group(0) @binding(7) var<storage, read_write> Y3: array<f32>;
-@group(0) @binding(8) var<storage, read> W4: array<u32>;
-@group(0) @binding(9) var<storage, read_write> Y4: array<f32>;
+@group(0) @binding(6) var<storage, read> W4: array<u32>;
 
 const TNMAX = 8u;
 var<workgroup> part: array<f32, 256>;
@@ -69,6 +69,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (lane == 0u && valid) {
     var v = part[li];
     if ((TYPE == 13u || (TYPE == 12u && !repacked())) && exact_type()) { v += kmins(false, r, 0u); }
-    if (sel == 0u) { Y[r] = v; } else if (sel == 1u) { Y2[r] = v; } else if (sel == 2u) { Y3[r] = v; } else { Y4[r] = v; }
+    Y[p.o[sel] + r] = v;
   }
 }

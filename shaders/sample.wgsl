@@ -47,6 +47,82 @@ fn key(v: f32) -> u32 {  // order-preserving: a > b as floats <=> key(a) > key(b
 
 fn before(ka: u32, ia: u32, kb: u32, ib: u32) -> bool { return ka > kb || (ka == kb && ia < ib); }
 
+// The draws run in thread 0 alone and hold no barrier: their early returns stay inside these
+// functions, so main's barriers are all reached in uniform control flow (Tint's uniformity
+// analysis rejects a `return` under `li == 0` ahead of a barrier; naga does not check it).
+fn out_pair(r: vec2<u32>) { out[0] = r.x; out[1] = r.y; }
+
+// mode 2's draw by thread 0 over the chunk sums in red_v / kept counts in red_i: (token, status)
+fn draw_id_order(top: u32, n: u32, cs: u32, thr: f32, t: f32, mxt: f32) -> vec2<u32> {
+  var total = 0.0;
+  var nk = 0u;
+  for (var c = 0u; c < 256u; c++) { total += red_v[c]; nk += red_i[c]; }
+  if (nk < max(1u, p.min_keep)) { return vec2<u32>(0u, 1u); }
+  var run = 0.0;
+  var last = top;
+  var found = false;
+  for (var c = 0u; c < 256u && !found; c++) {
+    if (red_v[c] <= 0.0) { continue; }
+    if ((run + red_v[c]) / total <= p.r && c < 255u) { run += red_v[c]; continue; }
+    let clo = min(n, c * cs);
+    let chi = min(n, clo + cs);
+    for (var i = clo; i < chi; i++) {
+      let v = V[i];
+      if (v < thr) { continue; }
+      let w = exp(v / t - mxt);
+      if (w <= 0.0) { continue; }
+      last = i;
+      run += w;
+      if (run / total > p.r) { found = true; break; }
+    }
+  }
+  return vec2<u32>(last, 0u);
+}
+
+// mode 1's tail by thread 0 over the sorted list (ck, ci) and the full-vocabulary sum in
+// red_v[0]: top-p, min-p, temperature, the draw; (token, status)
+fn draw_sorted(total: u32, t: f32, mxt: f32) -> vec2<u32> {
+  var m = min(p.m, total);
+  let l0 = V[ci[0]];
+  if (p.top_p < 1.0) {
+    var sum = red_v[0];
+    if (p.full_sum == 0u) {
+      sum = 0.0;
+      for (var i = 0u; i < m; i++) { sum += exp(V[ci[i]] - l0); }
+    }
+    var cum = 0.0;
+    var last = 0u;
+    for (var i = 0u; i < m; i++) {
+      cum += exp(V[ci[i]] - l0) / sum;
+      if (cum >= p.top_p && i + 1u >= p.min_keep) { last = i + 1u; break; }
+    }
+    if (last == 0u && p.truncated != 0u) { return vec2<u32>(0u, 1u); }
+    if (last != 0u) { m = last; }
+  }
+  if (p.min_p_on != 0u) {
+    let thr = l0 + p.ln_min_p;
+    var kept = 0u;
+    while (kept < m && V[ci[kept]] >= thr) { kept++; }
+    if (kept == m && p.truncated != 0u && p.top_p >= 1.0) { return vec2<u32>(0u, 1u); }
+    if (kept >= max(1u, p.min_keep)) { m = kept; } else { m = min(m, p.min_keep); }
+  }
+  if (m == 1u) { return vec2<u32>(ci[0], 0u); }
+  var sum = 0.0;
+  for (var i = 0u; i < m; i++) { sum += exp(V[ci[i]] / t - mxt); }
+  var run = 0.0;
+  var pick = 0u;
+  var found = false;
+  for (var i = 0u; i < m; i++) {
+    let pi = exp(V[ci[i]] / t - mxt) / sum;
+    if (pi <= 0.0) { continue; }
+    pick = i;
+    run += pi;
+    if (run > p.r) { found = true; break; }
+  }
+  if (!found && p.truncated != 0u && p.top_p >= 1.0 && p.min_p_on == 0u) { return vec2<u32>(0u, 1u); }
+  return vec2<u32>(ci[pick], 0u);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) li: u32) {
   let n = p.n;
@@ -113,31 +189,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
     }
     red_v[li] = s; red_i[li] = kept;
     workgroupBarrier();
-    if (li == 0u) {
-      var total = 0.0;
-      var nk = 0u;
-      for (var c = 0u; c < 256u; c++) { total += red_v[c]; nk += red_i[c]; }
-      if (nk < max(1u, p.min_keep)) { out[0] = 0u; out[1] = 1u; return; }
-      var run = 0.0;
-      var last = top;
-      var found = false;
-      for (var c = 0u; c < 256u && !found; c++) {
-        if (red_v[c] <= 0.0) { continue; }
-        if ((run + red_v[c]) / total <= p.r && c < 255u) { run += red_v[c]; continue; }
-        let clo = min(n, c * cs);
-        let chi = min(n, clo + cs);
-        for (var i = clo; i < chi; i++) {
-          let v = V[i];
-          if (v < thr) { continue; }
-          let w = exp(v / t - mxt);
-          if (w <= 0.0) { continue; }
-          last = i;
-          run += w;
-          if (run / total > p.r) { found = true; break; }
-        }
-      }
-      out[0] = last; out[1] = 0u;
-    }
+    if (li == 0u) { out_pair(draw_id_order(top, n, cs, thr, t, mxt)); }
     return;
   }
 
@@ -215,44 +267,5 @@ fn main(@builtin(local_invocation_index) li: u32) {
     if (li < s) { red_v[li] += red_v[li + s]; }
     workgroupBarrier();
   }
-  if (li != 0u) { return; }
-  var m = min(p.m, total);
-  let l0 = V[ci[0]];
-  if (p.top_p < 1.0) {
-    var sum = red_v[0];
-    if (p.full_sum == 0u) {
-      sum = 0.0;
-      for (var i = 0u; i < m; i++) { sum += exp(V[ci[i]] - l0); }
-    }
-    var cum = 0.0;
-    var last = 0u;
-    for (var i = 0u; i < m; i++) {
-      cum += exp(V[ci[i]] - l0) / sum;
-      if (cum >= p.top_p && i + 1u >= p.min_keep) { last = i + 1u; break; }
-    }
-    if (last == 0u && p.truncated != 0u) { out[0] = 0u; out[1] = 1u; return; }
-    if (last != 0u) { m = last; }
-  }
-  if (p.min_p_on != 0u) {
-    let thr = l0 + p.ln_min_p;
-    var kept = 0u;
-    while (kept < m && V[ci[kept]] >= thr) { kept++; }
-    if (kept == m && p.truncated != 0u && p.top_p >= 1.0) { out[0] = 0u; out[1] = 1u; return; }
-    if (kept >= max(1u, p.min_keep)) { m = kept; } else { m = min(m, p.min_keep); }
-  }
-  if (m == 1u) { out[0] = ci[0]; out[1] = 0u; return; }
-  var sum = 0.0;
-  for (var i = 0u; i < m; i++) { sum += exp(V[ci[i]] / t - mxt); }
-  var run = 0.0;
-  var pick = 0u;
-  var found = false;
-  for (var i = 0u; i < m; i++) {
-    let pi = exp(V[ci[i]] / t - mxt) / sum;
-    if (pi <= 0.0) { continue; }
-    pick = i;
-    run += pi;
-    if (run > p.r) { found = true; break; }
-  }
-  if (!found && p.truncated != 0u && p.top_p >= 1.0 && p.min_p_on == 0u) { out[0] = 0u; out[1] = 1u; return; }
-  out[0] = ci[pick]; out[1] = 0u;
+  if (li == 0u) { out_pair(draw_sorted(total, t, mxt)); }
 }

@@ -6,6 +6,8 @@
 // Only the step's real tokens (step.n_tokens) advance the state; padded rows get 0.
 // Fusions the recorder applies: UX, UBC (unary ops pending on x, on B and C), SKIP (y += D x),
 // GATE (y *= silu(z), z read through a view).
+// B and C are read through their views from one binding (the recorder puts them in one
+// buffer): 8 storage buffers a shader stage, WebGPU's default limit.
 //#include rec_view
 override MAMBA2: bool = false;
 override UX: u32 = 0u;
@@ -23,14 +25,13 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> Dt: array<f32>;    // [n][nh], contiguous
 @group(0) @binding(2) var<storage, read> A: array<f32>;     // [nh][N] (Mamba-1) or [nh]
-@group(0) @binding(3) var<storage, read> Bm: array<f32>;
-@group(0) @binding(4) var<storage, read> Cm: array<f32>;
-@group(0) @binding(5) var<storage, read_write> St: array<f32>;  // [nh][hd][N]
-@group(0) @binding(6) var<storage, read_write> Y: array<f32>;   // [n][nh][hd]
-@group(0) @binding(7) var<uniform> p: P;
-@group(0) @binding(8) var<uniform> step: Step;
-@group(0) @binding(9) var<storage, read> Dskip: array<f32>;  // SKIP: D [nh]
-@group(0) @binding(10) var<storage, read> Zg: array<f32>;    // GATE: z
+@group(0) @binding(3) var<storage, read> BC: array<f32>;    // B (view vb) and C (view vc)
+@group(0) @binding(4) var<storage, read_write> St: array<f32>;  // [nh][hd][N]
+@group(0) @binding(5) var<storage, read_write> Y: array<f32>;   // [n][nh][hd]
+@group(0) @binding(6) var<uniform> p: P;
+@group(0) @binding(7) var<uniform> step: Step;
+@group(0) @binding(8) var<storage, read> Dskip: array<f32>;  // SKIP: D [nh]
+@group(0) @binding(9) var<storage, read> Zg: array<f32>;     // GATE: z
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
@@ -52,14 +53,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (MAMBA2) {
       let dA = exp(dt * A[h]);
       for (var i = 0u; i < N; i++) {
-        let st = (s[i] * dA) + (unary(UBC, Bm[vidx(p.vb, p.nb2b, bc + i)]) * x_dt);
-        y += st * unary(UBC, Cm[vidx(p.vc, p.nb2c, bc + i)]);
+        let st = (s[i] * dA) + (unary(UBC, BC[vidx(p.vb, p.nb2b, bc + i)]) * x_dt);
+        y += st * unary(UBC, BC[vidx(p.vc, p.nb2c, bc + i)]);
         s[i] = st;
       }
     } else {
       for (var i = 0u; i < N; i++) {
-        let st = (s[i] * exp(dt * A[h * N + i])) + (unary(UBC, Bm[vidx(p.vb, p.nb2b, bc + i)]) * x_dt);
-        y += st * unary(UBC, Cm[vidx(p.vc, p.nb2c, bc + i)]);
+        let st = (s[i] * exp(dt * A[h * N + i])) + (unary(UBC, BC[vidx(p.vb, p.nb2b, bc + i)]) * x_dt);
+        y += st * unary(UBC, BC[vidx(p.vc, p.nb2c, bc + i)]);
         s[i] = st;
       }
     }

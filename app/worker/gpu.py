@@ -67,8 +67,9 @@ async def select(session: Any, preference: str) -> dict:
 
 def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm_stream: Any,
                      sha256: str | None = None) -> Any:
-    """A GPUModelStream whose runner is a WebGPURunner on the session's device (the wasm
-    engine's sampler draws from the logits it reads back). Chosen by "auto", it falls back
+    """A GPUModelStream whose runner is a WebGPURunner on the session's device (tokens are
+    sampled on the GPU with the wasm engine sampler's draws; chains the kernel lacks read the
+    logits back to that sampler). Chosen by "auto", it falls back
     to `wasm_stream` when the model cannot run on this adapter (its limits, its types)."""
     from ..backends.webgpu.runner import WebGPURunner  # noqa: PLC0415
     from ..backends.webgpu.stream import GPUModelStream  # noqa: PLC0415

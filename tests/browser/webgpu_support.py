@@ -11,8 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 HARNESS = Path(__file__).resolve().parent / "webgpu_harness"
@@ -46,6 +47,29 @@ def make_site(files: dict[str, Path]) -> Path:
     for name, path in files.items():
         (site / name).symlink_to(path)
     return site
+
+
+def launch(playwright: Any, *extra: str) -> Any:
+    """Headless Chromium with the WebGPU adapter (extra: more command-line switches)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + list(extra))
+
+
+@contextmanager
+def served_site(files: dict[str, Path]) -> Iterator[tuple[str, Path]]:
+    """web/ built (scripts/build_web.py), the harness and `files` in a temp site, served from
+    127.0.0.1 with COOP/COEP: (its URL, its directory) while the block runs."""
+    from scripts.build_web import build_site
+    from scripts.serve import serve_in_thread
+
+    build_site(with_model=True)
+    site = make_site(files)
+    httpd, url = serve_in_thread(0, site)
+    try:
+        yield url, site
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        cleanup(site)
 
 
 class Harness:

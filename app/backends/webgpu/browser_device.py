@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .device import Device, DeviceError
+from .kernels import MAX_STORAGE_BINDINGS
 
 # the limits the backend cares about, asked for at the adapter's real values
 LIMITS = ("maxStorageBufferBindingSize", "maxBufferSize", "maxStorageBuffersPerShaderStage",
@@ -27,7 +28,7 @@ LIMITS = ("maxStorageBufferBindingSize", "maxBufferSize", "maxStorageBuffersPerS
 # what the kernels need at least (shaders/*.wgsl: 256-thread workgroups, up to 8 storage
 # bindings, 64x64 matmul tiles in workgroup memory); a model needs its largest row on top
 MIN_LIMITS = {"maxComputeInvocationsPerWorkgroup": 256, "maxComputeWorkgroupSizeX": 256,
-              "maxStorageBuffersPerShaderStage": 8, "maxComputeWorkgroupStorageSize": 16384}
+              "maxStorageBuffersPerShaderStage": MAX_STORAGE_BINDINGS, "maxComputeWorkgroupStorageSize": 16384}
 
 
 def _kebab(name: str) -> str:
@@ -47,11 +48,6 @@ def _js() -> Any:
 
 class BrowserDevice(Device):
     """A GPUDevice from `navigator.gpu`; open with `await BrowserDevice.open()`."""
-
-    # sample.wgsl fails Tint's uniformity analysis (a `return` under `li == 0` ahead of
-    # workgroup barriers; naga does not check it): the runner samples on the host from the
-    # logits row read back until the kernel is restructured
-    gpu_sampling = False
 
     def __init__(self, gpu: Any) -> None:
         """`gpu` is the object web/webgpu_device.js's `open()` resolved to."""

@@ -91,7 +91,9 @@ class Device:
 class WgpuDevice(Device):
     """wgpu-py (PyPI `wgpu`): Vulkan/Metal/D3D12 on the host, lavapipe on a bare CPU."""
 
-    def __init__(self, power_preference: str = "high-performance") -> None:
+    def __init__(self, power_preference: str = "high-performance", limits: dict[str, int] | None = None) -> None:
+        """`limits` overrides what is asked for (default: the adapter's own values), e.g.
+        WebGPU's guaranteed ones to check that the kernels fit any adapter."""
         try:
             import wgpu  # noqa: PLC0415
         except ImportError as exc:  # pragma: no cover - the dev requirements pin it
@@ -110,6 +112,7 @@ class WgpuDevice(Device):
                     "max-compute-workgroup-size-x", "max-compute-workgroups-per-dimension"):
             if key in alim:
                 want[key] = alim[key]
+        want.update(limits or {})
         self.has_f16 = "shader-f16" in feats
         self.has_subgroups = "subgroup" in feats
         self.device = adapter.request_device_sync(required_limits=want)

@@ -41,14 +41,61 @@ def _cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
+SLICE_ALIGN = 256  # WebGPU's minStorageBufferOffsetAlignment (the default; adapters may allow less)
+
+
 class Storage:
-    """Bytes an op writes; gets a device buffer in StepRecorder.finish()."""
-    __slots__ = ("nbytes", "buf", "pinned", "last", "label")
+    """Bytes an op writes; gets a device buffer in StepRecorder.finish(). A slice lives at
+    `offset` in its parent's buffer (see `share_buffer`) and is bound as that range."""
+    __slots__ = ("nbytes", "buf", "pinned", "last", "label", "parent", "offset")
 
     def __init__(self, nbytes: int, label: str = "", pinned: bool = False) -> None:
         self.nbytes, self.label, self.pinned = nbytes, label, pinned
         self.buf: Any = None
         self.last = -1
+        self.parent: Storage | None = None
+        self.offset = 0  # bytes into the parent's buffer
+
+    @property
+    def root(self) -> "Storage":
+        return self.parent if self.parent is not None else self
+
+    @property
+    def word(self) -> int:
+        """Where this storage starts in its root's buffer, in 4-byte words."""
+        return self.offset // 4
+
+    @property
+    def sliceable(self) -> bool:
+        """Not yet given a buffer and not a slice already."""
+        return self.buf is None and self.parent is None
+
+    def binding(self) -> Any:
+        """What a bind group gets: the buffer, or (parent buffer, offset, size) for a slice."""
+        if self.parent is None:
+            return self.buf
+        return (self.parent.buf, self.offset, self.nbytes)
+
+    def span(self) -> tuple[Any, int, int]:
+        """(buffer, byte offset, size) of the bytes, to read them back."""
+        return self.root.buf, self.offset, self.nbytes
+
+
+def share_buffer(parts: list[Storage], label: str = "") -> Storage:
+    """Make `parts` (distinct, sliceable) slices of one new storage, each at an offset
+    aligned for binding, so one kernel binding reaches them all (a shader stage may bind
+    only 8 storage buffers). Returns the parent: kernels bind it whole and add a part's
+    `word` to their indices; other kernels bind the parts as ranges."""
+    off = 0
+    parent = Storage(0, label or "+".join(p.label for p in parts))
+    for st in parts:
+        if not st.sliceable:
+            raise ValueError(f"storage {st.label!r} cannot become a slice (it has a buffer or is one already)")
+        st.parent, st.offset = parent, off
+        off += (st.nbytes + SLICE_ALIGN - 1) // SLICE_ALIGN * SLICE_ALIGN
+    parent.nbytes = off
+    parent.pinned = any(st.pinned for st in parts)  # a part kept for reading back keeps the buffer
+    return parent
 
 
 class T:
@@ -362,31 +409,32 @@ class StepRecorder:
 
     def keep(self, t: T) -> T:
         """Keep `t`'s buffer alive (not reused) so it can be read after a run."""
-        t.st.pinned = True
+        t.st.pinned = t.st.root.pinned = True
         return t
 
     def read(self, t: T) -> bytes:
-        return bytes(self.dev.read(t.st.buf, 0, t.st.nbytes))
+        return bytes(self.dev.read(*t.st.span()))
 
     # -- finishing: buffers, bind groups ---------------------------------------------------------
 
     def finish(self, logits: T) -> None:
         self.logits = logits
-        logits.st.pinned = True
+        logits.st.pinned = logits.st.root.pinned = True
         vocab = logits.shape[0]
         self._add("argmax", {}, struct.pack("<4I", vocab, vocab * (self.n_outputs - 1), 0, 0),
                   [logits.st, self.argmax_buf], (1, 1, 1))
         if self.fuse:
             self._fuse()
-        # liveness: last dispatch that touches each storage
+        # liveness: last dispatch that touches each storage (a slice keeps its parent alive)
         for i, d in enumerate(self.disp):
             for r in d.res:
                 if isinstance(r, Storage):
-                    r.last = i
+                    r.root.last = i
         free: dict[int, list] = {}
         for i, d in enumerate(self.disp):
             for r in d.res:
-                if isinstance(r, Storage) and r.buf is None:
+                if isinstance(r, Storage) and r.root.buf is None:
+                    r = r.root
                     pool = free.get(r.nbytes)
                     if pool:
                         r.buf = pool.pop()
@@ -395,9 +443,9 @@ class StepRecorder:
                         self.n_buffers += 1
                         self.act_bytes += r.nbytes
             for r in d.res:
-                if isinstance(r, Storage) and r.last == i and not r.pinned:
-                    free.setdefault(r.nbytes, []).append(r.buf)
-                    r.last = -2  # released once
+                if isinstance(r, Storage) and r.root.last == i and not r.root.pinned:
+                    free.setdefault(r.root.nbytes, []).append(r.root.buf)
+                    r.root.last = -2  # released once
         kern = self.ctx.kernels
         run = []
         for d in self.disp:
@@ -407,7 +455,7 @@ class StepRecorder:
                 if r is PARAMS:
                     res.append(self.dev.uniform(d.params, d.kernel))
                 else:
-                    res.append(r.buf if isinstance(r, (Storage, Weight)) else r)
+                    res.append(r.binding() if isinstance(r, Storage) else r.buf if isinstance(r, Weight) else r)
             run.append((pipe, self.dev.bind(pipe, res), d.grid))
         self.run_list = run
         self.program = self.dev.program(run)  # what the device replays (the browser keeps it on the JS side)

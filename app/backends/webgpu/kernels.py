@@ -4,6 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# storage buffers a kernel may bind: WebGPU's guaranteed maxStorageBuffersPerShaderStage, so
+# every adapter runs every kernel (tests/test_webgpu_bindings.py counts them)
+MAX_STORAGE_BINDINGS = 8
 _SHADER_DIRS = [Path(__file__).resolve().parents[3] / "shaders", Path(__file__).resolve().parent / "shaders"]
 _sources: dict[str, str] = {}
 
@@ -26,6 +29,12 @@ def source(name: str) -> str:
                 out.append(line)
         _sources[name] = "\n".join(out)
     return _sources[name]
+
+
+def storage_bindings(name: str) -> int:
+    """Storage buffers shaders/<name>.wgsl declares (each shader has one entry point, which
+    uses every binding: an override-disabled branch still counts as use)."""
+    return sum(1 for line in source(name).split("\n") if "var<storage" in line.split("//")[0])
 
 
 class Kernels:

@@ -17,15 +17,13 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .device import DeviceError
-from .graph import F32, Storage, StepRecorder, T, Weight, _cdiv, _grid
-from .recurrent_fuse import NONE, SIGMOID, SILU, SOFTPLUS, fuse_multi4, fuse_recurrent
+from .graph import F32, Storage, StepRecorder, T, Weight, _cdiv, _grid, share_buffer
+from .recurrent_fuse import GDN_PW, NONE, SIGMOID, SILU, SOFTPLUS, fuse_multi4, fuse_recurrent
 from .recurrent_state import LayerState
 
 MAX_CONV = 8  # d_conv the conv kernel holds in registers
 CONV_TOKENS = 32  # tokens a conv thread computes (ssm_conv.wgsl's TB)
 MAX_SCAN_STATE = 128  # d_state the scan kernel holds in registers
-STORAGE_BINDINGS = 12  # storage buffers gated_delta.wgsl binds (WebGPU's default limit is 8)
 NMAX = 512  # tokens a step the delta-rule kernel keeps per-token scales for (the runner's batch)
 
 
@@ -65,11 +63,6 @@ class RecurrentRecorder(StepRecorder):
 
     def __init__(self, ctx: Any, n_tokens: int, n_outputs: int) -> None:
         super().__init__(ctx, n_tokens, n_outputs)
-        have = self.dev.limits.get("max-storage-buffers-per-shader-stage", 8)
-        if have < STORAGE_BINDINGS:
-            raise DeviceError(f"the recurrent-layer kernels bind {STORAGE_BINDINGS} storage buffers "
-                              f"(gated_delta.wgsl); "
-                              f"this adapter allows {have} per shader stage")
         self.dummy_rw = self.dev.buffer(16, "dummy_rw")  # an unused writable binding (no aliasing with `dummy`)
 
     def _fuse(self) -> None:
@@ -288,16 +281,30 @@ class RecurrentRecorder(StepRecorder):
             raise ValueError(f"selective_scan layer {layer}: {nh} heads do not split into {ng} groups")
         n = self.n_tokens
         dt = self._dense(dt)
-        if _un(B) != _un(C):
-            B, C = self._dense(B), self._dense(C)
+        B, C = self._one_buffer(B, C)
         y = self._new((hd, nh, n) if mamba2 else (nh, n), "scan")
         vx, vb, vc = _vmap(x), _vmap(B), _vmap(C)
-        params = struct.pack("<28I", *vx[:4], *vb[:4], *vc[:4], 0, 1, 1, 0,
+        params = struct.pack("<28I", *vx[:4], vb[0] + B.st.word, *vb[1:4], vc[0] + C.st.word, *vc[1:4], 0, 1, 1, 0,
                              d_state, hd, nh, ng, n, vx[4], vb[4], vc[4], 0, 0, 0, 0)
         self._add("ssm_scan", {"MAMBA2": mamba2, "UX": _un(x), "UBC": _un(B), "SKIP": False, "GATE": False}, params,
-                  [x.st, dt.st, A, B.st, C.st, st.ssm, y.st], _grid(_cdiv(hd * nh, 64)),
+                  [x.st, dt.st, A, B.st.root, st.ssm, y.st], _grid(_cdiv(hd * nh, 64)),
                   extra=[self.step_buf, self.dummy, self.dummy])
         return y
+
+    def _one_buffer(self, a: Any, b: Any) -> tuple[Any, Any]:
+        """a and b (read with one unary op) in one buffer, for a kernel that reads both
+        through one binding: views of one tensor already are (Mamba's B and C of x_db or
+        xBC); else they become slices of a new buffer (Falcon-Mamba's separately normed B
+        and C), copied first where their storage already has a buffer."""
+        if _un(a) != _un(b):
+            a, b = self._dense(a), self._dense(b)
+        if a.st.root is b.st.root:
+            return a, b
+        a, b = (x if x.st.sliceable else self._ew(0, x, None) for x in (a, b))
+        if _un(a) != _un(b):  # one was copied with its unary op applied
+            a, b = self._ew(0, a, None) if _un(a) else a, self._ew(0, b, None) if _un(b) else b
+        share_buffer([a.st, b.st], "bc")
+        return a, b
 
     def gated_delta_rule(self, layer: int, q: Any, k: Any, v: Any, gate: Any, beta: Any) -> T:
         st = self._state(layer)
@@ -320,9 +327,8 @@ class RecurrentRecorder(StepRecorder):
         y = self._new((S, H, n), "gdn")
         vq, vk, vv = _vmap(q), _vmap(k), _vmap(v)
         params = struct.pack("<12I8I2f2I", *vq[:4], *vk[:4], *vv[:4], S, H, Hk, n, vq[4], vk[4], vv[4], 0,
-                             0.0, 0.0, 0, 0)
+                             0.0, 0.0, 0, 0) + bytes(4 * GDN_PW)  # (+ the small weights the fusions fold in)
         self._add("gated_delta", {"VPL4": S * S // 1024, "UQK": _un(q), "UV": _un(v), "BETA_UN": beta_un,
                                   "G_ALPHA": False, "L2": False, "GATE": False, "QUANT": False}, params,
-                  [q.st, k.st, v.st, gate.st, beta.st, st.ssm, y.st], (H, 1, 1),
-                  extra=[self.step_buf, self.dummy, self.dummy, self.dummy, self.dummy, self.dummy_rw])
+                  [q.st, k.st, v.st, gate.st, beta.st, st.ssm, y.st], (H, 1, 1), extra=[self.step_buf, self.dummy])
         return y

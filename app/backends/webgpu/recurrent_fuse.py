@@ -12,9 +12,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .graph import Dispatch, Storage, Weight, _cdiv, _grid
+from .graph import Dispatch, Storage, Weight, _cdiv, _grid, share_buffer
 
 NONE, SILU, SIGMOID, SOFTPLUS = 0, 1, 2, 3  # unary op codes (rec_view.wgsl)
+GDN_HEAD, GDN_PW = 96, 1024  # gated_delta.wgsl's uniform: 24 words, then p.w (dt bias, A, norm weight)
 
 
 class _Flow:
@@ -121,11 +122,15 @@ def fuse_multi4(disp: list[Dispatch]) -> list[Dispatch]:
                 continue
             n4 = v[1]
             rows = 256 // d.consts["LANES"]
+            outs = [d.res[2], d.res[6], d.res[7], e.res[2]]
+            if not all(isinstance(o, Storage) and o.sliceable for o in outs):
+                continue
+            y = share_buffer(outs, "multi4")  # one output binding (WebGPU's 8 storage buffers a stage)
             consts = dict(d.consts, REPACKED=d.consts["REPACKED"] | int(e.consts["REPACKED"]) << 3)  # weight 4's bit
             disp[i] = Dispatch("matvec_multi4", consts,
-                               struct.pack("<12I", *u[0:9], n4, 0, 0),
-                               list(d.res) + [e.res[0], e.res[2]],
-                               (_cdiv(u[1] + u[6] + u[7] + n4, rows), 1, 1), d.out)
+                               struct.pack("<12I4I", *u[0:9], n4, 0, 0, *(o.word for o in outs)),
+                               d.res[0:2] + [y] + d.res[3:6] + [e.res[0]],
+                               (_cdiv(u[1] + u[6] + u[7] + n4, rows), 1, 1), y)
             drop.add(j)
             break
     return [d for k, d in enumerate(disp) if k not in drop]
@@ -170,8 +175,17 @@ def _fuse_conv(disp, flow, j, d, drop, unused) -> None:
     drop.add(rd[0])
 
 
+def _host_floats(w: Any, n: int) -> list[float] | None:
+    """The n F32 values of a small weight kept on the host (weights.HOST_KEEP), else None."""
+    if not isinstance(w, Weight) or w.host is None or len(w.host) != 4 * n:
+        return None
+    return list(struct.unpack(f"<{n}f", w.host))
+
+
 def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
-    u = struct.unpack("<20I2f2I", d.params)
+    u = struct.unpack("<20I2f2I", d.params[:GDN_HEAD])
+    pw = list(struct.unpack(f"<{GDN_PW}f", d.params[GDN_HEAD:]))  # small weights riding in the uniform
+    q8_word, y_word = 0, 0
     vq, vk = u[0:4], u[4:8]
     S, H, Hk, n = u[12:16]
     nb2q, nb2k, nb2v, scales = u[16:20]
@@ -187,9 +201,12 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
                 and p2[11] == H and p2[12] == 1 and disp[i1].kernel == "elementwise" and disp[i1].consts["OP"] == 0:
             e1 = disp[i1]
             n1, nb1 = struct.unpack("<2I", e1.params[:8])
-            if isinstance(e1.res[0], Storage) and isinstance(e1.res[1], Weight) and nb1 == H and n1 == H * n:
+            dtb, a = _host_floats(e1.res[1], H), _host_floats(e2.res[1], H)
+            if isinstance(e1.res[0], Storage) and dtb is not None and a is not None and nb1 == H and n1 == H * n \
+                    and 2 * H <= GDN_PW:
                 d.consts["G_ALPHA"] = True
-                d.res[3], d.res[9], d.res[10] = e1.res[0], e1.res[1], e2.res[1]
+                d.res[3] = e1.res[0]
+                pw[0:2 * H] = dtb + a
                 flow.readers.setdefault(id(e1.res[0]), []).append(j)
                 drop.update((i1, i2))
     # q, k L2 norms -> L2
@@ -223,7 +240,9 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
             plain = dn.consts == {"HAS_W": True, "UA": 0, "DUAL": False} and _is_identity(pn[0:4], S * H * n) \
                 and pn[6] == 0 and pn[9] == 1.0
         rd2 = flow.readers.get(id(dn.out), [])
-        if plain and D == S and wl == S and len(rd2) == 1 and unused(rd2[0]) and not dn.out.pinned:
+        wn = _host_floats(dn.res[1], S) if 2 * H + S <= GDN_PW else None
+        if plain and D == S and wl == S and wn is not None and len(rd2) == 1 and unused(rd2[0]) \
+                and not dn.out.pinned:
             ie = rd2[0]
             e = disp[ie]
             pe = struct.unpack("<16I", e.params) if e.kernel == "rec_eltwise" else ()
@@ -233,7 +252,8 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
                     and _is_identity(pe[4:8], pe[10]) and pe[9] == 0 and pe[11] == pe[10] == S * H * n:
                 d.consts["GATE"] = True
                 norm_eps = neps
-                d.res[11], d.res[12] = dn.res[1], e.res[1]
+                pw[2 * H:2 * H + S] = wn
+                d.res[9] = e.res[1]
                 d.res[6] = d.out = e.out
                 flow.producer[id(e.out)] = j
                 flow.readers.setdefault(id(e.res[1]), []).append(j)
@@ -243,13 +263,16 @@ def _fuse_gdn(disp, flow, j, d, drop, unused) -> None:
                         and disp[rq[0]].kernel == "quantize" and not disp[rq[0]].consts.get("SUMS"):
                     qd = disp[rq[0]]
                     K, nbk, qscales, xs = struct.unpack("<4I", qd.params[:16])
-                    if K == S * H and xs == K and nbk == n * K // 32:
+                    if K == S * H and xs == K and nbk == n * K // 32 and e.out.sliceable and qd.out.sliceable:
                         d.consts["QUANT"] = True
                         scales = qscales
-                        d.res[13] = qd.out
+                        # y and the blocks in one binding (8 storage buffers a stage)
+                        d.res[6] = d.out = share_buffer([e.out, qd.out], "gdn_out")
+                        q8_word, y_word = qd.out.word, e.out.word
                         flow.producer[id(qd.out)] = j
                         drop.add(rq[0])
-    d.params = struct.pack("<20I2f2I", *vq, *vk, *u[8:12], S, H, Hk, n, nb2q, nb2k, nb2v, scales, eps, norm_eps, 0, 0)
+    d.params = struct.pack("<20I2f2I", *vq, *vk, *u[8:12], S, H, Hk, n, nb2q, nb2k, nb2v, scales, eps, norm_eps,
+                           q8_word, y_word) + struct.pack(f"<{GDN_PW}f", *pw)
 
 
 def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
@@ -276,8 +299,8 @@ def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
             or pm[10] != numel or pm[11] != nh or pm[12] != hd:
         return
     d.consts["SKIP"] = True
-    d.res[9] = m.res[1]
-    d.res[6] = d.out = a.out
+    d.res[8] = m.res[1]
+    d.res[5] = d.out = a.out
     flow.producer[id(a.out)] = j
     drop.update((im, rd[0]))
     # swiglu(z, y): a rec_eltwise mul with UA silu reading z, y as b
@@ -292,8 +315,8 @@ def _fuse_scan(disp, flow, j, d, drop, unused) -> None:
     if not _is_identity(pg[4:8], numel) or pg[9] != 0 or pg[10] != numel or pg[11] != numel or pg[12] != 1:
         return
     d.consts["GATE"] = True
-    d.res[10] = g.res[0]
-    d.res[6] = d.out = g.out
+    d.res[9] = g.res[0]
+    d.res[5] = d.out = g.out
     flow.producer[id(g.out)] = j
     flow.readers.setdefault(id(g.res[0]), []).append(j)
     drop.add(rg[0])

@@ -18,8 +18,8 @@ from ...models import Model, Weights
 from ...ops import Rope
 from .device import Device, DeviceError, default_device
 from .graph import ATTN_CHUNK, FAST_ATTN_CHUNK, LayerCache, StepRecorder, Weight
-from .kernels import Kernels
-from .recurrent import STORAGE_BINDINGS, RecurrentRecorder
+from .kernels import MAX_STORAGE_BINDINGS, Kernels
+from .recurrent import RecurrentRecorder
 from .recurrent_state import alloc_states, clear_states, load_state, save_state
 from .sampler import OK as GPU_OK
 from .sampler import GPUSampler
@@ -119,7 +119,7 @@ class WebGPURunner:
         self.device = device or default_device()
         self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))
         self.check_types(self.gguf)
-        self._check_recurrent_limits()
+        self._check_limits()
         self.kv_size = max(n_ctx, 1)
         self.n_past = 0
         self.buckets: OrderedDict[tuple[int, int], StepRecorder] = OrderedDict()
@@ -136,17 +136,14 @@ class WebGPURunner:
         self.states = alloc_states(self.model, self.device)  # recurrent layers' conv/scan states
         self.is_recurrent = any(s is not None for s in self.states)
 
-    def _check_recurrent_limits(self) -> None:
+    def _check_limits(self) -> None:
         """At load, before any weight reaches the GPU (so the browser's auto choice can still
-        take the wasm engine): the recurrent kernels' binding count against the adapter's."""
-        fn = getattr(self.model, "recurrent_state", None)
-        if fn is None or all(fn(i) is None for i in range(self.hp.n_layer)):
-            return
-        have = self.device.limits.get("max-storage-buffers-per-shader-stage", 8)
-        if have < STORAGE_BINDINGS:
-            raise DeviceError(f"{self.gguf.source}: the recurrent-layer kernels of {self.hp.arch!r} bind "
-                              f"{STORAGE_BINDINGS} storage buffers (gated_delta.wgsl); this adapter allows {have} "
-                              f"per shader stage")
+        take the wasm engine): the kernels' storage bindings against the adapter's limit
+        (WebGPU guarantees 8, so only a non-conforming adapter fails here)."""
+        have = self.device.limits.get("max-storage-buffers-per-shader-stage", MAX_STORAGE_BINDINGS)
+        if have < MAX_STORAGE_BINDINGS:
+            raise DeviceError(f"{self.gguf.source}: the WebGPU kernels bind up to {MAX_STORAGE_BINDINGS} storage "
+                              f"buffers a shader stage; this adapter allows {have}")
 
     @staticmethod
     def check_types(gguf: GGUFFile) -> None:
@@ -381,7 +378,7 @@ class WebGPURunner:
         assert rec is not None and rec.logits is not None
         params = sampler.params
         vocab = rec.logits.shape[0]
-        if gpu_plan(params, vocab) is not None and getattr(self.device, "gpu_sampling", True):
+        if gpu_plan(params, vocab) is not None:
             if self._sampler is None:
                 self._sampler = GPUSampler(self.device, self.kernels)
             r = 0.0 if params.greedy else sampler.uniform()
