@@ -6,8 +6,8 @@ Each round runs every module in its own Pyodide process (A, B, A, B, ...; the or
 reversed every other round) on the same model (default: the bundled Gemma 3 270M, loaded
 from the cache dir through NODEFS), one prompt of --prompt tokens and --gen greedy tokens
 at 1 thread; the first decode step is left out (graph building). Prints the median
-prefill and decode tok/s per module and B/A. Module paths must lie under the cache dir
-(~/.cache/pyllm, where build_wasm.py puts them), which Pyodide sees at /host/cache.
+prefill and decode tok/s per module and B/A. Each module is installed as the engine wheel
+(loading a second copy from another path would mix the two modules' symbols).
 """
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 CODE = r"""
 import json, time
+import pyllm_engine_wasm  # the module under test, installed as the engine wheel (run_pyodide(engine=...))
 from app.backends.ggml.library import load_library
 from app.backends.ggml.runner import GGMLRunner
 from app.gguf import read_gguf
 from app.models import model_for
 
-lib = load_library(LIB)
+lib = load_library(pyllm_engine_wasm.LIBRARY)
 r = GGMLRunner(model_for(read_gguf(MODEL)), MODEL, n_threads=1, n_ctx=512, lib=lib)
 t0 = time.perf_counter()
 r.eval(PROMPT)
@@ -61,9 +62,8 @@ def main() -> None:
     runs: dict[int, list[dict]] = {0: [], 1: []}
     for rnd in range(args.rounds):
         for which in ((0, 1) if rnd % 2 == 0 else (1, 0)):
-            code = (f"LIB = {in_pyodide(args.modules[which])!r}\nMODEL = {in_pyodide(model)!r}\n"
-                    f"PROMPT = {prompt!r}\nGEN = {args.gen}\n" + CODE)
-            res = run_pyodide(code)
+            code = f"MODEL = {in_pyodide(model)!r}\nPROMPT = {prompt!r}\nGEN = {args.gen}\n" + CODE
+            res = run_pyodide(code, engine=args.modules[which])
             runs[which].append(res)
             print(f"round {rnd} {'AB'[which]}: prefill {res['prefill']:.1f} tok/s, decode {res['decode']:.1f} tok/s",
                   flush=True)

@@ -51,13 +51,22 @@ def in_pyodide(path: Path) -> str:
     return HOST_CACHE + "/" + Path(path).resolve().relative_to(cache_root().resolve()).as_posix()
 
 
-def run_pyodide(code: str, timeout: float = 420, threads_pool: int | None = None, relaxed: bool = True) -> object:
+def run_pyodide(code: str, timeout: float = 420, threads_pool: int | None = None, relaxed: bool = True,
+                engine: Path | None = None) -> object:
     """threads_pool: also start the pthreads engine module with that many workers
     (Python gets it as `from js import mtBridge`; app.worker.jslib.JsLibrary(mtBridge)).
-    relaxed: the engine builds that use relaxed SIMD (False: the baseline builds)."""
+    relaxed: the engine builds that use relaxed SIMD (False: the baseline builds).
+    engine: install this side module as `pyllm_engine_wasm` instead (a benchmark's build).
+    Load the engine as `pyllm_engine_wasm.LIBRARY`: Pyodide loads a wheel's .so when it
+    installs it, and a second copy from another path would resolve its symbols (and so its
+    static data, e.g. ggml's buffer types) to the first one's."""
     from tools.pyodide_dist import pyodide_dir
 
-    job = {"indexURL": str(pyodide_dir()), "wheels": [str(p) for p in site_wheels(relaxed)],
+    wheels = site_wheels(relaxed)
+    if engine is not None:
+        from scripts.build_web import engine_wheel
+        wheels[1] = engine_wheel(Path(tempfile.mkdtemp(prefix="pyllm-engine-wheel-")), engine)
+    job = {"indexURL": str(pyodide_dir()), "wheels": [str(p) for p in wheels],
            "mounts": {HOST_CACHE: str(cache_root().resolve())}, "code": code}
     if threads_pool is not None:
         from wasm_ext.build_wasm import threads_module

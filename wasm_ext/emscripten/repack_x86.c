@@ -7,8 +7,8 @@
 // sum of min * bsum), then acc = fma(float(int), d_col * d_row, acc) (Q4_K: a second
 // accumulator for the mins, and acc - acc_min at the end; its gemm does the fma after every
 // 64 elements instead of every 256). The 8-column interleave and
-// the 4-row tiles only decide what is computed together. Here each (row, column) is
-// computed on its own with the same float steps.
+// the 4-row tiles only decide what is computed together. Here a column is computed for a
+// tile's rows at once (one row per vector lane), with the same float steps.
 //
 // Activations for 4-row tiles: x86's ggml_quantize_mat_q8_0_4x8 / q8_K_4x8 quantize each
 // row as quantize_row_q8_0 / q8_K do (same scale, same rounding); here they are written as
@@ -54,21 +54,52 @@ void ggml_quantize_mat_q8_K_4x8(const float * GGML_RESTRICT x, void * GGML_RESTR
     }
 }
 
-// one (row, column): a[ib * astride] is the row's block ib
-static float pyllm_q4_0x8_dot(const pyllm_block_q4_0x8 * b, int c, const block_q8_0 * a, int astride, int nb) {
+// the sum over 32 elements of nib (unsigned 0..15; elements 0-15, 16-31) times q8, as four
+// int32 partial sums
+static inline v128_t pyllm_dot_u4_q8(v128_t nib0, v128_t nib1, const int8_t * q8) {
+#ifdef __wasm_relaxed_simd__
+    return wasm_i32x4_add(pyllm_quads(wasm_v128_load(q8), nib0), pyllm_quads(wasm_v128_load(q8 + 16), nib1));
+#else
+    return wasm_i32x4_add(pyllm_dot_i8x16(nib0, wasm_v128_load(q8)), pyllm_dot_i8x16(nib1, wasm_v128_load(q8 + 16)));
+#endif
+}
+
+// lanes r < R of a vector from R per-row values
+static inline v128_t pyllm_i32_rows(const int32_t * v, const int R) {
+    return R == 1 ? wasm_i32x4_splat(v[0]) : wasm_i32x4_make(v[0], v[1], v[2], v[3]);
+}
+static inline v128_t pyllm_f32_rows(const float * v, const int R) {
+    return R == 1 ? wasm_f32x4_splat(v[0]) : wasm_f32x4_make(v[0], v[1], v[2], v[3]);
+}
+
+// Column c of 8 against R rows (R = 1: gemv, 4: a gemm tile), one row per vector lane: row r's
+// block ib is a[ib * astride + r]; out[r * ostride]. The per-lane arithmetic is x86's
+// per-(row, column) arithmetic above; the column's weights are unpacked once for R rows.
+static inline __attribute__((always_inline)) void pyllm_q4_0x8_rows(const pyllm_block_q4_0x8 * b, int c,
+                                                                    const block_q8_0 * a, int astride, int nb,
+                                                                    float * out, size_t ostride, const int R) {
     const v128_t m4 = wasm_i8x16_splat(0x0F), eight = wasm_i8x16_splat(8), flip = wasm_i8x16_splat((char) 0x88);
-    float acc = 0.0f;
+    v128_t acc = wasm_f32x4_splat(0.0f);
     for (int ib = 0; ib < nb; ib++) {
-        const block_q8_0 * ab = a + ib * astride;
         // repacking XORed each byte with 0x88; undo it and take nibbles as in block_q4_0
         const v128_t v = wasm_v128_xor(pyllm_chunks(b[ib].qs + c * 8, b[ib].qs + 64 + c * 8), flip);
         const v128_t lo = wasm_i8x16_sub(wasm_v128_and(v, m4), eight);
         const v128_t hi = wasm_i8x16_sub(wasm_u8x16_shr(v, 4), eight);
-        const int32_t isum = pyllm_hsum_i32x4(wasm_i32x4_add(pyllm_dot_i8x16(lo, wasm_v128_load(ab->qs)),
-                                                             pyllm_dot_i8x16(hi, wasm_v128_load(ab->qs + 16))));
-        acc = pyllm_fmaf((float) isum, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * GGML_CPU_FP16_TO_FP32(ab->d), acc);
+        const float dc = GGML_CPU_FP16_TO_FP32(b[ib].d[c]);
+        int32_t isum[4];
+        float d[4];
+        for (int r = 0; r < R; r++) {
+            const block_q8_0 * ab = a + ib * astride + r;
+            v128_t s_lo, s_hi;
+            pyllm_quad_sums(lo, hi, (const int8_t *) ab->qs, &s_lo, &s_hi);
+            isum[r] = pyllm_hsum_i32x4(wasm_i32x4_add(s_lo, s_hi));
+            d[r] = dc * GGML_CPU_FP16_TO_FP32(ab->d);
+        }
+        acc = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(pyllm_i32_rows(isum, R)), pyllm_f32_rows(d, R), acc);
     }
-    return acc;
+    float res[4];
+    wasm_v128_store(res, acc);
+    for (int r = 0; r < R; r++) out[r * ostride] = res[r];
 }
 
 static inline void pyllm_scale_min_k4(int j, const uint8_t * q, int * d, int * m) {
@@ -82,42 +113,55 @@ static inline void pyllm_scale_min_k4(int j, const uint8_t * q, int * d, int * m
 }
 
 // per_chunk: x86's gemm (4-row tiles) accumulates in floats after every 64 elements, its
-// gemv after every super-block of 256
-static float pyllm_q4_Kx8_dot(const pyllm_block_q4_Kx8 * b, int c, const block_q8_K * a, int astride, int nb,
-                              bool per_chunk) {
+// gemv after every super-block of 256. Rows, lanes and out as in pyllm_q4_0x8_rows.
+static inline __attribute__((always_inline)) void pyllm_q4_Kx8_rows(const pyllm_block_q4_Kx8 * b, int c,
+                                                                    const block_q8_K * a, int astride, int nb,
+                                                                    bool per_chunk, float * out, size_t ostride,
+                                                                    const int R) {
     const v128_t m4 = wasm_i8x16_splat(0x0F);
-    float acc = 0.0f, acc_min = 0.0f;
+    v128_t acc = wasm_f32x4_splat(0.0f), acc_min = acc;
     for (int ib = 0; ib < nb; ib++) {
-        const block_q8_K * ab = a + ib * astride;
         const uint8_t * qs = b[ib].qs;
-        int32_t iacc = 0, imin = 0;
+        const float dc = GGML_CPU_FP16_TO_FP32(b[ib].d[c]), dminc = GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]);
+        float d[4], dmin[4];
+        for (int r = 0; r < R; r++) {
+            d[r] = dc * a[ib * astride + r].d;
+            dmin[r] = dminc * a[ib * astride + r].d;
+        }
+        int32_t iacc[4] = {0, 0, 0, 0}, imin[4] = {0, 0, 0, 0};
         for (int j = 0; j < 4; j++) {  // 64 elements: low nibbles of 32 bytes, then their high nibbles
             const v128_t b0 = pyllm_chunks(qs + (4 * j) * 64 + c * 8, qs + (4 * j + 1) * 64 + c * 8);
             const v128_t b1 = pyllm_chunks(qs + (4 * j + 2) * 64 + c * 8, qs + (4 * j + 3) * 64 + c * 8);
-            const int8_t * q8 = ab->qs + 64 * j;
-            const int32_t s_lo = pyllm_hsum_i32x4(wasm_i32x4_add(
-                pyllm_dot_i8x16(wasm_v128_and(b0, m4), wasm_v128_load(q8)),
-                pyllm_dot_i8x16(wasm_v128_and(b1, m4), wasm_v128_load(q8 + 16))));
-            const int32_t s_hi = pyllm_hsum_i32x4(wasm_i32x4_add(
-                pyllm_dot_i8x16(wasm_u8x16_shr(b0, 4), wasm_v128_load(q8 + 32)),
-                pyllm_dot_i8x16(wasm_u8x16_shr(b1, 4), wasm_v128_load(q8 + 48))));
+            const v128_t lo0 = wasm_v128_and(b0, m4), lo1 = wasm_v128_and(b1, m4);
+            const v128_t hi0 = wasm_u8x16_shr(b0, 4), hi1 = wasm_u8x16_shr(b1, 4);
             int sc_lo, m_lo, sc_hi, m_hi;
             pyllm_scale_min_k4(c, b[ib].scales + (2 * j) * 12, &sc_lo, &m_lo);
             pyllm_scale_min_k4(c, b[ib].scales + (2 * j + 1) * 12, &sc_hi, &m_hi);
-            iacc += sc_lo * s_lo + sc_hi * s_hi;
-            imin += m_lo * (ab->bsums[4 * j] + ab->bsums[4 * j + 1]) + m_hi * (ab->bsums[4 * j + 2] + ab->bsums[4 * j + 3]);
+            for (int r = 0; r < R; r++) {
+                const block_q8_K * ab = a + ib * astride + r;
+                const int8_t * q8 = ab->qs + 64 * j;
+                iacc[r] += pyllm_hsum_i32x4(wasm_i32x4_add(
+                    wasm_i32x4_mul(pyllm_dot_u4_q8(lo0, lo1, q8), wasm_i32x4_splat(sc_lo)),
+                    wasm_i32x4_mul(pyllm_dot_u4_q8(hi0, hi1, q8 + 32), wasm_i32x4_splat(sc_hi))));
+                imin[r] += m_lo * (ab->bsums[4 * j] + ab->bsums[4 * j + 1]) +
+                           m_hi * (ab->bsums[4 * j + 2] + ab->bsums[4 * j + 3]);
+            }
             if (per_chunk) {
-                acc = pyllm_fmaf((float) iacc, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * ab->d, acc);
-                acc_min = pyllm_fmaf((float) imin, GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]) * ab->d, acc_min);
-                iacc = imin = 0;
+                acc = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(pyllm_i32_rows(iacc, R)), pyllm_f32_rows(d, R), acc);
+                acc_min = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(pyllm_i32_rows(imin, R)), pyllm_f32_rows(dmin, R),
+                                          acc_min);
+                for (int r = 0; r < R; r++) iacc[r] = imin[r] = 0;
             }
         }
         if (!per_chunk) {
-            acc = pyllm_fmaf((float) iacc, GGML_CPU_FP16_TO_FP32(b[ib].d[c]) * ab->d, acc);
-            acc_min = pyllm_fmaf((float) imin, GGML_CPU_FP16_TO_FP32(b[ib].dmin[c]) * ab->d, acc_min);
+            acc = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(pyllm_i32_rows(iacc, R)), pyllm_f32_rows(d, R), acc);
+            acc_min = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(pyllm_i32_rows(imin, R)), pyllm_f32_rows(dmin, R),
+                                      acc_min);
         }
     }
-    return acc - acc_min;
+    float res[4];
+    wasm_v128_store(res, wasm_f32x4_sub(acc, acc_min));
+    for (int r = 0; r < R; r++) out[r * ostride] = res[r];
 }
 
 void ggml_gemv_q4_0_8x8_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
@@ -128,7 +172,7 @@ void ggml_gemv_q4_0_8x8_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const vo
         const block_q8_0 * a = (const block_q8_0 *) vy + y * nb;
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_0x8 * b = (const pyllm_block_q4_0x8 *) vx + x * nb;
-            for (int c = 0; c < 8; c++) s[y * nr + x * 8 + c] = pyllm_q4_0x8_dot(b, c, a, 1, nb);
+            for (int c = 0; c < 8; c++) pyllm_q4_0x8_rows(b, c, a, 1, nb, &s[y * nr + x * 8 + c], 0, 1);
         }
     }
 }
@@ -140,9 +184,7 @@ void ggml_gemm_q4_0_8x8_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const vo
         const block_q8_0 * tile = (const block_q8_0 *) vy + (size_t) y * nb * 4;
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_0x8 * b = (const pyllm_block_q4_0x8 *) vx + x * nb;
-            for (int i = 0; i < 4; i++) {
-                for (int c = 0; c < 8; c++) s[(y * 4 + i) * bs + x * 8 + c] = pyllm_q4_0x8_dot(b, c, tile + i, 4, nb);
-            }
+            for (int c = 0; c < 8; c++) pyllm_q4_0x8_rows(b, c, tile, 4, nb, &s[(y * 4) * bs + x * 8 + c], bs, 4);
         }
     }
 }
@@ -155,7 +197,7 @@ void ggml_gemv_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const vo
         const block_q8_K * a = (const block_q8_K *) vy + y * nb;
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
-            for (int c = 0; c < 8; c++) s[y * nr + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, a, 1, nb, false);
+            for (int c = 0; c < 8; c++) pyllm_q4_Kx8_rows(b, c, a, 1, nb, false, &s[y * nr + x * 8 + c], 0, 1);
         }
     }
 }
@@ -167,9 +209,7 @@ void ggml_gemm_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const vo
         const block_q8_K * tile = (const block_q8_K *) vy + (size_t) y * nb * 4;
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
-            for (int i = 0; i < 4; i++) {
-                for (int c = 0; c < 8; c++) s[(y * 4 + i) * bs + x * 8 + c] = pyllm_q4_Kx8_dot(b, c, tile + i, 4, nb, true);
-            }
+            for (int c = 0; c < 8; c++) pyllm_q4_Kx8_rows(b, c, tile, 4, nb, true, &s[(y * 4) * bs + x * 8 + c], bs, 4);
         }
     }
 }
