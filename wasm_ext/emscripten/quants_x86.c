@@ -248,6 +248,54 @@ static inline __attribute__((always_inline)) void pyllm_gemm_q0_tile(enum ggml_t
     for (int c = 0; c < NC; c++) *out[c] = pyllm_hsum_float_8(lo[c], hi[c]);
 }
 
+#ifdef __wasm_relaxed_simd__
+// Q4_0/Q5_0 weights taken unsigned (q = x + 2^shift, 0..31) need no sign trick: the lanes are
+// quads(y, q) - 2^shift * quads(y, 1), and the second term depends on the activation block
+// only, so a tile's columns get it computed once for all its rows (ybias[c][ib][2]).
+static inline float pyllm_block_q0_unsigned(enum ggml_type type, const uint8_t * row, int64_t ib, v128_t * q0,
+                                            v128_t * q1) {
+    if (type == GGML_TYPE_Q4_0) {
+        const block_q4_0 * b = (const block_q4_0 *) row + ib;
+        pyllm_nibbles(b->qs, q0, q1);
+        return GGML_CPU_FP16_TO_FP32(b->d);
+    }
+    const block_q5_0 * b = (const block_q5_0 *) row + ib;
+    v128_t x0, x1;
+    pyllm_block_q5_0(b, &x0, &x1);  // q - 16 as int8: the fifth bit back is + 16 (mod 256)
+    *q0 = wasm_i8x16_add(x0, wasm_i8x16_splat(16));
+    *q1 = wasm_i8x16_add(x1, wasm_i8x16_splat(16));
+    return GGML_CPU_FP16_TO_FP32(b->d);
+}
+
+static void pyllm_gemm_ybias(const block_q8_0 * const * y, int64_t nb, int shift, v128_t * ybias) {
+    const v128_t one = wasm_i8x16_splat(1);
+    for (int c = 0; c < 4; c++) {
+        for (int64_t ib = 0; ib < nb; ib++) {
+            ybias[(c * nb + ib) * 2] = wasm_i32x4_shl(pyllm_quads(wasm_v128_load(y[c][ib].qs), one), shift);
+            ybias[(c * nb + ib) * 2 + 1] = wasm_i32x4_shl(pyllm_quads(wasm_v128_load(y[c][ib].qs + 16), one), shift);
+        }
+    }
+}
+
+static void pyllm_gemm_q0u_tile(enum ggml_type type, const uint8_t * row, int64_t nb, const block_q8_0 * const * y,
+                                const v128_t * ybias, float * const * out) {
+    v128_t lo[4], hi[4];
+    for (int c = 0; c < 4; c++) lo[c] = hi[c] = wasm_f32x4_splat(0.0f);
+    for (int64_t ib = 0; ib < nb; ib++) {
+        v128_t q0, q1;
+        const float dx = pyllm_block_q0_unsigned(type, row, ib, &q0, &q1);
+        for (int c = 0; c < 4; c++) {
+            const block_q8_0 * yb = &y[c][ib];
+            const v128_t * bias = &ybias[(c * nb + ib) * 2];
+            pyllm_acc_q0_lanes(&lo[c], &hi[c], dx * GGML_CPU_FP16_TO_FP32(yb->d),
+                               wasm_i32x4_sub(pyllm_quads(wasm_v128_load(yb->qs), q0), bias[0]),
+                               wasm_i32x4_sub(pyllm_quads(wasm_v128_load(yb->qs + 16), q1), bias[1]));
+        }
+    }
+    for (int c = 0; c < 4; c++) *out[c] = pyllm_hsum_float_8(lo[c], hi[c]);
+}
+#endif
+
 // C[ldc*j + i] = row i of A (m rows of nb blocks, lda blocks apart) . column j of B (n
 // columns of Q8_0, ldb blocks apart); this thread's share (ith of nth): blocks of 16 rows
 bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
@@ -258,11 +306,27 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
     const enum ggml_type t = (enum ggml_type) type;
     const size_t row_bytes = (size_t) lda * ggml_type_size(t);
     const block_q8_0 * cols = (const block_q8_0 *) B;
+#ifdef __wasm_relaxed_simd__
+    const int shift = t == GGML_TYPE_Q4_0 ? 3 : t == GGML_TYPE_Q5_0 ? 4 : 0;
+    v128_t * ybias = shift ? (v128_t *) malloc(sizeof(v128_t) * 8 * (size_t) nb) : NULL;
+#else
+    v128_t * ybias = NULL;
+#endif
     for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
         const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
         int64_t j = 0;
         for (; j + 4 <= n; j += 4) {
             const block_q8_0 * y[4] = {cols + j * ldb, cols + (j + 1) * ldb, cols + (j + 2) * ldb, cols + (j + 3) * ldb};
+#ifdef __wasm_relaxed_simd__
+            if (ybias) {
+                pyllm_gemm_ybias(y, nb, shift, ybias);
+                for (int64_t i = i0; i < i1; i++) {
+                    float * out[4] = {C + j * ldc + i, C + (j + 1) * ldc + i, C + (j + 2) * ldc + i, C + (j + 3) * ldc + i};
+                    pyllm_gemm_q0u_tile(t, (const uint8_t *) A + i * row_bytes, nb, y, ybias, out);
+                }
+                continue;
+            }
+#endif
             for (int64_t i = i0; i < i1; i++) {
                 float * out[4] = {C + j * ldc + i, C + (j + 1) * ldc + i, C + (j + 2) * ldc + i, C + (j + 3) * ldc + i};
                 pyllm_gemm_q0_tile(t, (const uint8_t *) A + i * row_bytes, nb, y, out, 4);
@@ -276,6 +340,7 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
             }
         }
     }
+    free(ybias);
     return true;
 }
 
