@@ -349,23 +349,23 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
 // elements 4u..4u+3), with the 6-bit values taken unsigned (0..63), minus
 // 32 * (bsums[2u]*scale[2u] + bsums[2u+1]*scale[2u+1]) (the -32 offset, moved to the q8
 // sums); then acc = fma(d, float(lane), acc) and hsum_float_8 as above.
-void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
-                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const int nb = n / QK_K;
-    const block_q6_K * GGML_RESTRICT x = vx;
-    const block_q8_K * GGML_RESTRICT y = vy;
+// one Q6_K weight row (nb super-blocks) against NC Q8_K activation columns (NC a constant
+// after inlining): each output is the vec_dot arithmetic above; a 32-element group is
+// unpacked once for the NC columns
+static inline __attribute__((always_inline)) void pyllm_q6_K_tile(const block_q6_K * x, const block_q8_K * const * y,
+                                                                  int nb, float * const * out, const int NC) {
     const v128_t m15 = wasm_i8x16_splat(15), m3 = wasm_i8x16_splat(3), m12 = wasm_i8x16_splat(12);
     const v128_t m48 = wasm_i8x16_splat(48), m192 = wasm_i8x16_splat((char) 192);
-    v128_t acc_lo = wasm_f32x4_splat(0.0f), acc_hi = acc_lo;
+    v128_t acc_lo[4], acc_hi[4];
+    for (int c = 0; c < NC; c++) acc_lo[c] = acc_hi[c] = wasm_f32x4_splat(0.0f);
     for (int i = 0; i < nb; ++i) {
-        const float d = y[i].d * GGML_CPU_FP16_TO_FP32(x[i].d);
+        const float dx = GGML_CPU_FP16_TO_FP32(x[i].d);
         const int8_t * sc = x[i].scales;
-        v128_t sumi_lo = wasm_i32x4_splat(0), sumi_hi = sumi_lo;
+        v128_t sumi_lo[4], sumi_hi[4];
+        for (int c = 0; c < NC; c++) sumi_lo[c] = sumi_hi[c] = wasm_i32x4_splat(0);
         for (int j = 0; j < QK_K / 128; ++j) {
             const uint8_t * ql = x[i].ql + 64 * j;
             const uint8_t * qh = x[i].qh + 32 * j;
-            const int8_t * q8 = y[i].qs + 128 * j;
             const v128_t la0 = wasm_v128_load(ql), la1 = wasm_v128_load(ql + 16);
             const v128_t lb0 = wasm_v128_load(ql + 32), lb1 = wasm_v128_load(ql + 48);
             const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
@@ -379,24 +379,64 @@ void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const voi
             g[3][0] = wasm_v128_or(wasm_u8x16_shr(lb0, 4), wasm_u8x16_shr(wasm_v128_and(h0, m192), 2));
             g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
             for (int k = 0; k < 4; ++k) {
-                v128_t lo, hi;
-                pyllm_quad_sums_unsigned(g[k][0], g[k][1], q8 + 32 * k, &lo, &hi);
                 const int is = 8 * j + 2 * k;
-                sumi_lo = wasm_i32x4_add(sumi_lo, wasm_i32x4_mul(lo, wasm_i32x4_splat(sc[is])));
-                sumi_hi = wasm_i32x4_add(sumi_hi, wasm_i32x4_mul(hi, wasm_i32x4_splat(sc[is + 1])));
+                const v128_t s_lo = wasm_i32x4_splat(sc[is]), s_hi = wasm_i32x4_splat(sc[is + 1]);
+                for (int c = 0; c < NC; c++) {
+                    v128_t lo, hi;
+                    pyllm_quad_sums_unsigned(g[k][0], g[k][1], y[c][i].qs + 128 * j + 32 * k, &lo, &hi);
+                    sumi_lo[c] = wasm_i32x4_add(sumi_lo[c], wasm_i32x4_mul(lo, s_lo));
+                    sumi_hi[c] = wasm_i32x4_add(sumi_hi[c], wasm_i32x4_mul(hi, s_hi));
+                }
             }
         }
         const v128_t sc16_lo = wasm_i16x8_extend_low_i8x16(wasm_v128_load(sc));
         const v128_t sc16_hi = wasm_i16x8_extend_high_i8x16(wasm_v128_load(sc));
-        const v128_t corr_lo = wasm_i32x4_dot_i16x8(wasm_v128_load(y[i].bsums), sc16_lo);
-        const v128_t corr_hi = wasm_i32x4_dot_i16x8(wasm_v128_load(y[i].bsums + 8), sc16_hi);
-        sumi_lo = wasm_i32x4_sub(sumi_lo, wasm_i32x4_shl(corr_lo, 5));
-        sumi_hi = wasm_i32x4_sub(sumi_hi, wasm_i32x4_shl(corr_hi, 5));
-        const v128_t dv = wasm_f32x4_splat(d);
-        acc_lo = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(sumi_lo), acc_lo);
-        acc_hi = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(sumi_hi), acc_hi);
+        for (int c = 0; c < NC; c++) {
+            const v128_t corr_lo = wasm_i32x4_dot_i16x8(wasm_v128_load(y[c][i].bsums), sc16_lo);
+            const v128_t corr_hi = wasm_i32x4_dot_i16x8(wasm_v128_load(y[c][i].bsums + 8), sc16_hi);
+            const v128_t dv = wasm_f32x4_splat(y[c][i].d * dx);
+            acc_lo[c] = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(wasm_i32x4_sub(sumi_lo[c], wasm_i32x4_shl(corr_lo, 5))),
+                                        acc_lo[c]);
+            acc_hi[c] = pyllm_fma_f32x4(dv, wasm_f32x4_convert_i32x4(wasm_i32x4_sub(sumi_hi[c], wasm_i32x4_shl(corr_hi, 5))),
+                                        acc_hi[c]);
+        }
     }
-    *s = pyllm_hsum_float_8(acc_lo, acc_hi);
+    for (int c = 0; c < NC; c++) *out[c] = pyllm_hsum_float_8(acc_lo[c], acc_hi[c]);
+}
+
+void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    const block_q8_K * y[1] = {(const block_q8_K *) vy};
+    float * out[1] = {s};
+    pyllm_q6_K_tile((const block_q6_K *) vx, y, n / QK_K, out, 1);
+}
+
+// Q6_K x Q8_K batches (llamafile_sgemm's wasm hook), as pyllm_gemm_q0_q8_0: a weight row
+// against four columns at a time, this thread's share in blocks of 16 rows
+bool pyllm_gemm_q6_K_q8_K(int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
+                          int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
+    const block_q6_K * rows = (const block_q6_K *) A;
+    const block_q8_K * cols = (const block_q8_K *) B;
+    for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
+        const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const block_q8_K * y[4] = {cols + j * ldb, cols + (j + 1) * ldb, cols + (j + 2) * ldb, cols + (j + 3) * ldb};
+            for (int64_t i = i0; i < i1; i++) {
+                float * out[4] = {C + j * ldc + i, C + (j + 1) * ldc + i, C + (j + 2) * ldc + i, C + (j + 3) * ldc + i};
+                pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 4);
+            }
+        }
+        for (; j < n; j++) {
+            const block_q8_K * y[1] = {cols + j * ldb};
+            for (int64_t i = i0; i < i1; i++) {
+                float * out[1] = {C + j * ldc + i};
+                pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 1);
+            }
+        }
+    }
+    return true;
 }
 
 // x86 quantizes q8_K activations with the reference code (compiled without FMA there)
