@@ -12,6 +12,8 @@
 //   L2: q, k L2-normalized here (ggml's rms_norm(eps / S) then * 1/sqrt(S))
 //   GATE: y = RMSNorm(o) * w * silu(z) per head and token, written over o
 //   QUANT (with GATE): y also as Q8_0 blocks for the next product (quantize.wgsl's layout)
+// SCAN false: only the GATE (and QUANT) tail over a y that gdn_chunk_scan.wgsl wrote (the
+// chunked prefill), the step's tokens split over the grid's y workgroups.
 // Storage bindings (at most 8 a shader stage, WebGPU's default): y and the Q8_0 blocks are
 // slices of one buffer O (words p.y and p.q8; y stored as bits), and the small per-head /
 // per-channel weights (dt bias, A, the GATE norm weight) ride in the uniform (p.w).
@@ -24,6 +26,7 @@ override G_ALPHA: bool = false;
 override L2: bool = false;
 override GATE: bool = false;
 override QUANT: bool = false;
+override SCAN: bool = true;
 const NMAX = 512u;  // tokens a step (the runner's batch)
 const PW = 256u;    // vec4s of p.w: 2 H + S <= 1024 floats
 struct P {
@@ -104,7 +107,8 @@ fn load_token(t: u32, li: u32, hq: u32, h: u32, j: u32, n_real: u32) -> TokenIn 
 }
 
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
   let h = wg.x;
   let S = p.S;
   let L = 256u / S;               // threads a row
@@ -115,6 +119,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let n_real = min(min(step.n_tokens, p.n), NMAX);
   let grp = li / 32u;             // 8 groups of 32 threads for the per-token reductions
   let lane = li % 32u;
+  let tpw = (p.n + nwg.y - 1u) / nwg.y;  // tokens a workgroup in the GATE / QUANT tail
+  let t_lo = wg.y * tpw;
+  let t_hi = min(t_lo + tpw, p.n);
+  if (SCAN) {
   if (L2) {  // the per-token scales of q and k first: 8 tokens at a time, 32 threads a token
     for (var t0 = 0u; t0 < n_real; t0 += 8u) {
       let t = t0 + grp;
@@ -193,18 +201,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   for (var c = 0u; c < VPL4; c++) { St[sbase + c] = m[c]; }
   for (var t = n_real + li / S; t < p.n; t += L) { y_set((t * p.H + h) * S + li % S, 0.0); }
+  }
   if (GATE) {
     storageBarrier();
     workgroupBarrier();
-    for (var t0 = 0u; t0 < n_real; t0 += 8u) {  // RMSNorm of each token's head, 32 threads a token
+    for (var t0 = t_lo; t0 < min(n_real, t_hi); t0 += 8u) {  // RMSNorm of each token's head, 32 threads a token
       let t = t0 + grp;
       let base = (t * p.H + h) * S;
       var s = 0.0;
-      if (t < n_real) {
+      let live = t < min(n_real, t_hi);
+      if (live) {
         for (var e = lane; e < S; e += 32u) { let v = y_get(base + e); s += v * v; }
       }
       let r = group_reduce(li, s, 0.0, 0u);
-      if (t < n_real) {
+      if (live) {
         let sc = 1.0 / sqrt(r.x / f32(S) + p.norm_eps);
         for (var e = lane; e < S; e += 32u) {
           y_set(base + e, (y_get(base + e) * sc) * pw(2u * p.H + e) * unary(1u, Z[base + e]));
@@ -215,9 +225,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       storageBarrier();
       workgroupBarrier();
       let bph = S / 32u;  // Q8_0 blocks a head, 32 threads a block, padded rows too (zeros)
-      for (var b0 = 0u; b0 < p.n * bph; b0 += 8u) {
+      for (var b0 = t_lo * bph; b0 < t_hi * bph; b0 += 8u) {
         let b = b0 + grp;
-        let live = b < p.n * bph;
+        let live = b < t_hi * bph;
         let o = ((b / bph) * p.H + h) * S + (b % bph) * 32u;
         var v = 0.0;
         if (live) { v = y_get(o + lane); }

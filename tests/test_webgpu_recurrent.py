@@ -190,8 +190,16 @@ def test_selective_scan_mamba2_groups(dev, eng, n):
 
 # -- Gated DeltaNet --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("S,H,Hk,n", [(32, 4, 2, 1), (32, 4, 2, 9), (128, 2, 1, 1), (64, 2, 2, 5)])
-def test_gated_delta_rule(dev, eng, S, H, Hk, n):
+GDN_CASES = [(32, 4, 2, 1, 1, False), (32, 4, 2, 9, 9, False), (128, 2, 1, 1, 1, False), (64, 2, 2, 5, 5, False),
+             # chunked (32-token chunks): several chunks, a length that is not a multiple of the
+             # chunk, a padded step (real tokens end inside a chunk, and chunks of padding only)
+             (32, 4, 2, 70, 70, True), (128, 2, 1, 64, 64, True), (64, 2, 2, 33, 33, True), (32, 4, 2, 112, 45, True)]
+
+
+@pytest.mark.parametrize("S,H,Hk,n,n_real,chunked", GDN_CASES)
+def test_gated_delta_rule(dev, eng, S, H, Hk, n, n_real, chunked):
+    """The delta rule against ggml_gated_delta_net; `chunked`: the chunkwise-parallel prefill
+    (gdn_chunk_prep/scan.wgsl), only the first n_real of the step's n tokens real."""
     r = rng(S + H + n)
     q = r.standard_normal((n, Hk, S)).astype(np.float32)
     k = r.standard_normal((n, Hk, S)).astype(np.float32)
@@ -202,18 +210,26 @@ def test_gated_delta_rule(dev, eng, S, H, Hk, n):
     beta = r.uniform(0, 1, (n, H)).astype(np.float32)
     s = (0.3 * r.standard_normal((H, S, S))).astype(np.float32)
     lib = eng.lib
-    ref = eng.run([(F32, (S, Hk, n), f32(q)), (F32, (S, Hk, n), f32(k)), (F32, (S, H, n), f32(v)),
-                   (F32, (1, H, n), f32(g)), (F32, (1, H, n), f32(beta)), (F32, (S, S, H, 1), f32(s))],
+    m = n_real
+    ref = eng.run([(F32, (S, Hk, m), f32(q[:m])), (F32, (S, Hk, m), f32(k[:m])), (F32, (S, H, m), f32(v[:m])),
+                   (F32, (1, H, m), f32(g[:m])), (F32, (1, H, m), f32(beta[:m])), (F32, (S, S, H, 1), f32(s))],
                   lambda gr, qh, kh, vh, gh, bh, sh: lib.eng_gated_delta_net(gr, qh, kh, vh, gh, bh, sh))
     c = RCtx(dev, ssm=s)
+    c.gdn_chunked = chunked
 
     def build(rec):
         return rec.gated_delta_rule(0, rec.input((S, Hk, n), f32(q)), rec.input((S, Hk, n), f32(k)),
                                     rec.input((S, H, n), f32(v)), rec.input((1, H, n), f32(g)),
                                     rec.input((1, H, n), f32(beta)))
-    out = c.run(n, build)
-    assert rel_err(out, ref[:S * H * n]) < 2e-6
-    assert rel_err(c.state(1), ref[S * H * n:]) < 2e-6
+    out = c.run(n, build, n_real=n_real)
+    kinds = [kd for kd, _ in c.kinds]
+    assert ("gdn_chunk_scan" in kinds) == chunked and ("gated_delta" in kinds) == (not chunked)
+    tol = 2e-6
+    print(f"S {S} n {n}/{n_real} chunked {chunked}: rel err y {rel_err(out[:S * H * m], ref[:S * H * m]):.2e}, "
+          f"state {rel_err(c.state(1), ref[S * H * m:]):.2e}")
+    assert rel_err(out[:S * H * m], ref[:S * H * m]) < tol
+    assert not out[S * H * m:].any()  # padded rows
+    assert rel_err(c.state(1), ref[S * H * m:]) < tol
 
 
 @pytest.mark.parametrize("S,H,Hk,n", [(32, 4, 2, 1), (32, 4, 2, 7), (128, 2, 1, 1), (128, 2, 1, 5)])

@@ -425,6 +425,7 @@ class StepRecorder:
                   [logits.st, self.argmax_buf], (1, 1, 1))
         if self.fuse:
             self._fuse()
+        self._lower()
         # liveness: last dispatch that touches each storage (a slice keeps its parent alive)
         for i, d in enumerate(self.disp):
             for r in d.res:
@@ -459,6 +460,10 @@ class StepRecorder:
             run.append((pipe, self.dev.bind(pipe, res), d.grid))
         self.run_list = run
         self.program = self.dev.program(run)  # what the device replays (the browser keeps it on the JS side)
+
+    def _lower(self) -> None:
+        """After the fusions: replace a recorded dispatch by the kernels that compute it for
+        this step's shape (recurrent.py: the chunked delta rule); none here."""
 
     def _fuse(self) -> None:
         """Peephole fusions over the recorded list, where the data flow allows them:

@@ -17,14 +17,16 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from .graph import F32, Storage, StepRecorder, T, Weight, _cdiv, _grid, share_buffer
-from .recurrent_fuse import GDN_PW, NONE, SIGMOID, SILU, SOFTPLUS, fuse_multi4, fuse_recurrent
+from .graph import F32, Dispatch, PARAMS, Storage, StepRecorder, T, Weight, _cdiv, _grid, share_buffer
+from .recurrent_fuse import GDN_HEAD, GDN_PW, NONE, SIGMOID, SILU, SOFTPLUS, fuse_multi4, fuse_recurrent
 from .recurrent_state import LayerState
 
 MAX_CONV = 8  # d_conv the conv kernel holds in registers
 CONV_TOKENS = 32  # tokens a conv thread computes (ssm_conv.wgsl's TB)
 MAX_SCAN_STATE = 128  # d_state the scan kernel holds in registers
 NMAX = 512  # tokens a step the delta-rule kernel keeps per-token scales for (the runner's batch)
+GDN_CHUNK = 32  # tokens a chunk of the chunked delta rule (gdn_chunk_prep.wgsl's C)
+GDN_JB = 16  # state columns a gdn_chunk_scan workgroup carries
 
 
 class View(T):
@@ -69,6 +71,37 @@ class RecurrentRecorder(StepRecorder):
         self.disp = fuse_recurrent(self.disp)
         super()._fuse()
         self.disp = fuse_multi4(self.disp)
+
+    def _lower(self) -> None:
+        """The chunked delta rule (ctx.gdn_chunked, the fast mode's prefill) for steps of more
+        than one chunk: each gated_delta dispatch (with whatever was fused into it) becomes
+        gdn_chunk_prep (the intra-chunk terms of every chunk at once), gdn_chunk_scan (the
+        state across the chunks) and, with GATE, gated_delta's gate/Q8_0 tail alone."""
+        if not getattr(self.ctx, "gdn_chunked", False) or self.n_tokens <= GDN_CHUNK:
+            return
+        out = []
+        for d in self.disp:
+            if d.kernel == "gated_delta" and d.consts.get("SCAN", True):
+                out.extend(self._chunked(d))
+            else:
+                out.append(d)
+        self.disp = out
+
+    def _chunked(self, d: Dispatch) -> list[Dispatch]:
+        u = struct.unpack("<20I2f2I", d.params[:GDN_HEAD])
+        S, H, n = u[12], u[13], u[15]
+        nc = _cdiv(n, GDN_CHUNK)
+        # scratch: [H][chunks][5][C][S] floats (Kd, Qt, W, Ut, Ot), then exp(gam_C) as vec4s
+        x = Storage(16 * (H * nc * 5 * GDN_CHUNK * S // 4 + H * nc), "gdn_chunks")
+        q, k, v, g, beta, ssm, o, params, step, z = d.res
+        prep = Dispatch("gdn_chunk_prep", {c: d.consts[c] for c in ("UQK", "UV", "BETA_UN", "G_ALPHA", "L2")},
+                        d.params, [q, k, v, g, beta, x, PARAMS, step], (H, nc, 1), x)
+        scan = Dispatch("gdn_chunk_scan", {}, d.params, [x, ssm, o, PARAMS, step], (H, S // GDN_JB, 1), o)
+        out = [prep, scan]
+        if d.consts["GATE"]:
+            out.append(Dispatch("gated_delta", dict(d.consts, SCAN=False), d.params, list(d.res),
+                                (H, _cdiv(n, GDN_CHUNK), 1), d.out))
+        return out
 
     # -- views ----------------------------------------------------------------------------------
 

@@ -115,6 +115,9 @@ class WebGPURunner:
         # ggml's x86 arithmetic where the kernels reproduce it (Q4_0/Q5_0/Q8_0 sum orders, which
         # skip matmul.wgsl; swiglu's exp): False takes the faster kernels (set before recording)
         self.exact = exact
+        # Gated DeltaNet prefill of more than one chunk in the chunkwise-parallel form
+        # (gdn_chunk_*.wgsl); exact mode keeps ggml's token-by-token order (gated_delta.wgsl)
+        self.gdn_chunked = not exact
         self.model, self.hp, self.gguf = model, model.hp, model.gguf
         self.device = device or default_device()
         self.kernels = _kernels.setdefault(id(self.device), Kernels(self.device))
