@@ -232,12 +232,13 @@ def test_gated_delta_rule(dev, eng, S, H, Hk, n, n_real, chunked):
     assert rel_err(c.state(1), ref[S * H * m:]) < tol
 
 
-@pytest.mark.parametrize("S,H,Hk,n", [(32, 4, 2, 1), (32, 4, 2, 7), (128, 2, 1, 1), (128, 2, 1, 5)])
-def test_gated_delta_net_layer_fused(dev, eng, S, H, Hk, n):
+@pytest.mark.parametrize("S,H,Hk,n,chunked", [(32, 4, 2, 1, False), (32, 4, 2, 7, False), (128, 2, 1, 1, False),
+                                               (128, 2, 1, 5, False), (32, 4, 2, 70, True), (128, 2, 1, 40, True)])
+def test_gated_delta_net_layer_fused(dev, eng, S, H, Hk, n, chunked):
     """Qwen 3.5's mixer tail as the model writes it (silu'd conv output split into q/k/v,
     L2 norms, decay softplus(alpha + dt_bias) * A, sigmoid beta, the delta rule, RMSNorm(o) *
     silu(z), the Q8_0 output product) against the same ggml ops; the recorder folds all but
-    the product into the delta-rule dispatch."""
+    the product into the delta-rule dispatch (`chunked`: into the chunked prefill's three)."""
     from test_webgpu_kernels import Q8_0, quantize
     r = rng(70 + n + S)
     ch = 2 * S * Hk + S * H
@@ -282,6 +283,7 @@ def test_gated_delta_net_layer_fused(dev, eng, S, H, Hk, n):
     outs, counts = [], []
     for fuse in (False, True):
         c = RCtx(dev, ssm=s, fuse=fuse)
+        c.gdn_chunked = chunked
         W_dtb, W_A, W_nw = c.weight(F32, (H,), f32(dtb), "dtb"), c.weight(F32, (H,), f32(A), "A"), \
             c.weight(F32, (S,), f32(nw), "nw")
         W_o = c.weight(Q8_0, (S * H, n_out), wo, "wo")
@@ -299,10 +301,16 @@ def test_gated_delta_net_layer_fused(dev, eng, S, H, Hk, n):
         counts.append(c.n_dispatches)
         assert rel_err(outs[-1], ref) < 1e-5
         assert rel_err(c.state(1), ref_state) < 1e-5
-        if fuse:
+        consts = {"VPL4": S * S // 1024, "UQK": 1, "UV": 1, "BETA_UN": 2, "G_ALPHA": 1, "L2": 1, "GATE": 1, "QUANT": 1}
+        if fuse and chunked:  # the gate and Q8_0 tail alone (SCAN off) after the two chunked kernels
+            assert [k for k, _ in c.kinds] == ["gdn_chunk_prep", "gdn_chunk_scan", "gated_delta", "matvec", "argmax"]
+            assert c.kinds[0][1] == {"UQK": 1, "UV": 1, "BETA_UN": 2, "G_ALPHA": 1, "L2": 1}
+            assert c.kinds[2][1] == consts
+        elif fuse:
             assert [k for k, _ in c.kinds] == ["gated_delta", "matvec", "argmax"]
-            assert c.kinds[0][1] == {"VPL4": S * S // 1024, "UQK": 1, "UV": 1, "BETA_UN": 2, "G_ALPHA": 1, "L2": 1,
-                                     "GATE": 1, "QUANT": 1}
+            assert c.kinds[0][1] == consts
+        elif chunked:
+            assert "gdn_chunk_scan" in [k for k, _ in c.kinds]
     assert counts[1] < counts[0] - 5
 
 
@@ -421,16 +429,30 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def _load(arch: str, type_name: str, device, n_ctx: int = 256):
+def _load(arch: str, type_name: str, device, n_ctx: int = 256, exact: bool = True):
     from tools.testmodels import tiny
     path = tiny(arch, type_name)
     model = model_for(read_gguf(str(path)))
-    return path, model, WebGPURunner(model, path, n_ctx=n_ctx, device=device)
+    return path, model, WebGPURunner(model, path, n_ctx=n_ctx, device=device, exact=exact)
 
 
 @pytest.mark.parametrize("arch,type_name", CASES)
 def test_forced_decoding_agrees_with_ggml(device, arch, type_name):
-    path, model, gpu = _load(arch, type_name, device)
+    _forced_decoding(device, arch, type_name, exact=True)
+
+
+@pytest.mark.parametrize("type_name", ["F32", "Q8_0", "Q4_0", "Q4_K"])
+def test_qwen35_chunked_prefill_agrees_with_ggml(device, type_name):
+    """The fast mode's chunked Gated DeltaNet prefill (70 tokens: two whole 32-token chunks
+    and a part of a third), then 58 decode steps from the state it left, against ggml."""
+    gpu = _forced_decoding(device, "qwen35", type_name, exact=False)
+    kinds = [d.kernel for d in gpu.recorder(N_PREFILL, N_PREFILL).disp]
+    assert kinds.count("gdn_chunk_scan") == kinds.count("gdn_chunk_prep") == sum(gpu.model.recurrent)
+    assert "gdn_chunk_scan" not in [d.kernel for d in gpu.recorder(1, 1).disp]
+
+
+def _forced_decoding(device, arch: str, type_name: str, exact: bool) -> WebGPURunner:
+    path, model, gpu = _load(arch, type_name, device, exact=exact)
     ref = GGMLRunner(model, path, n_ctx=256)
     vocab = model.hp.n_vocab
     tokens = np.random.default_rng(7).integers(3, vocab, N_POS).tolist()
@@ -454,7 +476,9 @@ def test_forced_decoding_agrees_with_ggml(device, arch, type_name):
     assert min(coss) >= 0.999, f"min cosine {min(coss):.6f} at position {int(np.argmin(coss))}"
     assert agree >= 0.99, f"top-1 agreement {agree:.3f}"
     assert gpu.stats["recorded"] == 2 and gpu.stats["steps"] == 1 + N_POS - N_PREFILL
-    print(f"{arch} {type_name}: top-1 {agree:.3f}, min cos {min(coss):.6f}, {gpu.last.n_dispatches} dispatches/token")
+    print(f"{arch} {type_name}{'' if exact else ' (fast)'}: top-1 {agree:.3f}, min cos {min(coss):.6f} "
+          f"(prefill {min(coss[:N_PREFILL]):.6f}), {gpu.last.n_dispatches} dispatches/token")
+    return gpu
 
 
 @pytest.mark.parametrize("arch", ["qwen35", "mamba2"])
