@@ -14,8 +14,9 @@
 //                             P[r][s] = exp(gam_r - gam_s) q'_r.k_s (s <= r)
 //   S_C = exp(gam_C) S0 + Kd^T U,   Kd = diag(exp(gam_C - gam_r)) K
 // This kernel writes Kd, Qt, W, Ut, Ot ([C][S] each) and exp(gam_C) to the scratch X; the
-// decays enter only as exp of differences <= 0 (and G_r), so strong decays underflow to 0
-// as they do sequentially. T comes from forward substitution, a column a thread.
+// decays are products of the tokens' exp(g) in token order (as the sequential rule applies
+// them; never a quotient, and no cancellation between large sums of log decays), so strong
+// decays underflow to 0 as they do sequentially. T comes from forward substitution, a column a thread.
 // Padded tokens (t >= step.n_tokens) get g = b = 0 and k = q = v = 0: they leave the
 // state as it is and give 0 outputs. Inputs are read as gated_delta.wgsl reads them
 // (views, pending unary ops, the fused decay, beta's sigmoid and L2 norms: same uniform).
@@ -48,7 +49,7 @@ struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 fn pw(i: u32) -> f32 { return p.w[i / 4u][i % 4u]; }
 
 var<workgroup> gs: array<f32, C>;    // g_r
-var<workgroup> gm: array<f32, C>;    // gam_r
+var<workgroup> Dc: array<f32, C>;    // exp(gam_C - gam_r)
 var<workgroup> eg: array<f32, C>;    // exp(gam_r)
 var<workgroup> bs: array<f32, C>;    // b_r
 var<workgroup> ksc: array<f32, C>;   // k_r's scale (L2)
@@ -114,21 +115,34 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   workgroupBarrier();
   if (li < C) {
-    var gam = 0.0;
-    for (var m = 0u; m <= li; m++) { gam += gs[m]; }
-    gm[li] = gam;
-    eg[li] = exp(gam);
-    var s = vec2<f32>(0.0, 0.0);
-    for (var m = 0u; m < 8u; m++) { s += red[li * 8u + m]; }
+    // decays as products of the tokens' exp(g), in token order (as the sequential rule
+    // applies them): D[r][s] = exp(g_s+1) .. exp(g_r) (1 at r = s) into Am, G_r = D[r][-1]
+    let s = li;
+    var d = 1.0;
+    Am[s * C + s] = 1.0;
+    for (var r = s + 1u; r < C; r++) {
+      d *= exp(gs[r]);
+      Am[r * C + s] = d;
+    }
+    if (s == 0u) {
+      var e = 1.0;
+      for (var r = 0u; r < C; r++) {
+        e *= exp(gs[r]);
+        eg[r] = e;
+      }
+    }
+    var sum = vec2<f32>(0.0, 0.0);
+    for (var m = 0u; m < 8u; m++) { sum += red[li * 8u + m]; }
     if (L2) {  // ggml's rms_norm(eps / S) * 1/sqrt(S), as gated_delta.wgsl
-      ksc[li] = (1.0 / sqrt(s.y / f32(S) + p.eps)) * scale;
-      qsc[li] = (1.0 / sqrt(s.x / f32(S) + p.eps)) * scale * scale;
+      ksc[li] = (1.0 / sqrt(sum.y / f32(S) + p.eps)) * scale;
+      qsc[li] = (1.0 / sqrt(sum.x / f32(S) + p.eps)) * scale * scale;
     } else {
       ksc[li] = 1.0;
       qsc[li] = scale;
     }
   }
   workgroupBarrier();
+  if (li < C) { Dc[li] = Am[(C - 1u) * C + li]; }
   // k, q', v of the chunk into the Kd, Qt and Ot regions (rewritten in place below)
   for (var e = li; e < R; e += 256u) {
     let r = e / S4;
@@ -166,7 +180,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     for (var m = 0u; m < 4u; m++) {
       let s = s0 + m;
-      let d = select(0.0, exp(gm[r] - gm[s]), s <= r);
+      let d = select(0.0, Am[r * C + s], s <= r);
       Am[r * C + s] = select(0.0, bs[r] * d * kk[m], s < r);
       Pm[r * C + s] = d * qk[m];
     }
@@ -203,7 +217,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   storageBarrier();
   workgroupBarrier();
   // Qt = diag(G) Q' - P W, Ot = P Ut, Kd = diag(exp(gam_C - gam_r)) K
-  let glast = gm[C - 1u];
   for (var e = li; e < R; e += 256u) {
     let r = e / S4;
     let i4 = e % S4;
@@ -216,7 +229,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     X[base + R + e] = q;
     X[base + 4u * R + e] = o;
-    X[base + e] = exp(glast - gm[r]) * X[base + e];
+    X[base + e] = Dc[r] * X[base + e];
   }
-  if (li == 0u) { X[H * nc * 5u * R + h * nc + c] = vec4<f32>(exp(glast), 0.0, 0.0, 0.0); }
+  if (li == 0u) { X[H * nc * 5u * R + h * nc + c] = vec4<f32>(eg[C - 1u], 0.0, 0.0, 0.0); }
 }

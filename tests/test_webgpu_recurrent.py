@@ -441,18 +441,25 @@ def test_forced_decoding_agrees_with_ggml(device, arch, type_name):
     _forced_decoding(device, arch, type_name, exact=True)
 
 
-@pytest.mark.parametrize("type_name", ["F32", "Q8_0", "Q4_0", "Q4_K"])
-def test_qwen35_chunked_prefill_agrees_with_ggml(device, type_name):
-    """The fast mode's chunked Gated DeltaNet prefill (70 tokens: two whole 32-token chunks
-    and a part of a third), then 58 decode steps from the state it left, against ggml."""
-    gpu = _forced_decoding(device, "qwen35", type_name, exact=False)
+@pytest.mark.parametrize("type_name,exact", [("F32", False), ("Q8_0", False), ("F32", True), ("F16", True),
+                                             ("Q8_0", True), ("Q4_0", True), ("Q4_K", True)])
+def test_qwen35_chunked_prefill_agrees_with_ggml(device, type_name, exact):
+    """The chunked Gated DeltaNet prefill (70 tokens: two whole 32-token chunks and a part of
+    a third), then 58 decode steps from the state it left, against ggml. The chunked form is
+    the fast mode's (exact=False); with exact=True the runner is told to take it while every
+    other op keeps ggml's arithmetic, so the chunked kernels are what is measured (in fast
+    mode on the quantized models, last-bit differences flip near-tie tokens either way: fast
+    mode alone, sequential delta rule, reaches 0.984 top-1 on Q4_0)."""
+    gpu = _forced_decoding(device, "qwen35", type_name, exact=exact, chunked=True)
     kinds = [d.kernel for d in gpu.recorder(N_PREFILL, N_PREFILL).disp]
     assert kinds.count("gdn_chunk_scan") == kinds.count("gdn_chunk_prep") == sum(gpu.model.recurrent)
     assert "gdn_chunk_scan" not in [d.kernel for d in gpu.recorder(1, 1).disp]
 
 
-def _forced_decoding(device, arch: str, type_name: str, exact: bool) -> WebGPURunner:
+def _forced_decoding(device, arch: str, type_name: str, exact: bool, chunked: bool | None = None) -> WebGPURunner:
     path, model, gpu = _load(arch, type_name, device, exact=exact)
+    if chunked is not None:
+        gpu.gdn_chunked = chunked
     ref = GGMLRunner(model, path, n_ctx=256)
     vocab = model.hp.n_vocab
     tokens = np.random.default_rng(7).integers(3, vocab, N_POS).tolist()
@@ -476,7 +483,7 @@ def _forced_decoding(device, arch: str, type_name: str, exact: bool) -> WebGPURu
     assert min(coss) >= 0.999, f"min cosine {min(coss):.6f} at position {int(np.argmin(coss))}"
     assert agree >= 0.99, f"top-1 agreement {agree:.3f}"
     assert gpu.stats["recorded"] == 2 and gpu.stats["steps"] == 1 + N_POS - N_PREFILL
-    print(f"{arch} {type_name}{'' if exact else ' (fast)'}: top-1 {agree:.3f}, min cos {min(coss):.6f} "
+    print(f"{arch} {type_name}{'' if exact else ' (fast)'}{' chunked' if gpu.gdn_chunked else ''}: top-1 {agree:.3f}, min cos {min(coss):.6f} "
           f"(prefill {min(coss[:N_PREFILL]):.6f}), {gpu.last.n_dispatches} dispatches/token")
     return gpu
 
@@ -533,6 +540,44 @@ def test_padded_prompt_advances_state_by_real_tokens(device, arch):
     assert _cos(padded, np.asarray(gpu.logits(len(prompt) - 1))) > 0.99999
     gpu.eval([7])
     assert _cos(after, np.asarray(gpu.logits())) > 0.99999
+
+
+def _ssm_states(gpu) -> np.ndarray:
+    return np.concatenate([np.frombuffer(bytes(gpu.device.read(st.ssm, 0, st.ssm_bytes)), np.float32)
+                           for st in gpu.states if st is not None])
+
+
+def test_chunked_prefill_state_continues_in_decode_and_snapshots(device):
+    """Fast mode (chunked delta rule): a 45-token prompt on the 48-token recording (chunks of
+    32: the real tokens end inside the second) leaves the state the sequential kernel leaves,
+    decode continues from it alike, the exact-length prefill agrees with the padded one, and
+    a snapshot taken after the chunked prefill restores the state exactly."""
+    _, _, gpu = _load("qwen35", "F32", device, n_ctx=128, exact=False)
+    _, _, seq = _load("qwen35", "F32", device, n_ctx=128, exact=False)
+    seq.gdn_chunked = False
+    prompt = list(range(5, 50))
+    for r in (gpu, seq):
+        r.eval(prompt)
+    assert "gdn_chunk_scan" in [d.kernel for d in gpu.recorder(48, 1).disp]
+    assert "gdn_chunk_scan" not in [d.kernel for d in seq.recorder(48, 1).disp]
+    assert rel_err(_ssm_states(gpu), _ssm_states(seq)) < 1e-5
+    first = np.asarray(gpu.logits())
+    assert _cos(first, np.asarray(seq.logits())) > 0.999999
+    snap = gpu.save_state()
+    for t in (7, 8, 9, 10):
+        gpu.eval([t])
+        seq.eval([t])
+        assert _cos(np.asarray(gpu.logits()), np.asarray(seq.logits())) > 0.999999
+    after = np.asarray(gpu.logits())
+    gpu.load_state(snap)
+    assert gpu.n_past == len(prompt)
+    for t in (7, 8, 9, 10):
+        gpu.eval([t])
+    assert np.array_equal(np.asarray(gpu.logits()), after)
+    gpu.reset()
+    gpu.eval(prompt, all_logits=True)  # exact length: 45 tokens recorded as they are
+    assert "gdn_chunk_scan" in [d.kernel for d in gpu.recorder(45, 45).disp]
+    assert _cos(first, np.asarray(gpu.logits(len(prompt) - 1))) > 0.999999
 
 
 def test_qwen35_decode_dispatches(device):
