@@ -4,6 +4,7 @@ default), dispatches per token, achieved GB/s, and where the decode time goes.
     python3 bench/bench_webgpu.py [--shape llama1b|half|tiny|qwen35-0.8b|qwen35-tiny|mamba-790m|...]
                                   [--type Q4_0] [--prompt 512] [--decode 128] [--json OUT.json]
                                   [--check CHECK.npz] [--make-check CHECK.npz --check-arch qwen35]
+                                  [--gdn auto|chunked|sequential]
 
 The model is generated on first use (tools/testmodels.py, cached under $PYLLM_CACHE):
 llama1b is 16 layers, n_embd 2048, 32/8 heads of 64, n_ff 8192, vocab 128256, tied
@@ -17,7 +18,10 @@ GB/s counts the bytes a decode step must read: every mat-vec weight, one embeddi
 and the visible KV cache (recurrent models: the attention layers' cache, and each recurrent
 layer's conv and scan state, read and written). Recurrent models cannot truncate their
 state, so the decode variants restart from a snapshot (save_state/load_state). `--check` (a file from `--make-check`, which needs the ggml
-engine) compares the adapter's forced-decoding top-1 and logits with ggml's.
+engine) compares the adapter's forced-decoding top-1 and logits with ggml's. For qwen35
+shapes the prefill is also timed with the other Gated DeltaNet path (`prefill_other_gdn`:
+chunked gdn_chunk_*.wgsl vs token-by-token gated_delta.wgsl, each with its delta-rule
+dispatches' time from the kernel profile and the cosine of their last logits rows).
 """
 from __future__ import annotations
 
@@ -165,6 +169,9 @@ def main() -> None:
     ap.add_argument("--micro", action="store_true", help="time single kernels first")
     ap.add_argument("--micro-reps", type=int, default=200)
     ap.add_argument("--no-matmul", action="store_true", help="prefill with the 8-token mat-vec, not matmul.wgsl")
+    ap.add_argument("--gdn", choices=("auto", "chunked", "sequential"), default="auto",
+                    help="Gated DeltaNet prefill (qwen35): the chunked kernels (gdn_chunk_*.wgsl, the fast mode's "
+                         "default) or the token-by-token gated_delta.wgsl (exact mode's); the other one is timed too")
     ap.add_argument("--exact", action="store_true",
                     help="time the runner's exact mode (ggml's x86 arithmetic, the default for agreement) "
                          "instead of the fast kernels")
@@ -195,6 +202,8 @@ def main() -> None:
     t0 = time.perf_counter()
     r = WebGPURunner(m, path, n_ctx=args.prompt + args.decode + 16, device=dev, exact=args.exact)
     r.use_matmul = not args.no_matmul
+    if args.gdn != "auto":
+        r.gdn_chunked = args.gdn == "chunked"
     res["load_s"] = round(time.perf_counter() - t0, 2)
     res["model"] = {"shape": args.shape, "type": args.type, "weight_bytes": r.weight_bytes,
                     "file_bytes": path.stat().st_size}
@@ -224,7 +233,12 @@ def main() -> None:
                       "tok_s": round(args.prompt / min(times), 1),
                       "tok_s_median": round(args.prompt / statistics.median(times), 1),
                       "dispatches": r.last.n_dispatches}
+    if getattr(m, "arch", "") == "qwen35":
+        res["prefill"]["gdn_chunked"] = r.gdn_chunked
     print("prefill:", res["prefill"], flush=True)
+    if getattr(m, "arch", "") == "qwen35":  # the other Gated DeltaNet prefill path (recorded afresh)
+        res["prefill_other_gdn"] = prefill_other_gdn(r, prompt, args.reps)
+        print("prefill with the other Gated DeltaNet kernel:", res["prefill_other_gdn"], flush=True)
     # the other prefill kernel, for comparison (recorded afresh)
     r.use_matmul = not r.use_matmul
     r.buckets.clear()
@@ -350,9 +364,47 @@ def main() -> None:
     res["targets"] = {"decode_tok_s": 250, "prefill_tok_s": 3000}
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
-    print(json.dumps({k: res[k] for k in ("device", "prefill", "decode_sync", "decode_sync_4_submits",
-                                          "decode_pipelined", "decode_other_attn_chunk")}))
+    print(json.dumps({k: res[k] for k in ("device", "prefill", "prefill_other_gdn", "decode_sync",
+                                          "decode_sync_4_submits", "decode_pipelined", "decode_other_attn_chunk")
+                      if k in res}))
 
+
+
+def prefill_other_gdn(r: WebGPURunner, prompt: list[int], reps: int) -> dict:
+    """Prefill tok/s with the other delta-rule path (chunked <-> sequential), the time of its
+    delta-rule dispatches alone, and the first logits row's cosine against the default path's."""
+    import math
+    out = {}
+    rows = {}
+    for flip in (True, False):
+        if flip:
+            r.gdn_chunked = not r.gdn_chunked
+        r.buckets.clear()
+        r.reset()
+        r.eval(prompt)
+        sync(r)
+        rows[r.gdn_chunked] = list(r.logits())
+        times = []
+        for _ in range(reps):
+            r.reset()
+            t0 = time.perf_counter()
+            r.eval(prompt)
+            sync(r)
+            times.append(time.perf_counter() - t0)
+        prof = kernel_profile(r, reps=3, n_tokens=len(prompt))
+        gdn_ms = sum(v["ms_per_token"] for k, v in prof.items()
+                     if k.startswith(("gated_delta", "gdn_chunk_")))
+        out["chunked" if r.gdn_chunked else "sequential"] = {
+            "tok_s": round(len(prompt) / min(times), 1), "delta_rule_ms": round(gdn_ms, 3),
+            "dispatches": r.last.n_dispatches}
+        if flip:
+            r.gdn_chunked = not r.gdn_chunked
+    a, b = rows[True], rows[False]
+    out["logits_cos_chunked_vs_sequential"] = round(
+        sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b)), 7)
+    r.buckets.clear()
+    r.reset()
+    return out
 
 
 def micro(dev, reps: int = 200) -> dict:
