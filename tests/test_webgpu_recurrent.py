@@ -194,19 +194,22 @@ GDN_CASES = [(32, 4, 2, 1, 1, False), (32, 4, 2, 9, 9, False), (128, 2, 1, 1, 1,
              # chunked (32-token chunks): several chunks, a length that is not a multiple of the
              # chunk, a padded step (real tokens end inside a chunk, and chunks of padding only)
              (32, 4, 2, 70, 70, True), (128, 2, 1, 64, 64, True), (64, 2, 2, 33, 33, True), (32, 4, 2, 112, 45, True)]
+GDN_CASES = [c + (1.0,) for c in GDN_CASES] + [(32, 4, 2, 70, 70, True, 20.0), (64, 2, 1, 100, 100, True, 0.01)]
 
 
-@pytest.mark.parametrize("S,H,Hk,n,n_real,chunked", GDN_CASES)
-def test_gated_delta_rule(dev, eng, S, H, Hk, n, n_real, chunked):
+@pytest.mark.parametrize("S,H,Hk,n,n_real,chunked,decay", GDN_CASES)
+def test_gated_delta_rule(dev, eng, S, H, Hk, n, n_real, chunked, decay):
     """The delta rule against ggml_gated_delta_net; `chunked`: the chunkwise-parallel prefill
-    (gdn_chunk_prep/scan.wgsl), only the first n_real of the step's n tokens real."""
+    (gdn_chunk_prep/scan.wgsl), only the first n_real of the step's n tokens real; `decay`
+    scales the log decays (20: most of a chunk's decay underflows; 0.01: almost none, the
+    state a sum over all tokens)."""
     r = rng(S + H + n)
     q = r.standard_normal((n, Hk, S)).astype(np.float32)
     k = r.standard_normal((n, Hk, S)).astype(np.float32)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
     k /= np.linalg.norm(k, axis=-1, keepdims=True)
     v = r.standard_normal((n, H, S)).astype(np.float32)
-    g = -np.abs(r.standard_normal((n, H))).astype(np.float32)
+    g = (-decay * np.abs(r.standard_normal((n, H)))).astype(np.float32)
     beta = r.uniform(0, 1, (n, H)).astype(np.float32)
     s = (0.3 * r.standard_normal((H, S, S))).astype(np.float32)
     lib = eng.lib
@@ -225,7 +228,7 @@ def test_gated_delta_rule(dev, eng, S, H, Hk, n, n_real, chunked):
     kinds = [kd for kd, _ in c.kinds]
     assert ("gdn_chunk_scan" in kinds) == chunked and ("gated_delta" in kinds) == (not chunked)
     tol = 2e-6
-    print(f"S {S} n {n}/{n_real} chunked {chunked}: rel err y {rel_err(out[:S * H * m], ref[:S * H * m]):.2e}, "
+    print(f"S {S} n {n}/{n_real} chunked {chunked} decay {decay}: rel err y {rel_err(out[:S * H * m], ref[:S * H * m]):.2e}, "
           f"state {rel_err(c.state(1), ref[S * H * m:]):.2e}")
     assert rel_err(out[:S * H * m], ref[:S * H * m]) < tol
     assert not out[S * H * m:].any()  # padded rows
