@@ -8,7 +8,9 @@ applied on read; any other op gets the view materialized first (one rec_eltwise 
 After recording, recurrent_fuse folds neighbours into the scan kernels (conv bias and
 activation, Qwen 3.5's decay, beta's sigmoid, the q/k L2 norms, the gated output norm and
 its Q8_0 quantization; Mamba's D skip and silu(z) gate), so a Gated DeltaNet layer's
-mixer is a conv and one delta-rule dispatch.
+mixer is a conv and one delta-rule dispatch. In the fast mode (ctx.gdn_chunked) a step of
+more than GDN_CHUNK tokens then takes the chunked delta rule instead (`_lower`: three
+dispatches, gdn_chunk_prep.wgsl's header has the algebra).
 
 The layers' state buffers and snapshots: recurrent_state.py.
 """

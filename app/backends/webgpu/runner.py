@@ -116,7 +116,8 @@ class WebGPURunner:
         # skip matmul.wgsl; swiglu's exp): False takes the faster kernels (set before recording)
         self.exact = exact
         # Gated DeltaNet prefill of more than one chunk in the chunkwise-parallel form
-        # (gdn_chunk_*.wgsl); exact mode keeps ggml's token-by-token order (gated_delta.wgsl)
+        # (gdn_chunk_*.wgsl); exact mode keeps ggml's token-by-token order (gated_delta.wgsl).
+        # Set before recording (recorded buckets keep the path they were recorded with)
         self.gdn_chunked = not exact
         self.model, self.hp, self.gguf = model, model.hp, model.gguf
         self.device = device or default_device()
