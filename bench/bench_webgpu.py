@@ -130,12 +130,14 @@ def make_check(path: Path, arch: str = "llama", type_name: str = "Q4_0", n: int 
     np.savez_compressed(path, tokens=toks, logits=np.stack(logits), model=np.frombuffer(model_file.read_bytes(), np.uint8))
 
 
-def run_check(path: Path, device) -> dict:
-    """Forced decoding against the reference file, in the runner's exact and fast modes."""
-    return {mode: _check_mode(path, device, mode == "exact") for mode in ("exact", "fast")}
+def run_check(path: Path, device, prefill: int = 0) -> dict:
+    """Forced decoding against the reference file, in the runner's exact and fast modes;
+    `prefill` > 0: the first that many tokens as one prefill step (all logits rows), which
+    takes the chunked Gated DeltaNet kernels in fast mode when it is over 32 tokens."""
+    return {mode: _check_mode(path, device, mode == "exact", prefill) for mode in ("exact", "fast")}
 
 
-def _check_mode(path: Path, device, exact: bool) -> dict:
+def _check_mode(path: Path, device, exact: bool, prefill: int = 0) -> dict:
     import numpy as np
     import tempfile
     ref = np.load(path)
@@ -144,12 +146,16 @@ def _check_mode(path: Path, device, exact: bool) -> dict:
     m = model_for(read_gguf(f.name))
     r = WebGPURunner(m, f.name, n_ctx=256, device=device, exact=exact)
     agree, coss, diff = 0, [], 0.0
-    for i, t in enumerate(ref["tokens"].tolist()):
-        r.eval([t])
-        a, b = ref["logits"][i], np.asarray(r.logits())
+    tokens = ref["tokens"].tolist()
+    if prefill:
+        r.eval(tokens[:prefill], all_logits=True)
+    for i, t in enumerate(tokens):
+        if i >= prefill:
+            r.eval([t])
+        a, b = ref["logits"][i], np.asarray(r.logits(i if i < prefill else -1))
         coss.append(float(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b)))
         diff = max(diff, float(np.abs(a - b).max()))
-        agree += int(a.argmax()) == r.argmax()
+        agree += int(a.argmax()) == (int(b.argmax()) if i < prefill else r.argmax())
     return {"positions": len(coss), "top1_agreement": agree / len(coss), "min_cos": min(coss),
             "max_abs_logit_diff": diff}
 
@@ -165,6 +171,9 @@ def main() -> None:
     ap.add_argument("--check")
     ap.add_argument("--make-check")
     ap.add_argument("--check-arch", default="llama", help="architecture of the --make-check model")
+    ap.add_argument("--check-prefill", type=int, default=0,
+                    help="--check: evaluate the first N tokens as one prefill (e.g. 70: qwen35's chunked "
+                         "delta rule in fast mode), the rest one at a time")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--micro", action="store_true", help="time single kernels first")
     ap.add_argument("--micro-reps", type=int, default=200)
@@ -191,7 +200,7 @@ def main() -> None:
         for k, v in res["micro"].items():
             print(f"  {k}: {v}", flush=True)
     if args.check:
-        res["check"] = run_check(Path(args.check), dev)
+        res["check"] = run_check(Path(args.check), dev, args.check_prefill)
         print("check vs ggml:", res["check"], flush=True)
 
     from tools.testmodels import model_path
