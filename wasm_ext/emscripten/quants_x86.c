@@ -267,10 +267,11 @@ static inline float pyllm_block_q0_unsigned(enum ggml_type type, const uint8_t *
     return GGML_CPU_FP16_TO_FP32(b->d);
 }
 
-static void pyllm_gemm_ybias(const block_q8_0 * const * y, int64_t nb, int shift, v128_t * ybias) {
+static void pyllm_gemm_ybias(const block_q8_0 * const * y, int64_t nb, int shift, v128_t * ybias, float * dy) {
     const v128_t one = wasm_i8x16_splat(1);
     for (int c = 0; c < 4; c++) {
         for (int64_t ib = 0; ib < nb; ib++) {
+            dy[c * nb + ib] = GGML_CPU_FP16_TO_FP32(y[c][ib].d);
             ybias[(c * nb + ib) * 2] = wasm_i32x4_shl(pyllm_quads(wasm_v128_load(y[c][ib].qs), one), shift);
             ybias[(c * nb + ib) * 2 + 1] = wasm_i32x4_shl(pyllm_quads(wasm_v128_load(y[c][ib].qs + 16), one), shift);
         }
@@ -278,7 +279,7 @@ static void pyllm_gemm_ybias(const block_q8_0 * const * y, int64_t nb, int shift
 }
 
 static void pyllm_gemm_q0u_tile(enum ggml_type type, const uint8_t * row, int64_t nb, const block_q8_0 * const * y,
-                                const v128_t * ybias, float * const * out) {
+                                const v128_t * ybias, const float * dy, float * const * out) {
     v128_t lo[4], hi[4];
     for (int c = 0; c < 4; c++) lo[c] = hi[c] = wasm_f32x4_splat(0.0f);
     for (int64_t ib = 0; ib < nb; ib++) {
@@ -287,7 +288,7 @@ static void pyllm_gemm_q0u_tile(enum ggml_type type, const uint8_t * row, int64_
         for (int c = 0; c < 4; c++) {
             const block_q8_0 * yb = &y[c][ib];
             const v128_t * bias = &ybias[(c * nb + ib) * 2];
-            pyllm_acc_q0_lanes(&lo[c], &hi[c], dx * GGML_CPU_FP16_TO_FP32(yb->d),
+            pyllm_acc_q0_lanes(&lo[c], &hi[c], dx * dy[c * nb + ib],
                                wasm_i32x4_sub(pyllm_quads(wasm_v128_load(yb->qs), q0), bias[0]),
                                wasm_i32x4_sub(pyllm_quads(wasm_v128_load(yb->qs + 16), q1), bias[1]));
         }
@@ -308,7 +309,8 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
     const block_q8_0 * cols = (const block_q8_0 *) B;
 #ifdef __wasm_relaxed_simd__
     const int shift = t == GGML_TYPE_Q4_0 ? 3 : t == GGML_TYPE_Q5_0 ? 4 : 0;
-    v128_t * ybias = shift ? (v128_t *) malloc(sizeof(v128_t) * 8 * (size_t) nb) : NULL;
+    v128_t * ybias = shift ? (v128_t *) malloc((sizeof(v128_t) * 8 + sizeof(float) * 4) * (size_t) nb) : NULL;
+    float * dy = shift ? (float *) (ybias + 8 * nb) : NULL;  // the columns' scales
 #else
     v128_t * ybias = NULL;
 #endif
@@ -319,10 +321,10 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
             const block_q8_0 * y[4] = {cols + j * ldb, cols + (j + 1) * ldb, cols + (j + 2) * ldb, cols + (j + 3) * ldb};
 #ifdef __wasm_relaxed_simd__
             if (ybias) {
-                pyllm_gemm_ybias(y, nb, shift, ybias);
+                pyllm_gemm_ybias(y, nb, shift, ybias, dy);
                 for (int64_t i = i0; i < i1; i++) {
                     float * out[4] = {C + j * ldc + i, C + (j + 1) * ldc + i, C + (j + 2) * ldc + i, C + (j + 3) * ldc + i};
-                    pyllm_gemm_q0u_tile(t, (const uint8_t *) A + i * row_bytes, nb, y, ybias, out);
+                    pyllm_gemm_q0u_tile(t, (const uint8_t *) A + i * row_bytes, nb, y, ybias, dy, out);
                 }
                 continue;
             }
