@@ -84,6 +84,25 @@ fn fma_exact(a: f32, b: f32, c: f32) -> f32 {  // a * b + c rounded once (but fo
   let s = ff_two_sum(p.x, c);
   return ob(s.x + ob(s.y + p.y));
 }
+// a / b and sqrt(a) rounded once, as the CPU's: Vulkan lets a driver's division and square
+// root be 2.5-3 ulp off (NVIDIA's are). The driver's result, its exact remainder (Dekker),
+// and one correction step: wrong only where the true value lies within ~2^-40 (relative)
+// of a rounding boundary. Where the driver is exact (lavapipe, SwiftShader) they return
+// its result unchanged.
+fn div_exact(a: f32, b: f32) -> f32 {
+  let q = ob(a / b);
+  if (q == 0.0 || abs(q) > 3.0e38 || b == 0.0 || q != q) { return q; }
+  let pb = ff_two_prod(q, b);
+  let r = ob(ob(a - pb.x) - pb.y);  // a - q*b: exact when q is within a few ulp of a/b
+  return ob(q + ob(r / b));
+}
+fn sqrt_exact(a: f32) -> f32 {
+  let s = ob(sqrt(a));
+  if (s == 0.0 || s > 1.8e19 || s != s) { return s; }
+  let ss = ff_two_prod(s, s);
+  let r = ob(ob(a - ss.x) - ss.y);
+  return ob(s + ob(r / ob(2.0 * s)));
+}
 fn ff_mul(x: vec2<f32>, y: vec2<f32>) -> vec2<f32> {
   let p = ff_two_prod(x.x, y.x);
   return ff_fast(p.x, ob(p.y + ob(ob(x.x * y.y) + ob(x.y * y.x))));

@@ -10,6 +10,11 @@ struct P {
   sums: u32,       // word offset of the Q8_1 sums (as f32 of the f16), SUMS only
   pad0: u32, pad1: u32, pad2: u32,
 }
+override FMA_NATIVE: bool = false;  // float_exact.wgsl's mad() (unused here)
+var<private> OB: u32;
+
+//#include float_exact
+
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Q: array<u32>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -18,14 +23,15 @@ struct P {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
   let g = gid.y * nw.x * 64u + gid.x;
   if (g >= p.n_blocks) { return; }
+  OB = p.pad0;  // 0, unknown to the compiler (float_exact.wgsl)
   let bpr = p.K / 32u;
   let t = g / bpr;
   let b = g % bpr;
   let base = t * p.x_stride + b * 32u;
   var amax = 0.0;
   for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(X[base + i])); }
-  let d = amax / 127.0;
-  let id = select(0.0, 127.0 / amax, amax != 0.0);
+  let d = div_exact(amax, 127.0);  // divisions rounded as the CPU's, whatever the driver's
+  let id = select(0.0, div_exact(127.0, amax), amax != 0.0);
   var sum = 0;
   for (var w = 0u; w < 8u; w++) {
     var v = vec4<f32>(X[base + 4u * w], X[base + 4u * w + 1u], X[base + 4u * w + 2u], X[base + 4u * w + 3u]);

@@ -39,7 +39,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
   let q = sum.x / n;  // mean = sum / D rounded once: q plus the remainder's share
   let qn = ff_two_prod(q, n);
   let mean = ob(q + ob(ob(ob(sum.x - qn.x) - qn.y) + sum.y) / n);
-  let scale = 1.0 / sqrt(mean + p.eps);
+  let scale = div_exact(1.0, sqrt_exact(mean + p.eps));
   for (var i = li; i < p.D; i += 256u) {
     var v = X[base + i] * scale;
     if (HAS_W) { v *= Wt[i % p.w_len]; }
@@ -52,8 +52,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
       let o = base + 32u * b;
       var amax = 0.0;
       for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(Y[o + i])); }
-      let d = amax / 127.0;
-      let id = select(0.0, 127.0 / amax, amax != 0.0);
+      let d = div_exact(amax, 127.0);
+      let id = select(0.0, div_exact(127.0, amax), amax != 0.0);
       let g = row * nb + b;
       for (var w = 0u; w < 8u; w++) {
         let v = vec4<f32>(Y[o + 4u * w], Y[o + 4u * w + 1u], Y[o + 4u * w + 2u], Y[o + 4u * w + 3u]);
