@@ -263,6 +263,7 @@ worker.onmessage = (event) => {
       state.ready = true;
       state.bootMs = m.boot_ms;
       state.readyMs = performance.now() - state.pageT0;
+      state.bootMarks = { offset: m.time_origin - performance.timeOrigin, marks: m.marks };
       state.models = m.build.models || [];
       // threads: the machine's cores when the page is cross-origin isolated, else 1
       if (!$("opt-threads").dataset.touched) $("opt-threads").value = m.threads_ok ? m.cores : 1;
@@ -281,6 +282,9 @@ worker.onmessage = (event) => {
         ui.select.value = state.models.find((mod) => mod.bundled).id;
         loadSelected();
       }
+      break;
+    case "timings":
+      (state.timings = state.timings || {})[m.phase] = m.marks;
       break;
     case "stop-flag":
       state.stopFlag = () => new Int32Array(m.memory ? m.memory.buffer : m.buffer, m.ptr, 1);

@@ -32,17 +32,37 @@ async function dropParts(key) {
   for (const req of await parts.keys()) if (req.url.startsWith(prefix)) await parts.delete(req);
 }
 
-// Bytes of the stored parts in order (each read whole: PART_BYTES at a time).
+// Bytes of the stored parts in order, as their bodies stream in (chunks of ~1 MB): reading a
+// part's body as a stream is 2-3x faster than its arrayBuffer() (which gathers 32 MB first),
+// and the engine takes each chunk while the next one arrives.
 async function* storedParts(key, sizes) {
   const parts = await caches.open(PARTS);
+  const damaged = (i) => new StoreError(`${key}: part ${i} of the stored bytes is missing or damaged (browser ` +
+                                        `storage was cleared?); it was deleted: load the model again`);
+  let next = parts.match(partKey(key, 0));
   for (let i = 0; i < sizes.length; i++) {
-    const hit = await parts.match(partKey(key, i));
-    const bytes = hit ? new Uint8Array(await hit.arrayBuffer()) : null;
-    if (!bytes || bytes.length !== sizes[i]) {
-      throw new StoreError(`${key}: part ${i} of the stored bytes is missing or damaged (browser storage was ` +
-                           `cleared?); it was deleted: load the model again`);
+    const hit = await next;
+    if (i + 1 < sizes.length) next = parts.match(partKey(key, i + 1));
+    if (!hit || !hit.body) throw damaged(i);
+    let got = 0;
+    const reader = hit.body.getReader();
+    try {
+      for (;;) {
+        let r;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          throw damaged(i);
+        }
+        if (r.done) break;
+        got += r.value.length;
+        if (got > sizes[i]) throw damaged(i);
+        yield r.value;
+      }
+    } finally {
+      reader.releaseLock();
     }
-    yield bytes;
+    if (got !== sizes[i]) throw damaged(i);
   }
 }
 

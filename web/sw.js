@@ -16,6 +16,7 @@ self.addEventListener("install", (event) => {
     const build = await (await cache.match("build.json")).json();
     const files = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
       .map((f) => build.pyodide.indexURL + f);
+    if (build.pyodide.snapshot) files.push(build.pyodide.indexURL + build.pyodide.snapshot); // Python, started
     const engine = self.pyllmEngineFlavor(build); // only the build the worker will load
     files.push(build.wheels.app, engine.wheel, ...(build.wheels.deps || []));
     if (engine.threads) {

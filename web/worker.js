@@ -43,6 +43,10 @@ import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource 
 import { selectBackend, diagnose } from "./webgpu_worker.js";
 
 const post = (m) => self.postMessage(m);
+// timing marks of the boot (ms since the worker started; the page adds its own offset)
+const bootMarks = [];
+const mark = (name) => bootMarks.push([name, Math.round(performance.now())]);
+mark("worker_start");
 let py = null;
 let session = null;
 let queue = Promise.resolve(); // load/generate/reset run one at a time; cancel jumps the queue
@@ -81,33 +85,68 @@ function pyMessage(err) {
   return last.replace(/^[A-Za-z_.]*(Error|Exception): /, "");
 }
 
+// Python from the build's memory snapshot (tools/pyodide_snapshot.py: started, with the app's
+// modules imported) when there is one: restoring it skips the interpreter's start, most of the
+// boot. Without one, or when it cannot be restored, Python starts the usual way.
+async function startPython(indexURL) {
+  const snap = build.pyodide.snapshot;
+  if (snap) {
+    try {
+      const bytes = fetch(new URL(snap, indexURL)).then((r) => {
+        if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
+        return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+      });
+      const restored = await loadPyodide({ indexURL: indexURL.href, _loadSnapshot: bytes });
+      mark("snapshot_restored");
+      return restored;
+    } catch (e) {
+      console.warn(`the Python snapshot could not be restored (${e.message || e}): starting Python`);
+    }
+  }
+  return loadPyodide({ indexURL: indexURL.href });
+}
+
 async function boot() {
   const t0 = performance.now();
   post({ type: "status", phase: "boot", text: "Starting Python (Pyodide)…" });
   build = await (await fetch(new URL("build.json", base), { cache: "no-cache" })).json();
-  py = await loadPyodide({ indexURL: new URL(build.pyodide.indexURL, base).href });
+  mark("build_json");
+  py = await startPython(new URL(build.pyodide.indexURL, base));
+  mark("pyodide");
   post({ type: "status", phase: "install", text: "Installing the app and the engine…" });
   engineFlavor = self.pyllmEngineFlavor(build);
   const wheels = [...(build.wheels.deps || []), build.wheels.app, engineFlavor.wheel];
   await py.loadPackage(wheels.map((w) => new URL(w, base).href), { messageCallback: () => {} });
+  mark("wheels");
   self._pyllm_post = (ev) => post(ev);
+  self._pyllm_mark = mark;
   session = py.runPython(`
-import js
+import js, time
 from pyodide.ffi import to_js
+_t = [time.perf_counter()]
+def _m(name):
+    js._pyllm_mark(name)
 import pyllm_engine_wasm
 from app.backends.ggml.library import load_library
+_m("imp_lib")
+_lib = load_library(pyllm_engine_wasm.LIBRARY)
+_m("dlopen")
 from app.worker import WorkerSession
+_m("imp_session")
 
 def _emit(event):
     js._pyllm_post(to_js(event, dict_converter=js.Object.fromEntries))
 
-WorkerSession(_emit, load_library(pyllm_engine_wasm.LIBRARY))
+WorkerSession(_emit, _lib)
 `);
+  mark("python");
   sideLib = session.lib;
   if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
   const engine = session.lib.eng_system_info().decode();
   const threadsOk = self.crossOriginIsolated === true && !!engineFlavor.threads;
+  mark("ready");
   post({ type: "ready", boot_ms: Math.round(performance.now() - t0), engine, build, threads_ok: threadsOk,
+         marks: bootMarks, time_origin: performance.timeOrigin,
          engine_flavor: engineFlavor.name,
          cores: navigator.hardwareConcurrency || 1 });
 }
@@ -155,11 +194,14 @@ async function startThreadsEngine(threads, modelBytes) {
 // digest) leaves nothing behind; a network failure keeps the good bytes for a resume.
 async function loadModel(msg) {
   const t0 = performance.now();
+  const lm = [];
+  const lmark = (name) => lm.push([name, Math.round(performance.now() - t0)]);
   // a local file (picker or drag-and-drop) is read in place, never copied into the store
   const src = msg.file
     ? { chunks: fileChunks(msg.file), total: msg.file.size, fromCache: false, resumedFrom: 0,
         commit: async () => {}, keep: async () => {}, discard: async () => {} }
     : await openModelSource(msg.url, { size: msg.size || 0, partBytes: msg.part_bytes || undefined });
+  lmark("source");
   const total = src.total || msg.size || 0;
   const threads = Math.max(1, Math.floor(msg.threads || 1));
   const sha256 = src.fromCache ? null : msg.sha256 || null; // stored bytes were checked when stored
@@ -177,6 +219,7 @@ async function loadModel(msg) {
   };
   try {
     const backend = await selectBackend(py, session, msg.backend);
+    lmark("backend");
     post({ type: "backend", ...backend });
     if (backend.backend === "webgpu") {
       useSideEngine(); // the sampler's engine; the model itself goes to the GPU
@@ -185,27 +228,39 @@ async function loadModel(msg) {
     } else {
       useSideEngine();
     }
+    lmark("engine");
     ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256 });
+    lmark("begin_load");
     const heap = () => py._module.HEAPU8;
+    let tWait = 0, tFeed = 0, tw = performance.now(), nch = 0;
     for await (const value of src.chunks) {
+      const tf = performance.now(); tWait += tf - tw; nch++;
+      if (nch === 1) lmark("first_chunk");
       const ptr = ms.staging(value.length);
       heap().set(value, ptr);
       ms.feed_staged(value.length);
       loaded += value.length;
       progress(false);
+      tw = performance.now(); tFeed += tw - tf;
     }
+    lmark("streamed");
+    lm.push(["wait_total", Math.round(tWait)], ["feed_total", Math.round(tFeed)], ["chunks", nch]);
     if (total && loaded !== total) { // the connection ended early: what arrived is good, resume later
       throw new NetworkError(`${msg.url || msg.name}: truncated download: got ${loaded} of ${total} bytes`);
     }
     progress(true);
     session.finish_load(); // emits "loaded" (checks every tensor got all its bytes, the size, the sha256)
+    lmark("finished");
     lastLoad = msg;
     try {
       await src.commit(sha256);
     } catch (e) {
       post({ type: "status", phase: "cache", text: `The model could not be stored for offline use (${e.message}).` });
     }
+    lmark("committed");
     post({ type: "chat-saved", info: await savedChatInfo(modelIdentity()) });
+    lmark("chat_saved");
+    post({ type: "timings", phase: "load", marks: lm });
   } catch (e) {
     abortDownloads();
     if (ms) session.abort_load();
