@@ -251,6 +251,10 @@ class WorkerSession:
         else:
             prompt = tok.encode(self.render(messages), add_special=True, parse_special=True)
         t_prompt = time.perf_counter()
+        rs = getattr(self.runner, "stats", None)
+        if not (hasattr(rs, "build_ms") and hasattr(rs, "compute_ms")):
+            rs = None
+        build0, compute0 = (rs.build_ms, rs.compute_ms) if rs is not None else (0.0, 0.0)
         room = self.runner.kv_size - len(prompt)
         if room <= 0:
             raise RuntimeError(f"the conversation ({len(prompt)} tokens) does not fit the context "
@@ -278,6 +282,9 @@ class WorkerSession:
                  "prefill_ms": round(st.prefill_ms, 1), "prefill_tok_s": round(st.prefill_tok_s, 2),
                  "decode_tok_s": round(st.decode_tok_s, 2), "first_token_ms": round(st.ttft_ms, 1),
                  "prompt_ms": round((t_prompt - t0) * 1e3, 1)}
+        if rs is not None:  # where the reply's time went: building graphs (Python) and computing them
+            stats["graph_build_ms"] = round(rs.build_ms - build0, 1)
+            stats["compute_ms"] = round(rs.compute_ms - compute0, 1)
         done = {"type": "done", "id": request_id, "text": reply.text, "stats": stats, "stopped": reply.stop_reason}
         self.emit(done)
         return done
