@@ -36,8 +36,10 @@ from wasm_ext.sources import cache_root, file_sha256  # noqa: E402
 
 # imported into the snapshot: everything the worker's boot, a model load and a first reply
 # import anyway (stdlib and app); what is not listed is imported from the files as before
-IMPORTS = ("ctypes", "hashlib", "asyncio", "json", "struct", "array", "datetime", "unicodedata",
-           "pyodide.ffi", "app.worker", "app.worker.session", "app.worker.jslib", "app.worker.chat_state",
+IMPORTS = ("ctypes", "hashlib", "asyncio", "json", "struct", "array", "datetime", "unicodedata", "pyodide.ffi",
+           # what Pyodide's package loader imports on its first use (the worker installs the engine)
+           "email", "encodings.cp437", "importlib.metadata", "tarfile", "zipfile", "site",
+           "app.worker", "app.worker.session", "app.worker.jslib", "app.worker.chat_state", "app.worker.gpu",
            "app.gguf", "app.store.stream", "app.backends.ggml.library", "app.backends.ggml.runner",
            "app.backends.ggml.graph", "app.models", "app.tokenizer", "app.generate", "app.sampling", "app.chat")
 FORMAT = 1  # bump when what goes into the snapshot changes
