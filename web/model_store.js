@@ -33,36 +33,43 @@ async function dropParts(key) {
 }
 
 // Bytes of the stored parts in order, as their bodies stream in (chunks of ~1 MB): reading a
-// part's body as a stream is 2-3x faster than its arrayBuffer() (which gathers 32 MB first),
-// and the engine takes each chunk while the next one arrives.
+// part's body as a stream is 2-3x faster than its arrayBuffer() (which gathers 32 MB first).
+// The reads run in a worker of their own (web/part_reader.js), READ_WINDOW bytes at most
+// ahead of the engine, so they overlap the copies into the engine.
+const READ_WINDOW = 64 << 20;
+
 async function* storedParts(key, sizes) {
-  const parts = await caches.open(PARTS);
   const damaged = (i) => new StoreError(`${key}: part ${i} of the stored bytes is missing or damaged (browser ` +
                                         `storage was cleared?); it was deleted: load the model again`);
-  let next = parts.match(partKey(key, 0));
-  for (let i = 0; i < sizes.length; i++) {
-    const hit = await next;
-    if (i + 1 < sizes.length) next = parts.match(partKey(key, i + 1));
-    if (!hit || !hit.body) throw damaged(i);
-    let got = 0;
-    const reader = hit.body.getReader();
-    try {
-      for (;;) {
-        let r;
-        try {
-          r = await reader.read();
-        } catch (e) {
-          throw damaged(i);
-        }
-        if (r.done) break;
-        got += r.value.length;
-        if (got > sizes[i]) throw damaged(i);
-        yield r.value;
+  const reader = new Worker(new URL("./part_reader.js", import.meta.url));
+  const queue = [];
+  let wake = null;
+  reader.onmessage = (e) => {
+    queue.push(e.data);
+    if (wake) wake();
+  };
+  reader.onerror = (e) => {
+    queue.push({ error: -1, message: e.message });
+    if (wake) wake();
+  };
+  reader.postMessage({ parts: PARTS, keys: sizes.map((_, i) => partKey(key, i)), sizes, window: READ_WINDOW });
+  let consumed = 0;
+  try {
+    for (;;) {
+      while (!queue.length) await new Promise((resolve) => { wake = resolve; });
+      wake = null;
+      const m = queue.shift();
+      if (m.done) return;
+      if (m.error != null) {
+        if (m.error < 0) throw new StoreError(`${key}: reading the stored bytes failed (${m.message})`);
+        throw damaged(m.error);
       }
-    } finally {
-      reader.releaseLock();
+      yield m.chunk;
+      consumed += m.chunk.length;
+      reader.postMessage({ consumed });
     }
-    if (got !== sizes[i]) throw damaged(i);
+  } finally {
+    reader.terminate();
   }
 }
 

@@ -6,7 +6,7 @@ importScripts("engine_flavor.js"); // self.pyllmEngineFlavor: the engine build t
 
 const SHELL = "pyllm-shell-v1";
 const CORE = ["./", "index.html", "app.js", "worker.js", "engine_bridge.js", "model_store.js", "saved_chats.js",
-              "style.css", "build.json", "engine_flavor.js", "wheel_files.js",
+              "style.css", "build.json", "engine_flavor.js", "wheel_files.js", "part_reader.js",
               "webgpu_device.js", "webgpu_worker.js", "webgpu_ui.js"];
 
 self.addEventListener("install", (event) => {
