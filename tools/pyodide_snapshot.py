@@ -42,6 +42,7 @@ IMPORTS = ("ctypes", "hashlib", "asyncio", "json", "struct", "array", "datetime"
            "app.worker", "app.worker.session", "app.worker.jslib", "app.worker.chat_state", "app.worker.gpu",
            "app.gguf", "app.store.stream", "app.backends.ggml.library", "app.backends.ggml.runner",
            "app.backends.ggml.graph", "app.models", "app.tokenizer", "app.generate", "app.sampling", "app.chat")
+KEEP = 8  # snapshots kept in the cache
 FORMAT = 1  # bump when what goes into the snapshot changes
 
 _SCRIPT = r"""
@@ -100,6 +101,10 @@ def make_snapshot(pyodide_dir: Path, wheels: list[Path], imports: tuple[str, ...
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 g.write(chunk)
         os.replace(tmp_out, out)
+    # keep the newest few (every change of the app makes one, ~7.5 MB each)
+    old = sorted(out.parent.glob("snapshot-*.bin.gz"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP:]
+    for p in old:
+        p.unlink(missing_ok=True)
     return out
 
 
