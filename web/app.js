@@ -11,7 +11,7 @@ const ui = {
   form: $("composer"),
 };
 const state = { ready: false, loaded: false, busy: false, models: [], messages: [], current: null, nextId: 1,
-                bootMs: null, pageT0: performance.now() };
+                bootMs: null, pageT0: performance.now(), timings: {} };
 window.pyllm = state; // for tests and the curious
 
 const worker = new Worker("worker.js", { type: "module" });
@@ -19,6 +19,25 @@ window.pyllmWorker = worker;
 const webgpuEvent = setupWebGPU(worker, state);
 // the app shell works offline after one visit (web/sw.js); models live in the Cache API
 if ("serviceWorker" in navigator) navigator.serviceWorker.register("sw.js").catch(() => {});
+
+// Where the time went (web/worker.js phase clocks, app/worker/session.py): the boot from the
+// page's start to a ready worker, and the last model load.
+function showTimings() {
+  const t = state.timings;
+  const fmt = (phases) => phases.filter(([, ms]) => ms != null).map(([n, ms]) => `${n} ${(ms / 1000).toFixed(2)}`)
+    .join(" · ");
+  const sum = (phases) => phases.reduce((a, [n, ms]) => a + (n === "stream_waiting" ? 0 : ms), 0);
+  const lines = [];
+  if (t.boot) {
+    lines.push(`Boot ${(sum(t.boot) / 1000).toFixed(2)} s` + (t.pythonFrom === "snapshot" ? " (Python from its snapshot)" : "") +
+               `: ${fmt(t.boot)}`);
+  }
+  if (t.load) {
+    const py = t.model ? Object.entries(t.model).map(([k, ms]) => [k.replace(/_ms$/, ""), ms]) : [];
+    lines.push(`Load ${(sum(t.load) / 1000).toFixed(2)} s: ${fmt(t.load)}` + (py.length ? ` (Python: ${fmt(py)})` : ""));
+  }
+  $("timings").textContent = lines.join("\n");
+}
 
 function setStatus(text, isError = false) {
   ui.status.textContent = text;
@@ -263,6 +282,10 @@ worker.onmessage = (event) => {
       state.ready = true;
       state.bootMs = m.boot_ms;
       state.readyMs = performance.now() - state.pageT0;
+      // the worker's clock starts when it is created: its phases follow the page's own start
+      state.timings.boot = [["page", Math.round(m.time_origin - performance.timeOrigin)], ...(m.timings || [])];
+      state.timings.pythonFrom = m.python_from;
+      showTimings();
       state.models = m.build.models || [];
       // threads: the machine's cores when the page is cross-origin isolated, else 1
       if (!$("opt-threads").dataset.touched) $("opt-threads").value = m.threads_ok ? m.cores : 1;
@@ -281,6 +304,10 @@ worker.onmessage = (event) => {
         ui.select.value = state.models.find((mod) => mod.bundled).id;
         loadSelected();
       }
+      break;
+    case "timings":
+      state.timings[m.phase] = m.timings;
+      showTimings();
       break;
     case "stop-flag":
       state.stopFlag = () => new Int32Array(m.memory ? m.memory.buffer : m.buffer, m.ptr, 1);
@@ -316,6 +343,7 @@ worker.onmessage = (event) => {
         (m.speed ? ` · ${fmtBytes(m.speed)}/s` : "") + (m.eta_s ? ` · ${m.eta_s.toFixed(0)} s left` : "");
       break;
     case "loaded":
+      state.timings.model = m.timings || null;
       state.loaded = true;
       state.busy = false;
       state.loadedMs = performance.now() - state.loadT0;

@@ -32,17 +32,44 @@ async function dropParts(key) {
   for (const req of await parts.keys()) if (req.url.startsWith(prefix)) await parts.delete(req);
 }
 
-// Bytes of the stored parts in order (each read whole: PART_BYTES at a time).
+// Bytes of the stored parts in order, as their bodies stream in (chunks of ~1 MB): reading a
+// part's body as a stream is 2-3x faster than its arrayBuffer() (which gathers 32 MB first).
+// The reads run in a worker of their own (web/part_reader.js), READ_WINDOW bytes at most
+// ahead of the engine, so they overlap the copies into the engine.
+const READ_WINDOW = 64 << 20;
+
 async function* storedParts(key, sizes) {
-  const parts = await caches.open(PARTS);
-  for (let i = 0; i < sizes.length; i++) {
-    const hit = await parts.match(partKey(key, i));
-    const bytes = hit ? new Uint8Array(await hit.arrayBuffer()) : null;
-    if (!bytes || bytes.length !== sizes[i]) {
-      throw new StoreError(`${key}: part ${i} of the stored bytes is missing or damaged (browser storage was ` +
-                           `cleared?); it was deleted: load the model again`);
+  const damaged = (i) => new StoreError(`${key}: part ${i} of the stored bytes is missing or damaged (browser ` +
+                                        `storage was cleared?); it was deleted: load the model again`);
+  const reader = new Worker(new URL("./part_reader.js", import.meta.url));
+  const queue = [];
+  let wake = null;
+  reader.onmessage = (e) => {
+    queue.push(e.data);
+    if (wake) wake();
+  };
+  reader.onerror = (e) => {
+    queue.push({ error: -1, message: e.message });
+    if (wake) wake();
+  };
+  reader.postMessage({ parts: PARTS, keys: sizes.map((_, i) => partKey(key, i)), sizes, window: READ_WINDOW });
+  let consumed = 0;
+  try {
+    for (;;) {
+      while (!queue.length) await new Promise((resolve) => { wake = resolve; });
+      wake = null;
+      const m = queue.shift();
+      if (m.done) return;
+      if (m.error != null) {
+        if (m.error < 0) throw new StoreError(`${key}: reading the stored bytes failed (${m.message})`);
+        throw damaged(m.error);
+      }
+      yield m.chunk;
+      consumed += m.chunk.length;
+      reader.postMessage({ consumed });
     }
-    yield bytes;
+  } finally {
+    reader.terminate();
   }
 }
 

@@ -6,7 +6,7 @@ importScripts("engine_flavor.js"); // self.pyllmEngineFlavor: the engine build t
 
 const SHELL = "pyllm-shell-v1";
 const CORE = ["./", "index.html", "app.js", "worker.js", "engine_bridge.js", "model_store.js", "saved_chats.js",
-              "style.css", "build.json", "engine_flavor.js",
+              "style.css", "build.json", "engine_flavor.js", "wheel_files.js", "part_reader.js",
               "webgpu_device.js", "webgpu_worker.js", "webgpu_ui.js"];
 
 self.addEventListener("install", (event) => {
@@ -16,6 +16,7 @@ self.addEventListener("install", (event) => {
     const build = await (await cache.match("build.json")).json();
     const files = ["pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"]
       .map((f) => build.pyodide.indexURL + f);
+    if (build.pyodide.snapshot) files.push(build.pyodide.indexURL + build.pyodide.snapshot); // Python, started
     const engine = self.pyllmEngineFlavor(build); // only the build the worker will load
     files.push(build.wheels.app, engine.wheel, ...(build.wheels.deps || []));
     if (engine.threads) {

@@ -20,7 +20,11 @@
 //                 quota, persisted}); a load may carry sha256 (checked while streaming) and
 //                 part_bytes (the store's part size; tests use small parts)
 // worker -> page: {type: "status", phase, text}     boot steps
-//                 {type: "ready", boot_ms, engine, build}
+//                 {type: "ready", boot_ms, engine, build, timings, python_from, time_origin}   timings:
+//                 the boot's phases ([name, ms]: script, build.json, python (from the snapshot or
+//                 started), wheels, app); time_origin: the worker's clock origin (the page's offset)
+//                 {type: "timings", phase: "load", timings}   a load's phases (open, engine,
+//                 stream, stream_waiting, finish, store); "loaded" has Python's own (header, ...)
 //                 {type: "progress", loaded, total, percent, speed, eta_s, cached, resumed_from}
 //                 {type: "loaded", ...}             model facts, load_ms, backend, adapter
 //                 {type: "backend", backend, adapter, reason}   what the load runs on
@@ -41,8 +45,27 @@ import "./engine_flavor.js"; // defines self.pyllmEngineFlavor
 import { getSavedChat, putSavedChat, savedChatInfo } from "./saved_chats.js";
 import { abortDownloads, deleteStored, listStore, NetworkError, openModelSource } from "./model_store.js";
 import { selectBackend, diagnose } from "./webgpu_worker.js";
+import { fetchWheelFiles, installWheelFiles } from "./wheel_files.js";
 
 const post = (m) => self.postMessage(m);
+// Where the time goes: a clock of phases, each [name, ms]. The boot's go with "ready" (the
+// first, "script", is the worker's own start: fetching and evaluating this module), the
+// load's with "timings" after a load; Python adds its own (app/worker/session.py).
+function phaseClock(t0 = 0) {
+  const phases = [];
+  let last = t0;
+  return {
+    phases,
+    lap(name) {
+      const now = performance.now();
+      phases.push([name, Math.round(now - last)]);
+      last = now;
+    },
+  };
+}
+const bootClock = phaseClock();
+bootClock.lap("script");
+let pythonFrom = "start"; // or "snapshot"
 let py = null;
 let session = null;
 let queue = Promise.resolve(); // load/generate/reset run one at a time; cancel jumps the queue
@@ -81,15 +104,50 @@ function pyMessage(err) {
   return last.replace(/^[A-Za-z_.]*(Error|Exception): /, "");
 }
 
+// Python from the build's memory snapshot (tools/pyodide_snapshot.py: started, with the app's
+// modules imported) when there is one: restoring it skips the interpreter's start, most of the
+// boot. Without one, or when it cannot be restored, Python starts the usual way.
+async function startPython(indexURL) {
+  const snap = build.pyodide.snapshot;
+  if (snap) {
+    try {
+      const bytes = fetch(new URL(snap, indexURL)).then((r) => {
+        if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);
+        return new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+      });
+      const restored = await loadPyodide({ indexURL: indexURL.href, _loadSnapshot: bytes });
+      pythonFrom = "snapshot";
+      return restored;
+    } catch (e) {
+      console.warn(`the Python snapshot could not be restored (${e.message || e}): starting Python`);
+    }
+  }
+  return loadPyodide({ indexURL: indexURL.href });
+}
+
 async function boot() {
   const t0 = performance.now();
   post({ type: "status", phase: "boot", text: "Starting Python (Pyodide)…" });
   build = await (await fetch(new URL("build.json", base), { cache: "no-cache" })).json();
-  py = await loadPyodide({ indexURL: new URL(build.pyodide.indexURL, base).href });
-  post({ type: "status", phase: "install", text: "Installing the app and the engine…" });
+  bootClock.lap("build.json");
   engineFlavor = self.pyllmEngineFlavor(build);
-  const wheels = [...(build.wheels.deps || []), build.wheels.app, engineFlavor.wheel];
-  await py.loadPackage(wheels.map((w) => new URL(w, base).href), { messageCallback: () => {} });
+  // the pure-Python wheels are fetched and unpacked while Python starts (web/wheel_files.js)
+  const pure = [...(build.wheels.deps || []), build.wheels.app].map((w) => new URL(w, base).href);
+  const pureFiles = Promise.all(pure.map(fetchWheelFiles));
+  pureFiles.catch(() => {}); // handled below
+  py = await startPython(new URL(build.pyodide.indexURL, base));
+  bootClock.lap("python");
+  post({ type: "status", phase: "install", text: "Installing the app and the engine…" });
+  let files = null;
+  try {
+    files = await pureFiles;
+  } catch (e) {
+    console.warn(`unpacking the wheels in JS failed (${e.message || e}): Pyodide installs them`);
+  }
+  if (files) files.forEach((f) => installWheelFiles(py, f));
+  const wheels = [...(files ? [] : pure), new URL(engineFlavor.wheel, base).href];
+  await py.loadPackage(wheels, { messageCallback: () => {} });
+  bootClock.lap("wheels");
   self._pyllm_post = (ev) => post(ev);
   session = py.runPython(`
 import js
@@ -103,11 +161,13 @@ def _emit(event):
 
 WorkerSession(_emit, load_library(pyllm_engine_wasm.LIBRARY))
 `);
+  bootClock.lap("app");
   sideLib = session.lib;
   if (sideStopFlag) shareStopFlag(() => sideStopFlag, { buffer: sideStopFlag.buffer, ptr: 0 });
   const engine = session.lib.eng_system_info().decode();
   const threadsOk = self.crossOriginIsolated === true && !!engineFlavor.threads;
   post({ type: "ready", boot_ms: Math.round(performance.now() - t0), engine, build, threads_ok: threadsOk,
+         timings: bootClock.phases, python_from: pythonFrom, time_origin: performance.timeOrigin,
          engine_flavor: engineFlavor.name,
          cores: navigator.hardwareConcurrency || 1 });
 }
@@ -155,11 +215,13 @@ async function startThreadsEngine(threads, modelBytes) {
 // digest) leaves nothing behind; a network failure keeps the good bytes for a resume.
 async function loadModel(msg) {
   const t0 = performance.now();
+  const clock = phaseClock(t0);
   // a local file (picker or drag-and-drop) is read in place, never copied into the store
   const src = msg.file
     ? { chunks: fileChunks(msg.file), total: msg.file.size, fromCache: false, resumedFrom: 0,
         commit: async () => {}, keep: async () => {}, discard: async () => {} }
     : await openModelSource(msg.url, { size: msg.size || 0, partBytes: msg.part_bytes || undefined });
+  clock.lap("open");
   const total = src.total || msg.size || 0;
   const threads = Math.max(1, Math.floor(msg.threads || 1));
   const sha256 = src.fromCache ? null : msg.sha256 || null; // stored bytes were checked when stored
@@ -185,26 +247,36 @@ async function loadModel(msg) {
     } else {
       useSideEngine();
     }
+    clock.lap("engine");
     ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256 });
     const heap = () => py._module.HEAPU8;
+    let waited = 0;
+    let tw = performance.now();
     for await (const value of src.chunks) {
+      waited += performance.now() - tw;
       const ptr = ms.staging(value.length);
       heap().set(value, ptr);
       ms.feed_staged(value.length);
       loaded += value.length;
       progress(false);
+      tw = performance.now();
     }
+    clock.lap("stream"); // the bytes into the engine (Python's header, runner and copies are part of it)
+    clock.phases.push(["stream_waiting", Math.round(waited)]); // of which waiting for bytes
     if (total && loaded !== total) { // the connection ended early: what arrived is good, resume later
       throw new NetworkError(`${msg.url || msg.name}: truncated download: got ${loaded} of ${total} bytes`);
     }
     progress(true);
     session.finish_load(); // emits "loaded" (checks every tensor got all its bytes, the size, the sha256)
+    clock.lap("finish");
     lastLoad = msg;
     try {
       await src.commit(sha256);
     } catch (e) {
       post({ type: "status", phase: "cache", text: `The model could not be stored for offline use (${e.message}).` });
     }
+    clock.lap("store");
+    post({ type: "timings", phase: "load", timings: clock.phases });
     post({ type: "chat-saved", info: await savedChatInfo(modelIdentity()) });
   } catch (e) {
     abortDownloads();

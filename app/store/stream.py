@@ -66,6 +66,7 @@ class ModelStream:
         self._staging_size = 0
         self.t_start = time.perf_counter()
         self.t_header = 0.0
+        self.t_runner = 0.0
 
     # -- chunk input --------------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class ModelStream:
         # the runner allocates the engine pools; tensors are filled by _dispatch
         recorded: list[tuple[int, TensorInfo]] = []
         self.runner = self.make_runner(self.gguf, lambda h, info: recorded.append((h, info)))
+        self.t_runner = time.perf_counter()
         self.lib = getattr(self.runner, "lib", None) or self._lib()
         base = self.gguf.data_offset
         self._targets = sorted((_Target(base + info.offset, h, info) for h, info in recorded),

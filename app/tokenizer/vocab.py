@@ -8,6 +8,7 @@ tokens are "special" (split out before BPE/SPM, hidden when detokenizing without
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from .pretokenize import PreSpec, get_pre_tokenizer
@@ -113,11 +114,12 @@ class Vocab:
     def from_metadata(cls, md: dict[str, Any]) -> "Vocab":
         model, tokens = _model_and_tokens(md)
         n = len(tokens)
-        tokens = [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
+        # (262k entries for some models: map() where a comprehension is not needed)
+        tokens = list(tokens) if all(tokens) else [t if t else f"[EMPTY_{i}]" for i, t in enumerate(tokens)]
         scores = md.get(KV + "scores")
-        scores = [float(s) for s in scores[:n]] if scores is not None else [0.0] * n
+        scores = list(map(float, scores[:n])) if scores is not None else [0.0] * n
         types = md.get(KV + "token_type")
-        attrs = [_TYPE_TO_ATTR.get(t, 0) for t in types[:n]] if types is not None else [NORMAL] * n
+        attrs = list(map(_TYPE_TO_ATTR.get, types[:n], repeat(0))) if types is not None else [NORMAL] * n
         if len(scores) < n or len(attrs) < n:
             raise TokenizerError(f"tokenizer.ggml.scores/token_type hold fewer than the {n} tokens")
 
@@ -211,9 +213,10 @@ class Vocab:
                 ids[name] = i
                 self._mark_control(i)
         # Control tokens named "unused" are unused.
-        for i, a in enumerate(attrs):
-            if a & CONTROL and not a & UNUSED and "unused" in self.tokens[i]:
-                attrs[i] = a | UNUSED
+        tokens = self.tokens
+        for i in [i for i, a in enumerate(attrs) if a & CONTROL and not a & UNUSED]:
+            if "unused" in tokens[i]:
+                attrs[i] |= UNUSED
 
         eog = {ids[k] for k in ("fim_pad", "fim_rep", "fim_sep") if ids[k] is not None}
         for text in _EOG_TEXTS:

@@ -108,16 +108,19 @@ class WorkerSession:
         except Exception:
             ms.abort()
             raise
+        t_fin = time.perf_counter()
         from ..tokenizer import Tokenizer
         self.runner, self.gguf = runner, ms.gguf
         runner.set_abort_flag(self.abort_flag)
         runner.set_abort_function(self.abort_function)
         self.tokenizer = Tokenizer.from_metadata(self.gguf.metadata)
+        t_tok = time.perf_counter()
         try:
             from ..chat import chat_template_from_metadata
             self.template = chat_template_from_metadata(self.gguf.metadata, self.tokenizer)
         except Exception:  # Jinja2 missing or a broken template: plain prompts still work
             self.template = None
+        t_tpl = time.perf_counter()
         n_params = sum(t.n_elements for t in self.gguf.tensors)
         info = {"type": "loaded", "model": self.model_name,
                 "arch": self.gguf.metadata.get("general.architecture"),
@@ -130,6 +133,10 @@ class WorkerSession:
                 "flavor": "pthreads" if "pthreads" in str(getattr(self._lib(), "path", "")) else "side",
                 "backend": "webgpu" if self.gpu is not None else "wasm",
                 "adapter": getattr(self.gpu, "name", None)}
+        ms_ = lambda a, b: round((b - a) * 1e3, 1)
+        info["timings"] = {"header_ms": ms_(ms.t_start, ms.t_header), "runner_ms": ms_(ms.t_header, ms.t_runner),
+                           "stream_ms": ms_(ms.t_runner, t_fin), "tokenizer_ms": ms_(t_fin, t_tok),
+                           "template_ms": ms_(t_tok, t_tpl), "info_ms": ms_(t_tpl, time.perf_counter())}
         self.emit(info)
         return info
 
@@ -237,11 +244,17 @@ class WorkerSession:
         if self.runner is None:
             raise RuntimeError("no model loaded")
         opts = dict(options or {})
+        t0 = time.perf_counter()
         tok, llm = self.tokenizer, self._llm()
         if opts.get("raw"):
             prompt = tok.encode(messages[-1]["content"], add_special=True, parse_special=False)
         else:
             prompt = tok.encode(self.render(messages), add_special=True, parse_special=True)
+        t_prompt = time.perf_counter()
+        rs = getattr(self.runner, "stats", None)
+        if not (hasattr(rs, "build_ms") and hasattr(rs, "compute_ms")):
+            rs = None
+        build0, compute0 = (rs.build_ms, rs.compute_ms) if rs is not None else (0.0, 0.0)
         room = self.runner.kv_size - len(prompt)
         if room <= 0:
             raise RuntimeError(f"the conversation ({len(prompt)} tokens) does not fit the context "
@@ -267,7 +280,11 @@ class WorkerSession:
         st = reply.stats
         stats = {"n_prompt": st.prompt_tokens, "n_eval": st.prefill_tokens, "n_gen": st.generated_tokens,
                  "prefill_ms": round(st.prefill_ms, 1), "prefill_tok_s": round(st.prefill_tok_s, 2),
-                 "decode_tok_s": round(st.decode_tok_s, 2), "first_token_ms": round(st.ttft_ms, 1)}
+                 "decode_tok_s": round(st.decode_tok_s, 2), "first_token_ms": round(st.ttft_ms, 1),
+                 "prompt_ms": round((t_prompt - t0) * 1e3, 1)}
+        if rs is not None:  # where the reply's time went: building graphs (Python) and computing them
+            stats["graph_build_ms"] = round(rs.build_ms - build0, 1)
+            stats["compute_ms"] = round(rs.compute_ms - compute0, 1)
         done = {"type": "done", "id": request_id, "text": reply.text, "stats": stats, "stopped": reply.stop_reason}
         self.emit(done)
         return done

@@ -81,6 +81,21 @@ def test_page_loads_default_model_and_streams_a_reply(site_url: str, browser, tm
     assert page.evaluate("window.pyllm.lastError") is None, (page.inner_text("#status"), logs)
     info = page.inner_text("#model-info")
     assert "gemma3" in info
+    # where the time went: the boot's phases (Python restored from the build's snapshot) and the
+    # load's (web/worker.js, app/worker/session.py), kept by the page and shown under the chat
+    timings = page.evaluate("window.pyllm.timings")
+    boot = dict(timings["boot"])
+    assert list(boot) == ["page", "script", "build.json", "python", "wheels", "app"], timings
+    assert timings["pythonFrom"] == "snapshot", (timings, logs)
+    assert all(ms >= 0 for ms in boot.values())
+    assert sum(boot.values()) <= page.evaluate("performance.now()")  # from the page's start to ready
+    page.wait_for_function("!!window.pyllm.timings.load", timeout=10_000)
+    load = dict(page.evaluate("window.pyllm.timings.load"))
+    assert {"open", "engine", "stream", "stream_waiting", "finish", "store"} <= set(load), load
+    assert {"header_ms", "runner_ms", "tokenizer_ms"} <= set(page.evaluate("window.pyllm.timings.model"))
+    shown = page.text_content("#timings")
+    assert shown.startswith("Boot ") and "(Python from its snapshot)" in shown and "\nLoad " in shown, shown
+    assert "python " in shown and "header " in shown, shown
     # cross-origin isolated with 2+ cores: the pthreads module runs it
     cores = page.evaluate("navigator.hardwareConcurrency")
     assert (f"{cores} threads" if cores > 1 else "1 thread") in info, info
