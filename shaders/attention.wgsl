@@ -5,6 +5,7 @@
 // path): q rounded to f16, keys visited in order with the output accumulated in f16.
 // Without it (64+ rows, ggml's tiled path) the chunk's scores go through an f32 online
 // softmax.
+//#include f16_round
 override Q_F16: bool = true;
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
@@ -24,7 +25,7 @@ var<workgroup> red: array<f32, 64>;
 
 const NEG = -3.4028234663852886e38;  // -FLT_MAX exactly (Tint rejects a literal past it)
 
-fn f16r(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+fn f16r(v: f32) -> f32 { return unpack2x16float(pack_f16x2(vec2<f32>(v, 0.0))).x; }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -35,7 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let qbase = (t * p.n_head + h) * p.hd;
   for (var d = li; d < p.hd; d += 64u) {
     var v = Q[qbase + d];
-    if (Q_F16) { v = unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+    if (Q_F16) { v = unpack2x16float(pack_f16x2(vec2<f32>(v, 0.0))).x; }
     qv[d] = v;
   }
   workgroupBarrier();

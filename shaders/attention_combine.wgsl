@@ -1,7 +1,11 @@
 // Merge the chunk partials of attention_split.wgsl: y = sum_i acc_i e^(m_i - M) /
 // sum_i l_i e^(m_i - M), one workgroup per (head, token). QUANT (a fusion the recorder
 // applies): also write the output row as Q8_0 blocks for the output projection.
+//#include f16_round
 override QUANT: bool = false;
+override FMA_NATIVE: bool = false;  // float_exact.wgsl's mad() (unused here)
+var<private> OB: u32;
+//#include float_exact
 struct P { hd: u32, n_head: u32, n_split: u32, scales: u32 }
 @group(0) @binding(0) var<storage, read> Part: array<f32>;
 @group(0) @binding(1) var<storage, read_write> Y: array<f32>;
@@ -13,6 +17,7 @@ const NEG = -3.4028234663852886e38;  // -FLT_MAX exactly (Tint rejects a literal
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  OB = select(0u, 1u, p.scales == 0xffffffffu);  // 0, unknown to the compiler (float_exact.wgsl)
   let h = wg.x;
   let t = wg.y;
   let stride = 2u + p.hd;
@@ -37,7 +42,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
   }
   let ybase = (t * p.n_head + h) * p.hd;
-  let inv = 1.0 / L;  // ggml scales by 1/S
+  let inv = div_exact(1.0, L);  // ggml scales by 1/S (divisions rounded as the CPU's)
   for (var r = 0u; r < 4u; r++) {
     let d = li + 64u * r;
     if (d < p.hd) {
@@ -52,15 +57,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (li < nbh) {
       var amax = 0.0;
       for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(outv[32u * li + i])); }
-      let d = amax / 127.0;
-      let id = select(0.0, 127.0 / amax, amax != 0.0);
+      let d = div_exact(amax, 127.0);
+      let id = select(0.0, div_exact(127.0, amax), amax != 0.0);
       let blk = (t * p.n_head + h) * nbh + li;   // rows are contiguous: block index in [n][K/32]
       for (var w = 0u; w < 8u; w++) {
         let o = 32u * li + 4u * w;
         let v = vec4<f32>(outv[o], outv[o + 1u], outv[o + 2u], outv[o + 3u]);
         Qo[blk * 8u + w] = pack4xI8(vec4<i32>(round(v * id)));
       }
-      Qo[p.scales + blk] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x);
+      Qo[p.scales + blk] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(d, 0.0))).x);
     }
   }
 }

@@ -10,6 +10,7 @@
 // AVX-512 sum (4 x 16 fma lanes, then its reduction tree; head_dim a multiple of 64), the
 // softmax factors are glibc's expf (float_exact.wgsl) and the f16 accumulator update is a
 // fused multiply-add (emulated where the device does not fuse: FMA_NATIVE false).
+//#include f16_round
 override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
 override EXACT: bool = true;  // false: plain f32 accumulation (no f16 rounding, q in f32)
 override FMA_NATIVE: bool = false;
@@ -63,7 +64,7 @@ fn kq_ggml(kb: u32) -> f32 {  // q . k as ggml_vec_dot_f16 sums it on AVX-512 (G
 
 fn f16r(v: f32) -> f32 {
   if (!EXACT) { return v; }
-  return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x;
+  return unpack2x16float(pack_f16x2(vec2<f32>(v, 0.0))).x;
 }
 
 fn vval(vb: u32, d: u32) -> f32 {  // V of dim d (< head_dim, else 0) for the tile row at word vb
@@ -94,7 +95,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var d = li; d < p.hd; d += 64u) { qv[d] = f16r(Q[qbase + d]); }
   workgroupBarrier();
   var scale = p.scale;
-  if (p.softcap != 0.0) { scale = scale / p.softcap; }
+  if (p.softcap != 0.0) { scale = div_exact(scale, p.softcap); }
   let cnt = c1 + 1u - c0;
   for (var i = li; i < cnt; i += 64u) {
     let kb = ((c0 + i) * E + g * p.hd) / 2u;

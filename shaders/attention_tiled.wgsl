@@ -8,6 +8,7 @@
 //   over the tile's cells (simd_gemm); at the end out * (1 / S).
 // One workgroup of 64 threads per (head, query row). No soft-capping (tanhf): the recorder
 // takes attention.wgsl for that.
+//#include f16_round
 override FMA_NATIVE: bool = false;
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
@@ -111,7 +112,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     workgroupBarrier();
   }
-  let inv = 1.0 / S;
+  let inv = div_exact(1.0, S);
   for (var r = 0u; r < 4u; r++) {
     let d = li + 64u * r;
     if (d < p.hd) { Y[qbase + d] = acc[r] * inv; }

@@ -2,6 +2,7 @@
 // add/mul broadcast a [d] vector over [d, n] rows.
 //   OP: 0 add, 1 mul, 2 scale (a * s), 3 tanh, 4 swiglu silu(a)*b, 5 geglu gelu_tanh(a)*b
 // geglu follows ggml's CPU (GGML_GELU_FP16): gelu looked up at f16 precision.
+//#include f16_round
 override OP: u32 = 0u;
 override EXACT: bool = false;  // swiglu with ggml's AVX-512 expf (float_exact.wgsl), geglu from ggml's table
 override FMA_NATIVE: bool = false;
@@ -16,7 +17,7 @@ var<private> OB: u32;
 
 //#include float_exact
 
-fn f16r(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+fn f16r(v: f32) -> f32 { return unpack2x16float(pack_f16x2(vec2<f32>(v, 0.0))).x; }
 fn tanh_safe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
 @compute @workgroup_size(256)
@@ -39,7 +40,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   } else {
     var g: f32;
     if (a <= -10.0) { g = 0.0; } else if (a >= 10.0) { g = a; } else if (EXACT) {
-      g = gelu_tab[pack2x16float(vec2<f32>(a, 0.0)) & 0xFFFFu];
+      g = gelu_tab[pack_f16x2(vec2<f32>(a, 0.0)) & 0xFFFFu];
     } else {
       let x = f16r(a);
       g = f16r(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));

@@ -150,4 +150,4 @@ fn vexpf_ggml(x: f32) -> f32 {
   return ldexp(j, i32(n));
 }
 
-fn silu_ggml(x: f32) -> f32 { return x / ob(1.0 + vexpf_ggml(ob(0.0 - x))); }
+fn silu_ggml(x: f32) -> f32 { return div_exact(x, ob(1.0 + vexpf_ggml(ob(0.0 - x)))); }

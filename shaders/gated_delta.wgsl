@@ -18,6 +18,7 @@
 // slices of one buffer O (words p.y and p.q8; y stored as bits), and the small per-head /
 // per-channel weights (dt bias, A, the GATE norm weight) ride in the uniform (p.w).
 //#include rec_view
+//#include f16_round
 override VPL4: u32 = 16u;   // S * S / 1024: vec4s of state a thread holds (16 for S = 128)
 override UQK: u32 = 0u;
 override UV: u32 = 0u;
@@ -238,7 +239,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
           let w = vec4<f32>(y_get(o + 4u * lane), y_get(o + 4u * lane + 1u), y_get(o + 4u * lane + 2u), y_get(o + 4u * lane + 3u));
           O[p.q8 + o / 4u + lane] = pack4xI8(vec4<i32>(round(w * id)));
           if (lane == 0u) {
-            O[p.q8 + p.scales + o / 32u] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(amax / 127.0, 0.0))).x);
+            O[p.q8 + p.scales + o / 32u] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(amax / 127.0, 0.0))).x);
           }
         }
       }

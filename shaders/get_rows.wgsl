@@ -1,6 +1,7 @@
 // Rows of a (possibly quantized) table: Y[t][k] = dequant(W[ids[t]][k]); embeddings
 // (get_rows on Q4_0/Q8_0/F16/F32 tables) and output-row selection (F32).
 // TYPE: 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0, 12 Q4_K, 13 Q5_K, 14 Q6_K.
+//#include f16_round
 override TYPE: u32 = 0u;
 // A table split into row ranges (larger than a storage binding) takes one dispatch a
 // part: rows outside [lo, hi) are left to the other parts' dispatches.

@@ -5,6 +5,7 @@
 // thread does integer dot products (dot4I8Packed) and scales each block sum by d_w*d_x,
 // as ggml's CPU q4_0/q8_0 x q8_0 dot does. Same bindings, parameters and fusions (RES,
 // GLU) as matvec.wgsl, which handles decode and short steps.
+//#include f16_round
 override TYPE: u32 = 2u;   // 2 Q4_0, 6 Q5_0, 8 Q8_0 (x as Q8_0); 12 Q4_K, 13 Q5_K, 14 Q6_K (x as Q8_K)
 override RES: bool = false;
 override GLU: u32 = 0u;
@@ -43,7 +44,7 @@ fn funnel(a: u32, b: u32, odd: bool) -> u32 { return select(a, (a >> 16u) | (b <
 fn hbits(e: u32) -> u32 { return ((e & 1u) | ((e & 2u) << 7u) | ((e & 4u) << 14u) | ((e & 8u) << 21u)) << 4u; }
 fn sub16(v: u32) -> u32 { return ((v | 0x80808080u) - 0x10101010u) ^ 0x80808080u; }
 fn nib(q: u32) -> u32 { return (((q & 0x0F0F0F0Fu) | 0x80808080u) - 0x08080808u) ^ 0x80808080u; }
-fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+fn f16r1(v: f32) -> f32 { return unpack2x16float(pack_f16x2(vec2<f32>(v, 0.0))).x; }
 fn tanh_safe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
 fn w32at16(second: bool, i: u32) -> u32 { return funnel(wd(second, i >> 1u), wd(second, (i >> 1u) + 1u), (i & 1u) == 1u); }

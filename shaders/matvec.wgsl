@@ -15,6 +15,7 @@
 // Fusions the recorder applies after recording (each saves a dispatch):
 //   RES: y = W x + R          (a residual add that only this product feeds)
 //   GLU: y = act(W x) * (W2 x) with act = silu (GLU 1) or gelu_tanh at f16 (GLU 2)
+//#include f16_round
 override TYPE: u32 = 0u;
 override TN: u32 = 1u;
 override LANES: u32 = 32u;   // 32, 64, 128 or 256
@@ -120,7 +121,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       } else if (GLU == 2u) {
         var g: f32;
         if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else if (EXACT) {
-          g = gelu_tab[pack2x16float(vec2<f32>(v, 0.0)) & 0xFFFFu];
+          g = gelu_tab[pack_f16x2(vec2<f32>(v, 0.0)) & 0xFFFFu];
         } else {
           let x = f16r1(v);
           g = f16r1(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));

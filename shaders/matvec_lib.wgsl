@@ -3,9 +3,10 @@
 // includer's TYPE, LANES, TN, TNMAX, EXACT, p (K, x_stride, x_scales, x_bsums, n), X, wd() and
 // repacked() (whether ggml repacks the weight being read),
 // and float_exact.wgsl's mad() (the includer includes it and sets OB).
+//#include f16_round
 
-fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack2x16float(v)); }
-fn f16r1(v: f32) -> f32 { return unpack2x16float(pack2x16float(vec2<f32>(v, 0.0))).x; }
+fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack_f16x2(v)); }
+fn f16r1(v: f32) -> f32 { return unpack2x16float(pack_f16x2(vec2<f32>(v, 0.0))).x; }
 
 fn funnel(a: u32, b: u32, odd: bool) -> u32 {  // 32 bits starting at a u16 boundary
   return select(a, (a >> 16u) | (b << 16u), odd);

@@ -1,6 +1,7 @@
 // f32 rows -> Q8_0 (or Q8_1) blocks, as ggml's quantize_row_q8_0 / q8_1 (x86): d = amax/127 stored as
 // f16, q = round_half_even(x * 127/amax). Output: qs as packed i8 words
 // [n][K/4], then the f16-rounded scales as f32 [n][K/32] at word offset `scales`.
+//#include f16_round
 override SUMS: bool = false;  // Q8_1 (Q4_1/Q5_1 products): also s = f16(d * sum(q)) per block
 struct P {
   K: u32,
@@ -39,6 +40,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     Q[g * 8u + w] = pack4xI8(q);
     sum += q.x + q.y + q.z + q.w;
   }
-  if (SUMS) { Q[p.sums + g] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d * f32(sum), 0.0))).x); }
-  Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x);
+  if (SUMS) { Q[p.sums + g] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(d * f32(sum), 0.0))).x); }
+  Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(d, 0.0))).x);
 }

@@ -6,6 +6,7 @@
 //   QUANT (a fusion the recorder applies when a Q8_0 quantization reads y): a thread a
 //   32-value block, also writing y as Q8_0 (quantize.wgsl's layout and rounding)
 //#include rec_view
+//#include f16_round
 override BIN: u32 = 0u;
 override UA: u32 = 0u;
 override UB: u32 = 0u;
@@ -46,5 +47,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var w = 0u; w < 8u; w++) {
     Q8[g * 8u + w] = pack4xI8(vec4<i32>(round(vec4<f32>(v[4u * w], v[4u * w + 1u], v[4u * w + 2u], v[4u * w + 3u]) * id)));
   }
-  Q8[p.ex2.y + g] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(amax / 127.0, 0.0))).x);
+  Q8[p.ex2.y + g] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(amax / 127.0, 0.0))).x);
 }

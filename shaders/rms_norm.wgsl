@@ -2,6 +2,7 @@
 // rounded as ggml's rms_norm (double sum of squares, then f32 1/sqrtf, x * scale * w).
 // QUANT (a fusion the recorder applies): also write y as Q8_0 blocks for the mat-vecs
 // that read it (same layout and rounding as quantize.wgsl), saving a dispatch.
+//#include f16_round
 override HAS_W: bool = true;
 override QUANT: bool = false;
 override FMA_NATIVE: bool = false;  // float_exact.wgsl's mad()
@@ -27,7 +28,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
   // ggml sums the f32 squares in double: a float-float sum (~46 bits) rounds to the same
   // f32 mean but where the double lies within ~2^-46 of a rounding boundary
   var s = vec2<f32>(0.0);
-  for (var i = li; i < p.D; i += 256u) { let v = X[base + i]; s = ff_add(s, vec2<f32>(v * v, 0.0)); }
+  for (var i = li; i < p.D; i += 256u) { let v = X[base + i]; s = ff_add(s, vec2<f32>(ob(v * v), 0.0)); }  // ob: no fma contraction
   part[li] = s;
   workgroupBarrier();
   for (var k = 128u; k > 0u; k >>= 1u) {
@@ -59,7 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
         let v = vec4<f32>(Y[o + 4u * w], Y[o + 4u * w + 1u], Y[o + 4u * w + 2u], Y[o + 4u * w + 3u]);
         Q[g * 8u + w] = pack4xI8(vec4<i32>(round(v * id)));
       }
-      Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack2x16float(vec2<f32>(d, 0.0))).x);
+      Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(d, 0.0))).x);
     }
   }
 }

@@ -2,6 +2,7 @@
 // fusion the recorder applies to rope(q), rope(k), kv_store): each thread makes one
 // pair of adjacent output elements, so the cache gets whole u32 words even for NeoX
 // pairs (i, i + n_dims/2). Same rotation, table and rounding as rope.wgsl.
+//#include f16_round
 override NEOX: bool = false;
 struct P { hd: u32, n_head: u32, n_head_kv: u32, n: u32, n_dims: u32, pad0: u32, pad1: u32, pad2: u32 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
@@ -67,7 +68,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let base = (t * p.n_head_kv + kh) * p.hd;
     let E = p.n_head_kv * p.hd;
     let dst = (pos * E + kh * p.hd + e) / 2u;
-    Kc[dst] = pack2x16float(vec2<f32>(rot_k(base, e, pos), rot_k(base, e + 1u, pos)));
-    Vc[dst] = pack2x16float(vec2<f32>(V[base + e], V[base + e + 1u]));
+    Kc[dst] = pack_f16x2(vec2<f32>(rot_k(base, e, pos), rot_k(base, e + 1u, pos)));
+    Vc[dst] = pack_f16x2(vec2<f32>(V[base + e], V[base + e + 1u]));
   }
 }

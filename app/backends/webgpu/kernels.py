@@ -12,23 +12,31 @@ _sources: dict[str, str] = {}
 
 
 def source(name: str) -> str:
-    """The WGSL of shaders/<name>.wgsl, with `//#include other` lines replaced by other.wgsl."""
+    """The WGSL of shaders/<name>.wgsl, with `//#include other` lines replaced by other.wgsl
+    (each file once: a second include of the same file is dropped)."""
     if name not in _sources:
-        for d in _SHADER_DIRS:
-            f = d / f"{name}.wgsl"
-            if f.exists():
-                text = f.read_text()
-                break
-        else:
-            raise FileNotFoundError(f"shader {name}.wgsl not found in {', '.join(map(str, _SHADER_DIRS))}")
-        out = []
-        for line in text.split("\n"):
-            if line.startswith("//#include "):
-                out.append(source(line.split()[1]))
-            else:
-                out.append(line)
-        _sources[name] = "\n".join(out)
+        _sources[name] = _expand(name, set())
     return _sources[name]
+
+
+def _expand(name: str, seen: set[str]) -> str:
+    seen.add(name)
+    for d in _SHADER_DIRS:
+        f = d / f"{name}.wgsl"
+        if f.exists():
+            text = f.read_text()
+            break
+    else:
+        raise FileNotFoundError(f"shader {name}.wgsl not found in {', '.join(map(str, _SHADER_DIRS))}")
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("//#include "):
+            other = line.split()[1]
+            if other not in seen:
+                out.append(_expand(other, seen))
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def storage_bindings(name: str) -> int:
