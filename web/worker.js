@@ -107,9 +107,17 @@ function pyMessage(err) {
 // Python from the build's memory snapshot (tools/pyodide_snapshot.py: started, with the app's
 // modules imported) when there is one: restoring it skips the interpreter's start, most of the
 // boot. Without one, or when it cannot be restored, Python starts the usual way.
+// A restored Python cannot suspend on JS promises (Pyodide 314's experimental snapshots lose
+// JS Promise Integration), which the WebGPU backend needs: where a WebGPU adapter exists,
+// Python starts the usual way.
+async function webgpuPossible() {
+  if (!("Suspending" in WebAssembly) || !self.navigator || !navigator.gpu) return false;
+  try { return !!(await navigator.gpu.requestAdapter()); } catch (e) { return false; }
+}
+
 async function startPython(indexURL) {
   const snap = build.pyodide.snapshot;
-  if (snap) {
+  if (snap && !(await webgpuPossible())) {
     try {
       const bytes = fetch(new URL(snap, indexURL)).then((r) => {
         if (!r.ok) throw new Error(`${r.status} ${r.statusText}`);

@@ -43,6 +43,7 @@ class GPUModelStream:
         self._buf = bytearray(0)
         self.t_start = time.perf_counter()
         self.t_header = 0.0
+        self.t_runner = 0.0  # the load's phases, as ModelStream's (the worker reports them)
 
     # -- chunk input (the same calls as ModelStream) ------------------------------------------------
 
@@ -86,6 +87,7 @@ class GPUModelStream:
         self.t_header = time.perf_counter()
         sinks: list[WeightSink] = []
         self.runner = self.make_runner(self.gguf, sinks.append)
+        self.t_runner = time.perf_counter()
         if len(sinks) != len(self.gguf.tensors):
             raise GGUFError(f"{self.source}: the runner registered {len(sinks)} of {len(self.gguf.tensors)} tensors")
         base = self.gguf.data_offset
