@@ -14,6 +14,7 @@ from typing import Any
 
 from ..backends.webgpu.browser_device import BrowserDevice
 from ..backends.webgpu.device import DeviceError
+from ..store.staging import StagedFeed
 
 BACKENDS = ("auto", "webgpu", "wasm")
 REFERENCE_MAX_BYTES = 3 << 29  # 1.5 GB: what the single-threaded wasm engine can hold next to Python
@@ -93,7 +94,7 @@ def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm
     return FallbackStream(gpu, wasm_stream, fallback)
 
 
-class FallbackStream:
+class FallbackStream(StagedFeed):
     """Feeds the GPU stream; if that refuses the model once its header is known (a WebGPU
     limit, an unsupported type: before any weight reached the GPU), the wasm engine's
     stream takes over from the first byte (the header bytes are kept until then)."""
@@ -102,15 +103,6 @@ class FallbackStream:
         self.s, self._second, self._on_fallback = first, second, on_fallback
         self._head: bytearray | None = bytearray()
         self._buf = bytearray(0)
-
-    def staging(self, n: int) -> int:
-        import ctypes  # noqa: PLC0415
-        if n > len(self._buf):
-            self._buf = bytearray(max(n, 1 << 20))
-        return ctypes.addressof(ctypes.c_char.from_buffer(self._buf))
-
-    def feed_staged(self, n: int) -> None:
-        self.feed(memoryview(self._buf)[:n])
 
     def feed(self, chunk: Any) -> None:
         from ..backends.webgpu.runner import WebGPUError  # noqa: PLC0415

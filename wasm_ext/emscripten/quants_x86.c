@@ -39,14 +39,6 @@ static inline void pyllm_quad_sums_unsigned(v128_t q0, v128_t q1, const int8_t *
     *lo = pyllm_quads(wasm_v128_load(y), q0);
     *hi = pyllm_quads(wasm_v128_load(y + 16), q1);
 }
-
-// the same for x = q - 2^shift with q unsigned (0..127): quads(y, q) - 2^shift * quads(y, 1)
-static inline void pyllm_quad_sums_biased(v128_t q0, v128_t q1, int shift, const int8_t * y, v128_t * lo,
-                                          v128_t * hi) {
-    const v128_t y0 = wasm_v128_load(y), y1 = wasm_v128_load(y + 16), one = wasm_i8x16_splat(1);
-    *lo = wasm_i32x4_sub(pyllm_quads(y0, q0), wasm_i32x4_shl(pyllm_quads(y0, one), shift));
-    *hi = wasm_i32x4_sub(pyllm_quads(y1, q1), wasm_i32x4_shl(pyllm_quads(y1, one), shift));
-}
 #else
 // lanes: (elements 0-15 -> four quad sums, elements 16-31 -> four quad sums)
 static inline void pyllm_quad_sums(v128_t x0, v128_t x1, const int8_t * y, v128_t * lo, v128_t * hi) {
@@ -61,12 +53,6 @@ static inline void pyllm_quad_sums(v128_t x0, v128_t x1, const int8_t * y, v128_
 
 static inline void pyllm_quad_sums_unsigned(v128_t q0, v128_t q1, const int8_t * y, v128_t * lo, v128_t * hi) {
     pyllm_quad_sums(q0, q1, y, lo, hi);
-}
-
-static inline void pyllm_quad_sums_biased(v128_t q0, v128_t q1, int shift, const int8_t * y, v128_t * lo,
-                                          v128_t * hi) {
-    const v128_t bias = wasm_i8x16_splat((int8_t) (1 << shift));
-    pyllm_quad_sums(wasm_i8x16_sub(q0, bias), wasm_i8x16_sub(q1, bias), y, lo, hi);
 }
 #endif
 
@@ -114,14 +100,6 @@ static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d,
     pyllm_acc_q0_lanes(acc_lo, acc_hi, d, lo, hi);
 }
 
-// q0/q1: the block's values plus 2^shift (unsigned) in element order
-static inline void pyllm_acc_q0_block_biased(v128_t * acc_lo, v128_t * acc_hi, float d, v128_t q0, v128_t q1,
-                                             int shift, const int8_t * y) {
-    v128_t lo, hi;
-    pyllm_quad_sums_biased(q0, q1, shift, y, &lo, &hi);
-    pyllm_acc_q0_lanes(acc_lo, acc_hi, d, lo, hi);
-}
-
 // hsum_float_8 of arch/x86/quants.c (and tinyBLAS's hsum(__m256))
 static inline float pyllm_hsum_float_8(v128_t lo, v128_t hi) {
     const v128_t r = wasm_f32x4_add(hi, lo);
@@ -136,35 +114,7 @@ static inline void pyllm_nibbles(const uint8_t * qs, v128_t * x0, v128_t * x1) {
     *x1 = wasm_u8x16_shr(v, 4);
 }
 
-void ggml_vec_dot_q8_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
-                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const int nb = n / QK8_0;
-    const block_q8_0 * GGML_RESTRICT x = vx;
-    const block_q8_0 * GGML_RESTRICT y = vy;
-    v128_t acc_lo = wasm_f32x4_splat(0.0f), acc_hi = acc_lo;
-    for (int ib = 0; ib < nb; ++ib) {
-        const float d = GGML_CPU_FP16_TO_FP32(x[ib].d) * GGML_CPU_FP16_TO_FP32(y[ib].d);
-        pyllm_acc_q0_block(&acc_lo, &acc_hi, d, wasm_v128_load(x[ib].qs), wasm_v128_load(x[ib].qs + 16), y[ib].qs);
-    }
-    *s = pyllm_hsum_float_8(acc_lo, acc_hi);
-}
 
-void ggml_vec_dot_q4_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
-                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const int nb = n / QK8_0;
-    const block_q4_0 * GGML_RESTRICT x = vx;
-    const block_q8_0 * GGML_RESTRICT y = vy;
-    v128_t acc_lo = wasm_f32x4_splat(0.0f), acc_hi = acc_lo;
-    for (int ib = 0; ib < nb; ++ib) {
-        const float d = GGML_CPU_FP16_TO_FP32(x[ib].d) * GGML_CPU_FP16_TO_FP32(y[ib].d);
-        v128_t x0, x1;
-        pyllm_nibbles(x[ib].qs, &x0, &x1);
-        pyllm_acc_q0_block_biased(&acc_lo, &acc_hi, d, x0, x1, 3, y[ib].qs);  // nibbles - 8
-    }
-    *s = pyllm_hsum_float_8(acc_lo, acc_hi);
-}
 
 // a Q5_0 block's 32 values (5 bits, minus 16) as int8 in element order
 static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * x1) {
@@ -186,21 +136,6 @@ static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * 
     *x1 = wasm_v128_or(n1, h1);
 }
 
-void ggml_vec_dot_q5_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
-                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
-    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const int nb = n / QK8_0;
-    const block_q5_0 * GGML_RESTRICT x = vx;
-    const block_q8_0 * GGML_RESTRICT y = vy;
-    v128_t acc_lo = wasm_f32x4_splat(0.0f), acc_hi = acc_lo;
-    for (int ib = 0; ib < nb; ++ib) {
-        const float d = GGML_CPU_FP16_TO_FP32(x[ib].d) * GGML_CPU_FP16_TO_FP32(y[ib].d);
-        v128_t x0, x1;
-        pyllm_block_q5_0(&x[ib], &x0, &x1);
-        pyllm_acc_q0_block(&acc_lo, &acc_hi, d, x0, x1, y[ib].qs);
-    }
-    *s = pyllm_hsum_float_8(acc_lo, acc_hi);
-}
 
 // ---- batches (prefill) ----------------------------------------------------------------------
 // llamafile_sgemm's wasm hook (emscripten/sgemm_x86.inc) sends Q8_0/Q4_0/Q5_0 x Q8_0
@@ -246,6 +181,31 @@ static inline __attribute__((always_inline)) void pyllm_gemm_q0_tile(enum ggml_t
         }
     }
     for (int c = 0; c < NC; c++) *out[c] = pyllm_hsum_float_8(lo[c], hi[c]);
+}
+
+// ggml's vec_dot for the Q0 types: a tile with one column
+static inline __attribute__((always_inline)) void pyllm_vec_dot_q0(enum ggml_type type, int n, float * s, const void * vx, const void * vy) {
+    const block_q8_0 * y[1] = {(const block_q8_0 *) vy};
+    float * out[1] = {s};
+    pyllm_gemm_q0_tile(type, (const uint8_t *) vx, n / QK8_0, y, out, 1);
+}
+
+void ggml_vec_dot_q8_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    pyllm_vec_dot_q0(GGML_TYPE_Q8_0, n, s, vx, vy);
+}
+
+void ggml_vec_dot_q4_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    pyllm_vec_dot_q0(GGML_TYPE_Q4_0, n, s, vx, vy);
+}
+
+void ggml_vec_dot_q5_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    pyllm_vec_dot_q0(GGML_TYPE_Q5_0, n, s, vx, vy);
 }
 
 #ifdef __wasm_relaxed_simd__

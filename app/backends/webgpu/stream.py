@@ -10,16 +10,16 @@ memory and the browser's storage are the limits).
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import time
 from typing import Any, Callable
 
 from ...gguf import GGUFError, GGUFFile, GGUFParser
+from ...store.staging import StagedFeed
 from .weights import WeightSink
 
 
-class GPUModelStream:
+class GPUModelStream(StagedFeed):
     """Feed a GGUF byte stream; `finish()` returns the loaded WebGPURunner.
 
     make_runner(gguf, loader) builds the runner once the header is known; `loader(sink)`
@@ -46,16 +46,6 @@ class GPUModelStream:
         self.t_runner = 0.0  # the load's phases, as ModelStream's (the worker reports them)
 
     # -- chunk input (the same calls as ModelStream) ------------------------------------------------
-
-    def staging(self, n: int) -> int:
-        """Address (in this process's memory: wasm memory under Pyodide) of a buffer of at least
-        n bytes: copy a chunk there (JS: HEAPU8.set(chunk, addr)), then call feed_staged(n)."""
-        if n > len(self._buf):
-            self._buf = bytearray(max(n, 1 << 20))
-        return ctypes.addressof(ctypes.c_char.from_buffer(self._buf))
-
-    def feed_staged(self, n: int) -> None:
-        self.feed(memoryview(self._buf)[:n])
 
     def feed(self, chunk: Any) -> None:
         mv = memoryview(chunk).cast("B")
