@@ -113,9 +113,11 @@ def kernel_profile(r: WebGPURunner, reps: int = 20, n_tokens: int = 1) -> dict:
     return out
 
 
-def make_check(path: Path, arch: str = "llama", type_name: str = "Q4_0", n: int = 128) -> None:
+def make_check(path: Path, arch: str = "llama", type_name: str = "Q4_0", n: int = 128, prefill: int = 0) -> None:
     # (--check-arch qwen35 / mamba / mamba2 checks a tiny recurrent model)
-    """Reference from the ggml engine: tokens, top-1 and logits of forced decoding."""
+    """Reference from the ggml engine: tokens, top-1 and logits of forced decoding; with
+    `prefill`, the first that many tokens are one step (ggml's prefill kernels: tiled
+    attention, gemm orders), and the file says so (the check then does the same)."""
     import numpy as np
     from app.backends.ggml.runner import GGMLRunner
     from tools.testmodels import tiny
@@ -124,10 +126,14 @@ def make_check(path: Path, arch: str = "llama", type_name: str = "Q4_0", n: int 
     g = GGMLRunner(m, model_file, n_ctx=256)
     toks = np.random.default_rng(7).integers(3, m.hp.n_vocab, n)
     logits = []
-    for t in toks.tolist():
+    if prefill:
+        g.eval(toks[:prefill].tolist(), all_logits=True)
+        logits = [np.asarray(g.logits(i)) for i in range(prefill)]
+    for t in toks[prefill:].tolist():
         g.eval([t])
         logits.append(np.asarray(g.logits()))
-    np.savez_compressed(path, tokens=toks, logits=np.stack(logits), model=np.frombuffer(model_file.read_bytes(), np.uint8))
+    np.savez_compressed(path, tokens=toks, logits=np.stack(logits), model=np.frombuffer(model_file.read_bytes(), np.uint8),
+                        prefill=np.array(prefill))
 
 
 def run_check(path: Path, device, prefill: int = 0) -> dict:
@@ -141,6 +147,8 @@ def _check_mode(path: Path, device, exact: bool, prefill: int = 0) -> dict:
     import numpy as np
     import tempfile
     ref = np.load(path)
+    if "prefill" in ref and int(ref["prefill"]):
+        prefill = int(ref["prefill"])  # the reference's own first step
     with tempfile.NamedTemporaryFile(suffix=".gguf", delete=False) as f:
         f.write(ref["model"].tobytes())
     m = model_for(read_gguf(f.name))
@@ -173,7 +181,8 @@ def main() -> None:
     ap.add_argument("--check-arch", default="llama", help="architecture of the --make-check model")
     ap.add_argument("--check-prefill", type=int, default=0,
                     help="--check: evaluate the first N tokens as one prefill (e.g. 70: qwen35's chunked "
-                         "delta rule in fast mode), the rest one at a time")
+                         "delta rule in fast mode), the rest one at a time; --make-check: a reference made so "
+                         "(which --check then follows)")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--micro", action="store_true", help="time single kernels first")
     ap.add_argument("--micro-reps", type=int, default=200)
@@ -186,7 +195,7 @@ def main() -> None:
                          "instead of the fast kernels")
     args = ap.parse_args()
     if args.make_check:
-        make_check(Path(args.make_check), args.check_arch)
+        make_check(Path(args.make_check), args.check_arch, prefill=args.check_prefill)
         print("wrote", args.make_check)
         return
 

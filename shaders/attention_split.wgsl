@@ -12,6 +12,10 @@
 // fused multiply-add (emulated where the device does not fuse: FMA_NATIVE false).
 //#include f16_round
 override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
+// > 0 (exact mode): while the whole context fits in ONE_CHUNK cells (at most 256), workgroup 0
+// walks all of it as ggml's one-chunk path does; past that, chunks of CHUNK (where ggml
+// itself walks differently) keep the grid busy
+override ONE_CHUNK: u32 = 0u;
 override EXACT: bool = true;  // false: plain f32 accumulation (no f16 rounding, q in f32)
 override FMA_NATIVE: bool = false;
 struct P {
@@ -84,8 +88,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let qpos = step.n_past + t;
   var lo = 0u;
   if (p.window > 0u && qpos + 1u > p.window) { lo = qpos + 1u - p.window; }
-  let c0 = max(c * CHUNK, lo);
-  let c1 = min(c * CHUNK + CHUNK - 1u, qpos);   // inclusive
+  var span = CHUNK;
+  if (step.n_past + step.n_tokens <= ONE_CHUNK) { span = ONE_CHUNK; }
+  let c0 = max(c * span, lo);
+  let c1 = min(c * span + span - 1u, qpos);   // inclusive
   let pbase = ((t * p.n_head + h) * p.n_split + c) * (2u + p.hd);
   if (c0 > c1) {
     if (li == 0u) { Part[pbase] = NEG; Part[pbase + 1u] = 0.0; }

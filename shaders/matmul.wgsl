@@ -5,10 +5,16 @@
 // thread does integer dot products (dot4I8Packed) and scales each block sum by d_w*d_x,
 // as ggml's CPU q4_0/q8_0 x q8_0 dot does. Same bindings, parameters and fusions (RES,
 // GLU) as matvec.wgsl, which handles decode and short steps.
+//
+// EXACT (Q4_0 that ggml repacks): each output is ggml's q4_0_8x8 gemm chain, acc =
+// fma(block sum, d_w d_x, acc) block by block, which is the order the tile already sums
+// in; only the fma and the GLU's functions (ggml's silu, its gelu table) change.
 //#include f16_round
 override TYPE: u32 = 2u;   // 2 Q4_0, 6 Q5_0, 8 Q8_0 (x as Q8_0); 12 Q4_K, 13 Q5_K, 14 Q6_K (x as Q8_K)
 override RES: bool = false;
 override GLU: u32 = 0u;
+override EXACT: bool = false;
+override FMA_NATIVE: bool = false;
 
 struct P {
   K: u32, N: u32, x_stride: u32, x_scales: u32, y_stride: u32, n: u32, x_bsums: u32, y_row0: u32,
@@ -19,6 +25,10 @@ struct P {
 @group(0) @binding(3) var<uniform> p: P;
 @group(0) @binding(4) var<storage, read> R: array<f32>;
 @group(0) @binding(5) var<storage, read> W2: array<u32>;
+@group(0) @binding(6) var<storage, read> gelu_tab: array<f32>;  // EXACT GLU 2: ggml's f16 gelu table
+
+var<private> OB: u32;
+//#include float_exact
 
 var<workgroup> ws: array<u32, 512>;    // [8 words][64 rows]
 var<workgroup> wsd: array<f32, 64>;
@@ -122,6 +132,16 @@ fn combine(second: bool, r: u32, lo: vec4<i32>, hi: vec4<i32>, dx: vec4<f32>, bs
   return vec4<f32>(lo + hi) * (d * dx);
 }
 
+// c + the unit's contribution: EXACT as one fma (Q4_0 only), else as combine()
+fn accum(second: bool, r: u32, c: vec4<f32>, lo: vec4<i32>, hi: vec4<i32>, dx: vec4<f32>, bs: vec4<i32>) -> vec4<f32> {
+  if (!EXACT) { return c + combine(second, r, lo, hi, dx, bs); }
+  var d = wsd[r];
+  if (second) { d = wsd2[r]; }
+  let s = vec4<f32>(lo + hi);
+  let dd = d * dx;
+  return vec4<f32>(mad(s.x, dd.x, c.x), mad(s.y, dd.y, c.y), mad(s.z, dd.z, c.z), mad(s.w, dd.w, c.w));
+}
+
 // thread li loads quarter q = li % 4 of block b of tile row li / 4
 fn stage_w(second: bool, row: u32, q: u32, b: u32) {
   if (TYPE == 12u || TYPE == 13u || TYPE == 14u) { stage_k(second, row, q, b); return; }
@@ -179,10 +199,12 @@ fn store(row: u32, t0: u32, v4: vec4<f32>, g4: vec4<f32>) {
       let o = tt * p.y_stride + p.y_row0 + row;
       var v = v4[j];
       if (GLU == 1u) {
-        v = v / (1.0 + exp(-v)) * g4[j];
+        if (EXACT) { v = silu_ggml(v) * g4[j]; } else { v = v / (1.0 + exp(-v)) * g4[j]; }
       } else if (GLU == 2u) {
         var g: f32;
-        if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else {
+        if (v <= -10.0) { g = 0.0; } else if (v >= 10.0) { g = v; } else if (EXACT) {
+          g = gelu_tab[pack_f16x2(vec2<f32>(v, 0.0)) & 0xFFFFu];
+        } else {
           let x = f16r1(v);
           g = f16r1(0.5 * x * (1.0 + tanh_safe(0.79788456080286535587989211986876 * x * (1.0 + 0.044715 * x * x))));
         }
@@ -220,6 +242,7 @@ var<private> lid: u32;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   lid = li;
+  OB = p.K >> 31u;  // 0, unknown to the compiler (float_exact.wgsl)
   let m0 = wg.x * 64u;
   let n0 = wg.y * 64u;
   let tr = li % 16u;
@@ -260,17 +283,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let bs = vec4<i32>(xbs[tc], xbs[tc + 16u], xbs[tc + 32u], xbs[tc + 48u]);
     let lo = tile_dots(false, 0u);
     let hi = tile_dots(false, 4u);
-    c0 += combine(false, tr, lo.a, hi.a, dx, bs);
-    c1 += combine(false, tr + 16u, lo.b, hi.b, dx, bs);
-    c2 += combine(false, tr + 32u, lo.c, hi.c, dx, bs);
-    c3 += combine(false, tr + 48u, lo.d, hi.d, dx, bs);
+    c0 = accum(false, tr, c0, lo.a, hi.a, dx, bs);
+    c1 = accum(false, tr + 16u, c1, lo.b, hi.b, dx, bs);
+    c2 = accum(false, tr + 32u, c2, lo.c, hi.c, dx, bs);
+    c3 = accum(false, tr + 48u, c3, lo.d, hi.d, dx, bs);
     if (GLU != 0u) {
       let lo2 = tile_dots(true, 0u);
       let hi2 = tile_dots(true, 4u);
-      e0 += combine(true, tr, lo2.a, hi2.a, dx, bs);
-      e1 += combine(true, tr + 16u, lo2.b, hi2.b, dx, bs);
-      e2 += combine(true, tr + 32u, lo2.c, hi2.c, dx, bs);
-      e3 += combine(true, tr + 48u, lo2.d, hi2.d, dx, bs);
+      e0 = accum(true, tr, e0, lo2.a, hi2.a, dx, bs);
+      e1 = accum(true, tr + 16u, e1, lo2.b, hi2.b, dx, bs);
+      e2 = accum(true, tr + 32u, e2, lo2.c, hi2.c, dx, bs);
+      e3 = accum(true, tr + 48u, e3, lo2.d, hi2.d, dx, bs);
     }
     workgroupBarrier();
   }

@@ -6,6 +6,7 @@ override LANES: u32 = 32u;
 override EXACT: bool = false;
 override FMA_NATIVE: bool = false;
 override REPACKED: u32 = 0u;  // EXACT: bit i set when ggml repacks weight i (rows % 8 == 0)
+override CHAIN: bool = false;  // EXACT Q4_0, LANES 32: REPACKED weights' rows take matvec_lib's chain_dot
 const TN = 1u;
 
 struct P {
@@ -51,7 +52,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   let valid = (sel == 0u) || (sel == 1u) || r < p.N3;
   var a = 0.0;
-  if (valid) { a = row_dot1(false, r, lane); }
+  if (CHAIN) {
+    a = chain_dot(valid && repacked(), r, 0u, li, false).x;
+  }
+  if (valid && !(CHAIN && repacked())) {
+    a = row_dot1(false, r, lane);
+  }
   part[li] = a;
   workgroupBarrier();
   for (var s = LANES / 2u; s > 0u; s >>= 1u) {

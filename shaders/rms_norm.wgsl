@@ -14,6 +14,7 @@ struct P { D: u32, n_rows: u32, eps: f32, w_len: u32, scales: u32, pad0: u32, pa
 @group(0) @binding(4) var<storage, read_write> Q: array<u32>;
 
 var<workgroup> part: array<vec2<f32>, 256>;
+var<workgroup> amx: array<f32, 256>;   // QUANT: each thread's |max| of its 4 values
 var<private> OB: u32;
 
 //#include float_exact
@@ -47,20 +48,34 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw: vec3<
     Y[base + i] = v;
   }
   if (QUANT) {
-    storageBarrier();
+    // 8 threads a block, 4 values each, recomputed from x (the same products as y): the
+    // block's |max| through workgroup memory, so no thread waits on another's y writes
     let nb = p.D / 32u;
-    for (var b = li; b < nb; b += 256u) {
-      let o = base + 32u * b;
-      var amax = 0.0;
-      for (var i = 0u; i < 32u; i++) { amax = max(amax, abs(Y[o + i])); }
-      let d = div_exact(amax, 127.0);
-      let id = select(0.0, div_exact(127.0, amax), amax != 0.0);
-      let g = row * nb + b;
-      for (var w = 0u; w < 8u; w++) {
-        let v = vec4<f32>(Y[o + 4u * w], Y[o + 4u * w + 1u], Y[o + 4u * w + 2u], Y[o + 4u * w + 3u]);
-        Q[g * 8u + w] = pack4xI8(vec4<i32>(round(v * id)));
+    for (var b0 = 0u; b0 < nb; b0 += 32u) {
+      let b = b0 + li / 8u;
+      let w = li % 8u;
+      var v = vec4<f32>(0.0);
+      if (b < nb) {
+        for (var j = 0u; j < 4u; j++) {
+          let i = 32u * b + 4u * w + j;
+          var e = X[base + i] * scale;
+          if (HAS_W) { e *= Wt[i % p.w_len]; }
+          v[j] = e;
+        }
       }
-      Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(d, 0.0))).x);
+      let a = abs(v);
+      amx[li] = max(max(a.x, a.y), max(a.z, a.w));
+      workgroupBarrier();
+      var amax = 0.0;
+      for (var k = 0u; k < 8u; k++) { amax = max(amax, amx[li - w + k]); }
+      workgroupBarrier();
+      if (b < nb) {
+        let d = div_exact(amax, 127.0);
+        let id = select(0.0, div_exact(127.0, amax), amax != 0.0);
+        let g = row * nb + b;
+        Q[g * 8u + w] = pack4xI8(vec4<i32>(round(v * id)));
+        if (w == 0u) { Q[p.scales + g] = bitcast<u32>(unpack2x16float(pack_f16x2(vec2<f32>(d, 0.0))).x); }
+      }
     }
   }
 }

@@ -119,8 +119,8 @@ def test_causal_conv(dev, eng, n, n_real, view):
     new_state = np.concatenate([state, xr.T], axis=1)[:, -(d_conv - 1):]
     assert np.array_equal(c.state(0).reshape(channels, d_conv - 1), new_state)
     if view:
-        # the bias folded into the conv, the silu materialized for the output (+ the recorder's argmax)
-        assert [k for k, _ in c.kinds] == ["ssm_conv", "rec_eltwise", "argmax"] and c.kinds[0][1] == {"BIAS": 1}
+        # the bias folded into the conv, the silu materialized for the output (+ the recorder's two-pass argmax)
+        assert [k for k, _ in c.kinds] == ["ssm_conv", "rec_eltwise", "argmax", "argmax"] and c.kinds[0][1] == {"BIAS": 1}
 
 
 # -- selective scans ------------------------------------------------------------------------------
@@ -306,11 +306,11 @@ def test_gated_delta_net_layer_fused(dev, eng, S, H, Hk, n, chunked):
         assert rel_err(c.state(1), ref_state) < 1e-5
         consts = {"VPL4": S * S // 1024, "UQK": 1, "UV": 1, "BETA_UN": 2, "G_ALPHA": 1, "L2": 1, "GATE": 1, "QUANT": 1}
         if fuse and chunked:  # the gate and Q8_0 tail alone (SCAN off) after the two chunked kernels
-            assert [k for k, _ in c.kinds] == ["gdn_chunk_prep", "gdn_chunk_scan", "gated_delta", "matvec", "argmax"]
+            assert [k for k, _ in c.kinds] == ["gdn_chunk_prep", "gdn_chunk_scan", "gated_delta", "matvec", "argmax", "argmax"]
             assert c.kinds[0][1] == {"UQK": 1, "UV": 1, "BETA_UN": 2, "G_ALPHA": 1, "L2": 1}
             assert c.kinds[2][1] == consts
         elif fuse:
-            assert [k for k, _ in c.kinds] == ["gated_delta", "matvec", "argmax"]
+            assert [k for k, _ in c.kinds] == ["gated_delta", "matvec", "argmax", "argmax"]
             assert c.kinds[0][1] == consts
         elif chunked:
             assert "gdn_chunk_scan" in [k for k, _ in c.kinds]
@@ -591,7 +591,7 @@ def test_qwen35_decode_dispatches(device):
     kinds = [d.kernel for d in gpu.recorder(1, 1).disp]
     assert kinds.count("gated_delta") == kinds.count("ssm_conv") == sum(model.recurrent)
     layers, cur = [], []
-    for k in kinds[1:-3]:  # between the embedding and the output norm, product and argmax
+    for k in kinds[1:-4]:  # between the embedding and the output norm, product and argmax (two passes)
         if k == "rms_norm" and cur and cur.count("rms_norm") == 2:
             layers.append(cur)
             cur = []
@@ -654,7 +654,7 @@ def test_q_and_k_head_norms_share_a_dispatch(dev, eng):
         outs["q"] = rec.keep(qn)
         return kn
     out_k = c.run(n, build)
-    assert [kind for kind, _ in c.kinds] == ["rec_norm", "argmax"] and c.kinds[0][1]["DUAL"] == 1
+    assert [kind for kind, _ in c.kinds] == ["rec_norm", "argmax", "argmax"] and c.kinds[0][1]["DUAL"] == 1
     out_q = np.frombuffer(bytes(dev.read(outs["q"].st.buf, 0, outs["q"].st.nbytes)), np.float32)
     assert rel_err(np.concatenate([out_q, out_k]), ref) < 2e-6
 

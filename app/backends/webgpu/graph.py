@@ -24,9 +24,10 @@ WITH_MIN = (Q4_1, Q5_1)  # products take Q8_1 activations (Q8_0 plus d * sum(q) 
 Q4_K, Q5_K, Q6_K = 12, 13, 14
 K_QUANTS = (Q4_K, Q5_K, Q6_K)  # products take Q8_K activations
 MAX_GROUPS = 65535
-ATTN_CHUNK = 256  # KV cells per workgroup in decode attention: 256 walks a context under 256 cells
-                  # exactly as ggml's one-chunk f16 path does; 64 is 3x faster on an H100 (runner.attn_chunk)
-FAST_ATTN_CHUNK = 64  # the fast kernels' split (runner.exact False)
+ATTN_CHUNK = 256  # exact decode attention: a context of up to 256 cells is walked in one chunk,
+                  # as ggml's one-chunk f16 path does (attention_split's ONE_CHUNK)
+FAST_ATTN_CHUNK = 64  # KV cells per workgroup past that, and in fast mode: ~3x faster on an H100 than 256
+ARGMAX_GROUPS = 128  # workgroups of argmax.wgsl's first pass (2048+ logits each)
 MATMUL_MIN_TOKENS = 32  # from this many tokens on, quantized products may use the tiled matmul.wgsl
 
 
@@ -166,7 +167,7 @@ class StepRecorder:
         self.out_ids = self.dev.buffer(4 * n_outputs, "out_ids")
         self._q8: dict[int, Storage] = {}
         self.logits: T | None = None
-        self.argmax_buf = self.dev.buffer(16, "argmax")
+        self.argmax_buf = self.dev.buffer(16 + 8 * ARGMAX_GROUPS, "argmax")  # the id, then argmax.wgsl's partials
         self.dummy = self.dev.buffer(16, "dummy")
         self.fuse = getattr(ctx, "fuse", True)
         self.exact = getattr(ctx, "exact", True)  # reproduce ggml's x86 arithmetic where the kernels can
@@ -253,14 +254,20 @@ class StepRecorder:
         parts = w.parts or [(w, 0, n_out)]
         # ggml's x86 sum orders (matvec_lib's row_dots_exact)
         exact = self.exact and (w.type in QUANTIZED or w.type in K_QUANTS)
-        if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS and not exact \
+        # exact Q4_0 that ggml repacks: one fma chain an output, which both the tiled matmul
+        # and the mat-vec's chain_dot (32 lanes: `chain`) follow
+        repacked = exact and w.type in (Q4_0, Q4_K) and n_out % 8 == 0 and w.repack
+        chain = exact and w.type == Q4_0
+        if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS \
+                and (not exact or (chain and repacked)) \
                 and getattr(self.ctx, "use_matmul", True):
             for buf, row0, rows in parts:
                 if _cdiv(rows, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
                     raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
-                self._add("matmul", {"TYPE": w.type, "RES": False, "GLU": 0},
+                self._add("matmul", {"TYPE": w.type, "RES": False, "GLU": 0, "EXACT": exact,
+                                     "FMA_NATIVE": self.dev.fused_fma},
                           struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
-                          [buf, xs, y.st], (_cdiv(rows, 64), _cdiv(n, 64), 1), extra=[xs, buf])
+                          [buf, xs, y.st], (_cdiv(rows, 64), _cdiv(n, 64), 1), extra=[xs, buf, self.gelu_tab])
                 self.disp[-1].fusable = w.parts is None
             if bias is not None:
                 y = self.add(y, bias)
@@ -271,14 +278,14 @@ class StepRecorder:
         while lanes < 256 and k // (64 * lanes) >= 2 and tn == 1:
             lanes *= 2
         if exact:
-            lanes = 8  # one lane per word of a block, as ggml's 8-float accumulators
+            lanes = 32 if chain else 8  # else one lane per word of a block, as ggml's 8-float accumulators
         per_wg = 256 // lanes
         for buf, row0, rows in parts:
             if _cdiv(rows, per_wg) > MAX_GROUPS or _cdiv(n, tn) > MAX_GROUPS:
                 raise ValueError(f"{w.name}: {rows} rows x {n} tokens exceed one dispatch")
             self._add("matvec", {"TYPE": w.type, "TN": tn, "LANES": lanes, "RES": False, "GLU": 0,
-                                 "EXACT": exact, "FMA_NATIVE": self.dev.fused_fma,
-                                 "REPACKED": exact and w.type in (Q4_0, Q4_K) and n_out % 8 == 0 and w.repack},
+                                 "EXACT": exact, "FMA_NATIVE": self.dev.fused_fma, "REPACKED": repacked,
+                                 "CHAIN": chain},
                       struct.pack("<8I", k, rows, xstride, scales, n_out, n, bsums, row0),
                       [buf, xs, y.st], (_cdiv(rows, per_wg), _cdiv(n, tn), 1), extra=[xs, buf, self.gelu_tab])
             self.disp[-1].fusable = w.parts is None
@@ -368,7 +375,9 @@ class StepRecorder:
             chunk = getattr(self.ctx, "attn_chunk", ATTN_CHUNK)
             n_split = _cdiv(self.ctx.kv_size, chunk)
             part = Storage(4 * n * nh * n_split * (2 + hd), "attn_part")
-            self._add("attention_split", {"CHUNK": chunk, "EXACT": getattr(self.ctx, "attn_exact", True),
+            exact_attn = getattr(self.ctx, "attn_exact", True)
+            one_chunk = ATTN_CHUNK if self.exact and exact_attn and chunk < ATTN_CHUNK else 0
+            self._add("attention_split", {"CHUNK": chunk, "EXACT": exact_attn, "ONE_CHUNK": one_chunk,
                                           "FMA_NATIVE": self.dev.fused_fma},
                       struct.pack("<4I2f6I", hd, nh, c.n_head_kv, n, scale, softcap, window, n_split, 0, 0, 0, 0),
                       [q.st, c.k, c.v, part], (nh, n_split, n), extra=[self.step_buf])
@@ -421,8 +430,10 @@ class StepRecorder:
         self.logits = logits
         logits.st.pinned = logits.st.root.pinned = True
         vocab = logits.shape[0]
-        self._add("argmax", {}, struct.pack("<4I", vocab, vocab * (self.n_outputs - 1), 0, 0),
-                  [logits.st, self.argmax_buf], (1, 1, 1))
+        groups = max(1, min(ARGMAX_GROUPS, _cdiv(vocab, 2048)))
+        for partial, grid in ((True, groups), (False, 1)):
+            self._add("argmax", {"PARTIAL": partial}, struct.pack("<4I", vocab, vocab * (self.n_outputs - 1), groups, 0),
+                      [logits.st, self.argmax_buf], (grid, 1, 1))
         if self.fuse:
             self._fuse()
         self._lower()
@@ -567,7 +578,7 @@ class StepRecorder:
                     or struct.unpack("<I", d.params[20:24])[0] != 1:  # one token (exact products use TN 1 for more)
                 continue
             k = struct.unpack("<I", d.params[:4])[0]
-            key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], k)
+            key = (id(d.res[1]), d.consts["TYPE"], d.consts["LANES"], d.consts["CHAIN"], k)
             g = groups.get(key)
             if g is None or len(g) == 3:
                 g = groups[key] = [i]
@@ -588,6 +599,7 @@ class StepRecorder:
             rows = 256 // d0.consts["LANES"]
             disp[first] = Dispatch("matvec_multi", {"TYPE": d0.consts["TYPE"], "LANES": d0.consts["LANES"],
                                                     "EXACT": d0.consts["EXACT"], "FMA_NATIVE": d0.consts["FMA_NATIVE"],
+                                                    "CHAIN": d0.consts["CHAIN"],
                                                     "REPACKED": sum(int(d.consts["REPACKED"]) << i for i, d in enumerate(ds))},
                                    struct.pack("<12I", k, ns[0], xstride, scales, ns[0], 1, ns[1], ns[2], bsums, 0, 0, 0),
                                    [d0.res[0], d0.res[1], d0.res[2], PARAMS, ds[1].res[0], w3, ds[1].res[2], y3],

@@ -115,7 +115,7 @@ def fuse_multi4(disp: list[Dispatch]) -> list[Dispatch]:
             if j in drop or e.kernel != "matvec" or e.res[1] is not d.res[1] or not e.fusable \
                     or e.consts != {"TYPE": d.consts["TYPE"], "TN": 1, "LANES": d.consts["LANES"], "RES": False,
                                     "GLU": 0, "EXACT": d.consts["EXACT"], "FMA_NATIVE": d.consts["FMA_NATIVE"],
-                                    "REPACKED": e.consts["REPACKED"]}:
+                                    "REPACKED": e.consts["REPACKED"], "CHAIN": d.consts["CHAIN"]}:
                 continue
             v = struct.unpack("<8I", e.params)
             if v[0] != u[0] or v[7] != 0:

@@ -17,7 +17,7 @@ from ...gguf import GGUFFile, TensorInfo
 from ...models import Model, Weights
 from ...ops import Rope
 from .device import Device, DeviceError, default_device
-from .graph import ATTN_CHUNK, FAST_ATTN_CHUNK, LayerCache, StepRecorder, Weight
+from .graph import FAST_ATTN_CHUNK, LayerCache, StepRecorder, Weight
 from .kernels import MAX_STORAGE_BINDINGS, Kernels
 from .recurrent import RecurrentRecorder
 from .recurrent_state import alloc_states, clear_states, load_state, save_state
@@ -107,10 +107,11 @@ class WebGPURunner:
         self.max_binding = max_binding  # split tensors above this (default: the adapter's limit)
         self.fuse = fuse  # peephole fusions in the recorded dispatch lists (graph.StepRecorder._fuse)
         self.submit_chunks = 1  # >1: a step goes to the GPU in that many passes (overlaps encoding)
-        # KV cells per decode-attention workgroup (set before recording): exact mode walks up to
-        # 256 cells in one chunk as ggml's f16 path does; the fast kernels split 4x finer, which
-        # cuts decode attention ~3x on an H100 (bench_webgpu.py's attn_chunk=64 row)
-        self.attn_chunk = ATTN_CHUNK if exact else FAST_ATTN_CHUNK
+        # KV cells per decode-attention workgroup (set before recording). Exact mode still walks a
+        # context of up to 256 cells in one chunk as ggml's f16 path does (ONE_CHUNK); split 4x
+        # finer past that, decode attention is ~3x faster on an H100 (bench_webgpu.py's
+        # attn_chunk=256 row)
+        self.attn_chunk = FAST_ATTN_CHUNK
         self.use_matmul = True  # tiled matmul.wgsl for quantized products of 32+ tokens
         # ggml's x86 arithmetic where the kernels reproduce it (Q4_0/Q5_0/Q8_0 sum orders, which
         # skip matmul.wgsl; swiglu's exp): False takes the faster kernels (set before recording)
