@@ -50,8 +50,9 @@ struct P {
 const TNMAX = 8u;
 // [TN][256], sized by the override: workgroup memory is zero-filled at every workgroup's
 // start (WGSL's rule), which software adapters (SwiftShader) pay dearly for
-var<workgroup> part: array<f32, TN * 256u>;
-var<workgroup> part2: array<f32, TN * 256u>;
+// (CHAIN with GLU: at least 512, chain_dot's terms of both weights)
+var<workgroup> part: array<f32, max(TN, 2u) * 256u>;
+var<workgroup> part2: array<f32, max(TN, 2u) * 256u>;
 
 fn repacked() -> bool { return REPACKED; }
 

@@ -199,12 +199,11 @@ fn row_dots_exact(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX>
 // EXACT Q4_0 that ggml repacks, one token a workgroup row (the includer's CHAIN; LANES 32):
 // ggml's q4_0_8x8 gemv is one fma chain a row, acc = fma(block sum, d_w d_x, acc) in block
 // order. Only the additions need that order: the row's LANES threads compute the terms of
-// LANES blocks at a time into workgroup memory, then lane 0 runs the chain over them.
-// Returns (W x, W2 x) in lane 0 (zeros elsewhere); `valid` (the row exists and is a
-// chain) may differ between threads, the barriers are reached by all.
-var<workgroup> chain_t: array<vec2<f32>, 256>;
-var<workgroup> chain_t2: array<vec2<f32>, 256>;
-
+// LANES blocks at a time into workgroup memory (the includer's part and part2, which its
+// reduction uses afterwards: no memory of its own, as the kernels must stay within
+// WebGPU's 16 KiB default), then lane 0 runs the chain over them. Returns (W x, W2 x)
+// (W2 with `two`) in lane 0, zeros elsewhere; `valid` (the row exists and is a chain) may differ
+// between threads, the barriers are reached by all.
 fn chain_dot(valid: bool, r: u32, tt: u32, li: u32, two: bool) -> vec2<f32> {
   let lane = li % LANES;
   let nb = p.K / 32u;
@@ -213,25 +212,23 @@ fn chain_dot(valid: bool, r: u32, tt: u32, li: u32, two: bool) -> vec2<f32> {
   for (var c = 0u; c < nb; c += LANES) {
     let b = c + lane;
     if (valid && b < nb && tt < p.n) {
-      let dx = bitcast<f32>(X[p.x_scales + tt * nb + b]);
       let xq = tt * p.x_stride + b * 8u;
+      let dx = bitcast<f32>(X[p.x_scales + tt * nb + b]);
       let q = load_blk(false, (r * nb + b) * bsz);
-      chain_t[li] = vec2<f32>(f32(blk_dot(q, xq)), q.d * dx);
-      if (two) {
+      part[li] = f32(blk_dot(q, xq));
+      part2[li] = q.d * dx;
+      if (two) {  // W2's terms after W's (the includer sizes part and part2 for it)
         let q2 = load_blk(true, (r * nb + b) * bsz);
-        chain_t2[li] = vec2<f32>(f32(blk_dot(q2, xq)), q2.d * dx);
+        part[256u + li] = f32(blk_dot(q2, xq));
+        part2[256u + li] = q2.d * dx;
       }
     }
     workgroupBarrier();
     if (lane == 0u && valid && tt < p.n) {
       let m = min(LANES, nb - c);
       for (var j = 0u; j < m; j++) {
-        let t = chain_t[li + j];
-        acc.x = mad(t.x, t.y, acc.x);
-        if (two) {
-          let t2 = chain_t2[li + j];
-          acc.y = mad(t2.x, t2.y, acc.y);
-        }
+        acc.x = mad(part[li + j], part2[li + j], acc.x);
+        if (two) { acc.y = mad(part[256u + li + j], part2[256u + li + j], acc.y); }
       }
     }
     workgroupBarrier();

@@ -27,6 +27,7 @@ struct P {
 
 const TNMAX = 8u;
 var<workgroup> part: array<f32, 256>;
+var<workgroup> part2: array<f32, 256>;  // with part: chain_dot's block terms
 var<private> sel: u32;
 
 fn repacked() -> bool { return ((REPACKED >> sel) & 1u) == 1u; }

@@ -2,7 +2,9 @@
 any adapter runs any model (SwiftShader allows 10, some browsers give exactly 8): counted in
 the sources, then proven on a wgpu-py device that asks for exactly 8 (wgpu refuses a
 pipeline that binds more), where the recurrent models give the same logits as on the
-adapter's own limits. A device below 8 is a clear error at load, before any weight moves.
+adapter's own limits. That device also has WebGPU's default 16 KiB of workgroup memory
+(adapters often have 32-48). A device below 8 is a clear error at load, before any weight
+moves.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from app.gguf import read_gguf  # noqa: E402
 from app.models import model_for  # noqa: E402
 
 KEY = "max-storage-buffers-per-shader-stage"
+WG_MEMORY = "max-compute-workgroup-storage-size"
 KERNELS = sorted(p.stem for p in (ROOT / "shaders").glob("*.wgsl") if "@compute" in source(p.stem))
 
 
@@ -34,7 +37,7 @@ def test_every_kernel_declares_at_most_8_storage_buffers():
 
 @pytest.fixture(scope="module")
 def devices():
-    return WgpuDevice(), WgpuDevice(limits={KEY: MAX_STORAGE_BINDINGS})
+    return WgpuDevice(), WgpuDevice(limits={KEY: MAX_STORAGE_BINDINGS, WG_MEMORY: 16384})
 
 
 def _logits(path: Path, device, n_prompt: int = 9, exact: bool = True) -> list[np.ndarray]:
@@ -58,6 +61,19 @@ def test_recurrent_models_run_within_webgpus_guaranteed_limit(devices, arch):
     path = tiny(arch, "Q4_0")
     for a, b in zip(_logits(path, own), _logits(path, eight)):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_products_run_within_webgpus_default_workgroup_memory(devices, exact):
+    """llama Q4_0 and Q8_0, a 9-token prefill then decode steps: exact mode's chained
+    products (terms in the kernels' reduction memory), fast mode's 8-token mat-vecs."""
+    from tools.testmodels import tiny
+    own, small = devices
+    assert small.limits[WG_MEMORY] == 16384
+    for type_name in ("Q4_0", "Q8_0"):
+        path = tiny("llama", type_name)
+        for a, b in zip(_logits(path, own, exact=exact), _logits(path, small, exact=exact)):
+            assert np.array_equal(a, b)
 
 
 def test_chunked_delta_rule_runs_within_webgpus_guaranteed_limit(devices):
