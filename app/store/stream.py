@@ -23,11 +23,11 @@ Everything else is written in place, piece by piece.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import time
 from typing import Any, Callable
 
-from ..gguf import GGUFError, GGUFFile, GGUFParser, TensorInfo
+from ..gguf import GGUFFile, TensorInfo
+from .stream_checks import StreamChecks
 
 
 class _Target:
@@ -39,7 +39,7 @@ class _Target:
         self.stage: int | None = None  # eng_malloc'd whole-tensor buffer for repacked tensors
 
 
-class ModelStream:
+class ModelStream(StreamChecks):
     """Feed a GGUF byte stream; `finish()` returns the loaded runner.
 
     make_runner(gguf, loader) builds the runner (model + engine pools) once the header is
@@ -50,23 +50,14 @@ class ModelStream:
                  make_runner: Callable[[GGUFFile, Callable[[int, TensorInfo], None]], Any] | None = None,
                  lib: Any = None, on_header: Callable[[GGUFFile], None] | None = None,
                  sha256: str | None = None) -> None:
-        self.source, self.file_size = source, file_size
-        self.expected_sha256 = sha256.lower() if sha256 else None
-        self._hash = hashlib.sha256() if sha256 else None
-        self.parser = GGUFParser(source, file_size)
+        super().__init__(source, file_size, sha256)
         self.make_runner = make_runner or _default_runner
         self.on_header = on_header
         self.lib = lib
-        self.pos = 0  # absolute offset of the next byte
-        self.gguf: GGUFFile | None = None
-        self.runner: Any = None
         self._targets: list[_Target] = []
         self._next = 0  # first target not yet complete (targets sorted by start)
         self._staging = 0
         self._staging_size = 0
-        self.t_start = time.perf_counter()
-        self.t_header = 0.0
-        self.t_runner = 0.0
 
     # -- chunk input --------------------------------------------------------------------------
 
@@ -108,15 +99,6 @@ class ModelStream:
         self._dispatch(self._staging, self.pos, n)
         self.pos += n
 
-    @property
-    def header_done(self) -> bool:
-        return self.gguf is not None
-
-    @property
-    def bytes_needed(self) -> int | None:
-        """Total bytes this model occupies in its file (known once the header is parsed)."""
-        return None if self.gguf is None else self.gguf.data_offset + self.gguf.data_size
-
     # -- internals ----------------------------------------------------------------------------
 
     def _lib(self) -> Any:
@@ -145,9 +127,7 @@ class ModelStream:
         # every file tensor must have a destination (one may have two: a tied output head's
         # repacked copy of token_embd is filled from the same bytes)
         names = {t.name for t in self.gguf.tensors}
-        registered = {t.info.name for t in self._targets} & names
-        if registered != names:
-            raise GGUFError(f"{self.source}: the runner registered {len(registered)} of {len(names)} tensors")
+        self._check_registered(len({t.info.name for t in self._targets} & names))
         for t in self._targets:
             if self.lib.eng_tensor_is_repacked(t.handle):
                 t.stage = -1  # allocated when its first byte arrives
@@ -190,22 +170,8 @@ class ModelStream:
 
     def finish(self) -> Any:
         """End of stream: the runner, or a GGUFError naming what is missing."""
-        if self.gguf is None:
-            self.parser.finish()  # raises: truncated header
-            raise GGUFError(f"{self.source}: incomplete header")
-        missing = [t for t in self._targets if t.got != t.info.nbytes]
         self.close_buffers()
-        if missing:
-            need = self.bytes_needed
-            raise GGUFError(f"{self.source}: truncated file: got {self.pos} bytes, the tensors need {need} "
-                            f"({len(missing)} tensor(s) incomplete, first {missing[0].info.name})")
-        if self.file_size and self.pos != self.file_size:
-            raise GGUFError(f"{self.source}: got {self.pos} bytes, expected {self.file_size}: the download is "
-                            f"incomplete or not the file the catalogue describes")
-        if self._hash is not None and self._hash.hexdigest() != self.expected_sha256:
-            raise GGUFError(f"{self.source}: sha256 mismatch: the {self.pos} bytes received hash to "
-                            f"{self._hash.hexdigest()}, expected {self.expected_sha256} (a damaged or changed "
-                            f"file; it is not kept)")
+        self._check_complete([t.info.name for t in self._targets if t.got != t.info.nbytes])
         return self.runner
 
     def close_buffers(self) -> None:

@@ -10,16 +10,16 @@ memory and the browser's storage are the limits).
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any, Callable
 
-from ...gguf import GGUFError, GGUFFile, GGUFParser
+from ...gguf import GGUFError, GGUFFile
 from ...store.staging import StagedFeed
+from ...store.stream_checks import StreamChecks
 from .weights import WeightSink
 
 
-class GPUModelStream(StagedFeed):
+class GPUModelStream(StagedFeed, StreamChecks):
     """Feed a GGUF byte stream; `finish()` returns the loaded WebGPURunner.
 
     make_runner(gguf, loader) builds the runner once the header is known; `loader(sink)`
@@ -30,20 +30,11 @@ class GPUModelStream(StagedFeed):
                  sha256: str | None = None) -> None:
         if make_runner is None:
             raise ValueError("GPUModelStream needs make_runner (a WebGPURunner on an open device)")
-        self.source, self.file_size = source, file_size
-        self.expected_sha256 = sha256.lower() if sha256 else None
-        self._hash = hashlib.sha256() if sha256 else None  # as ModelStream: hashed as the bytes pass
-        self.parser = GGUFParser(source, file_size)
+        StreamChecks.__init__(self, source, file_size, sha256)
         self.make_runner = make_runner
-        self.pos = 0  # absolute offset of the next byte
-        self.gguf: GGUFFile | None = None
-        self.runner: Any = None
         self._sinks: list[tuple[int, WeightSink]] = []  # (absolute start, sink), by start
         self._next = 0
         self._buf = bytearray(0)
-        self.t_start = time.perf_counter()
-        self.t_header = 0.0
-        self.t_runner = 0.0  # the load's phases, as ModelStream's (the worker reports them)
 
     # -- chunk input (the same calls as ModelStream) ------------------------------------------------
 
@@ -62,14 +53,6 @@ class GPUModelStream(StagedFeed):
             self._header_done()
         self._dispatch(mv, start)
 
-    @property
-    def header_done(self) -> bool:
-        return self.gguf is not None
-
-    @property
-    def bytes_needed(self) -> int | None:
-        return None if self.gguf is None else self.gguf.data_offset + self.gguf.data_size
-
     # -- internals --------------------------------------------------------------------------------
 
     def _header_done(self) -> None:
@@ -78,8 +61,7 @@ class GPUModelStream(StagedFeed):
         sinks: list[WeightSink] = []
         self.runner = self.make_runner(self.gguf, sinks.append)
         self.t_runner = time.perf_counter()
-        if len(sinks) != len(self.gguf.tensors):
-            raise GGUFError(f"{self.source}: the runner registered {len(sinks)} of {len(self.gguf.tensors)} tensors")
+        self._check_registered(len(sinks))
         base = self.gguf.data_offset
         self._sinks = sorted(((base + s.info.offset, s) for s in sinks), key=lambda p: p[0])
 
@@ -102,21 +84,8 @@ class GPUModelStream(StagedFeed):
 
     def finish(self) -> Any:
         """End of stream: the runner, or a GGUFError naming what is missing."""
-        if self.gguf is None:
-            self.parser.finish()  # raises: truncated header
-            raise GGUFError(f"{self.source}: incomplete header")
-        missing = [s for _, s in self._sinks if not s.done]
         self._buf = bytearray(0)
-        if missing:
-            raise GGUFError(f"{self.source}: truncated file: got {self.pos} bytes, the tensors need "
-                            f"{self.bytes_needed} ({len(missing)} tensor(s) incomplete, first {missing[0].info.name})")
-        if self.file_size and self.pos != self.file_size:
-            raise GGUFError(f"{self.source}: got {self.pos} bytes, expected {self.file_size}: the download is "
-                            f"incomplete or not the file the catalogue describes")
-        if self._hash is not None and self._hash.hexdigest() != self.expected_sha256:
-            raise GGUFError(f"{self.source}: sha256 mismatch: the {self.pos} bytes received hash to "
-                            f"{self._hash.hexdigest()}, expected {self.expected_sha256} (a damaged or changed "
-                            f"file; it is not kept)")
+        self._check_complete([s.info.name for _, s in self._sinks if not s.done])
         err = getattr(self.runner.device, "error", None)
         if callable(err) and (msg := err()):
             raise GGUFError(f"{self.source}: the GPU refused the weights: {msg}")
