@@ -24,8 +24,8 @@ override GLU: u32 = 0u;
 override EXACT: bool = false;      // ggml's x86 sum order for Q4_0/Q5_0/Q8_0 (matvec_lib), LANES 8
 override FMA_NATIVE: bool = false;
 override REPACKED: bool = false;  // EXACT Q4_0 whose rows ggml repacks (a multiple of 8)
-// EXACT Q4_0, TN 1, LANES 32: REPACKED rows take matvec_lib's chain_dot, others the 8-lane
-// order in lanes 0-7 (the 32 lanes let one matvec_multi mix the two)
+// EXACT Q4_0 or Q4_K, TN 1, LANES 32: REPACKED rows take matvec_lib's chain_dot(_k), others
+// the 8-lane order in lanes 0-7 (the 32 lanes let one matvec_multi mix the two)
 override CHAIN: bool = false;
 
 struct P {
@@ -79,22 +79,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (TN == 1u) {
     var a1 = 0.0;
     var a2 = 0.0;
-    if (CHAIN) {
-      let c = chain_dot(r < p.N && repacked(), r, t0, li, GLU != 0u);
+    if (CHAIN) {  // (rows that are no chain get zeros, and take the branches below)
+      let c = chain_dots(r < p.N, r, t0, li, GLU != 0u);
       a1 = c.x;
       a2 = c.y;
-      if (r < p.N && !repacked()) {
-        a1 = row_dots_exact(false, r, t0, lane)[0];
-        if (GLU != 0u) { a2 = row_dots_exact(true, r, t0, lane)[0]; }
-      }
-    } else if (r < p.N && exact_type()) {  // any token (the exact path's grid has one token a row of workgroups)
+    }
+    let in_chain = CHAIN && chained(t0);
+    if (r < p.N && exact_type() && !in_chain) {  // any token (the exact path's grid has one token a row of workgroups)
       a1 = row_dots_exact(false, r, t0, lane)[0];
       if (GLU != 0u) { a2 = row_dots_exact(true, r, t0, lane)[0]; }
       if ((TYPE == 13u || (TYPE == 12u && !repacked())) && lane == 0u && t0 < p.n && p.n < 8u) {
         mins1 = kmins(false, r, t0);
         if (GLU != 0u) { mins2 = kmins(true, r, t0); }
       }
-    } else if (r < p.N) {
+    } else if (r < p.N && !in_chain) {
       a1 = row_dot1(false, r, lane);
       if (GLU != 0u) { a2 = row_dot1(true, r, lane); }
     }

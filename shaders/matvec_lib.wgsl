@@ -236,6 +236,68 @@ fn chain_dot(valid: bool, r: u32, tt: u32, li: u32, two: bool) -> vec2<f32> {
   return acc;
 }
 
+// chain_dot for a Q4_K that ggml repacks, its gemv form (one token, or a token past the last
+// whole group of 4): per 256-value block, acc = fma(sum, d_w d_x, acc) and acc_min =
+// fma(min sum, dmin_w d_x, acc_min), then acc - acc_min. A block's four terms fill part
+// and part2 at li and 256 + li, so W2 (a GLU's up) is a second call.
+fn chain_dot_k(valid: bool, r: u32, tt: u32, li: u32, second: bool) -> f32 {
+  let lane = li % LANES;
+  let nbk = p.K / 256u;
+  var acc = 0.0;
+  var accm = 0.0;
+  for (var c = 0u; c < nbk; c += LANES) {
+    let b = c + lane;
+    if (valid && b < nbk && tt < p.n) {
+      let w0 = (r * nbk + b) * 36u;
+      let dd = unpack2x16float(wd(second, w0));
+      let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
+      let xq = tt * p.x_stride + b * 64u;
+      var sum = 0;
+      var msum = 0;
+      for (var u = 0u; u < 8u; u++) {
+        let sm = ksc(second, w0, u);
+        let sh = (u & 1u) * 4u;
+        var su = 0;
+        for (var i = 0u; i < 8u; i++) {
+          su += dot4I8Packed((wd(second, w0 + 4u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu, X[xq + 8u * u + i]);
+        }
+        sum += sm.x * su;
+        msum += sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u));
+      }
+      part[li] = f32(sum);
+      part2[li] = dd.x * dy;
+      part[256u + li] = f32(msum);
+      part2[256u + li] = dd.y * dy;
+    }
+    workgroupBarrier();
+    if (lane == 0u && valid && tt < p.n) {
+      let m = min(LANES, nbk - c);
+      for (var j = 0u; j < m; j++) {
+        acc = mad(part[li + j], part2[li + j], acc);
+        accm = mad(part[256u + li + j], part2[256u + li + j], accm);
+      }
+    }
+    workgroupBarrier();
+  }
+  return acc - accm;
+}
+
+// whether this workgroup row's token takes chain_dot / chain_dot_k (the includer's CHAIN,
+// a weight ggml repacks; Q4_K's gemm groups of 4 tokens keep row_dots_exact_k)
+fn chained(tt: u32) -> bool {
+  return CHAIN && repacked() && (TYPE == 2u || (TYPE == 12u && tt >= p.n - p.n % 4u));
+}
+
+fn chain_dots(valid: bool, r: u32, tt: u32, li: u32, two: bool) -> vec2<f32> {
+  let ok = valid && chained(tt);
+  if (TYPE == 12u) {
+    var c = vec2<f32>(chain_dot_k(ok, r, tt, li, false), 0.0);
+    if (two) { c.y = chain_dot_k(ok, r, tt, li, true); }
+    return c;
+  }
+  return chain_dot(ok, r, tt, li, two);
+}
+
 // K-quants, x as Q8_K (ggml's AVX2 vec_dot for Q5_K/Q6_K; its repacked q4_K_8x8 gemv/gemm
 // for Q4_K, REPACKED): the block's integer sums land in 8 lanes as there, each lane then
 // acc_l = fma(d_w d_x, lane sum, acc_l). Q6_K: lane l sums scale * q (6 bits, unsigned)
@@ -316,7 +378,7 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
   let nbk = p.K / 256u;
   let chain = TYPE == 12u && repacked();   // ggml's repacked q4_K_8x8
   let tiled = !chain && p.n >= 8u;
-  if ((chain || tiled) && lane != 0u) { return acc; }
+  if (((chain || tiled) && lane != 0u) || lane >= 8u) { return acc; }  // (lanes 8+: a CHAIN kernel's)
   if (tiled) {
     for (var t = 0u; t < TN; t++) { if (t0 + t < p.n) { acc[t] = row_dot_tiled_k(second, r, t0 + t); } }
     return acc;

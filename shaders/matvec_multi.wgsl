@@ -6,7 +6,7 @@ override LANES: u32 = 32u;
 override EXACT: bool = false;
 override FMA_NATIVE: bool = false;
 override REPACKED: u32 = 0u;  // EXACT: bit i set when ggml repacks weight i (rows % 8 == 0)
-override CHAIN: bool = false;  // EXACT Q4_0, LANES 32: REPACKED weights' rows take matvec_lib's chain_dot
+override CHAIN: bool = false;  // EXACT Q4_0/Q4_K, LANES 32: REPACKED weights' rows take matvec_lib's chain_dot(_k)
 const TN = 1u;
 
 struct P {
@@ -23,8 +23,8 @@ struct P {
 @group(0) @binding(7) var<storage, read_write> Y3: array<f32>;
 
 const TNMAX = 8u;
-var<workgroup> part: array<f32, 256>;
-var<workgroup> part2: array<f32, 256>;  // with part: chain_dot's block terms
+var<workgroup> part: array<f32, 512>;   // [256]: the reduction; with part2: chain_dot(_k)'s block terms
+var<workgroup> part2: array<f32, 512>;
 var<private> sel: u32;
 
 fn repacked() -> bool { return ((REPACKED >> sel) & 1u) == 1u; }
@@ -54,9 +54,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let valid = (sel == 0u) || (sel == 1u) || r < p.N3;
   var a = 0.0;
   if (CHAIN) {
-    a = chain_dot(valid && repacked(), r, 0u, li, false).x;
+    a = chain_dots(valid, r, 0u, li, false).x;
   }
-  if (valid && !(CHAIN && repacked())) {
+  if (valid && !chained(0u)) {
     a = row_dot1(false, r, lane);
   }
   part[li] = a;

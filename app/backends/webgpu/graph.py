@@ -254,12 +254,12 @@ class StepRecorder:
         parts = w.parts or [(w, 0, n_out)]
         # ggml's x86 sum orders (matvec_lib's row_dots_exact)
         exact = self.exact and (w.type in QUANTIZED or w.type in K_QUANTS)
-        # exact Q4_0 that ggml repacks: one fma chain an output, which both the tiled matmul
-        # and the mat-vec's chain_dot (32 lanes: `chain`) follow
+        # exact Q4_0/Q4_K that ggml repacks: one fma chain an output (Q4_K: two), which the
+        # mat-vec's chain_dot(_k) (32 lanes: `chain`) and, for Q4_0, the tiled matmul follow
         repacked = exact and w.type in (Q4_0, Q4_K) and n_out % 8 == 0 and w.repack
-        chain = exact and w.type == Q4_0
+        chain = exact and w.type in (Q4_0, Q4_K)
         if (w.type in QUANTIZED or w.type in K_QUANTS) and n >= MATMUL_MIN_TOKENS \
-                and (not exact or (chain and repacked)) \
+                and (not exact or (w.type == Q4_0 and repacked)) \
                 and getattr(self.ctx, "use_matmul", True):
             for buf, row0, rows in parts:
                 if _cdiv(rows, 64) > MAX_GROUPS or _cdiv(n, 64) > MAX_GROUPS:
