@@ -96,6 +96,7 @@ _F16_DOT_FMA_PYLLM = ("#ifdef PYLLM_F16_DOT_VEC_FMA /* pyllm */\n#define GGML_F1
 QUANTS_X86 = HERE / "emscripten" / "quants_x86.c"
 SGEMM_X86 = HERE / "emscripten" / "sgemm_x86.inc"
 REPACK_X86 = HERE / "emscripten" / "repack_x86.c"
+GEMV_X86 = HERE / "emscripten" / "gemv_x86.c"
 _QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_vec_dot_q8_0_q8_0",
                     "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
 # repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)
@@ -207,7 +208,7 @@ def patch_ggml(ggml: Path) -> None:
     for name in _QUANTS_REPLACED:
         text = _replace_once(quants, text, f"void {name}(", f"void {name}_wasm_upstream(")
     quants.write_text(text + "\n// ---- pyllm: appended by wasm_ext/build_wasm.py ----\n" + QUANTS_X86.read_text()
-                      + "\n" + REPACK_X86.read_text())
+                      + "\n" + GEMV_X86.read_text() + "\n" + REPACK_X86.read_text())
 
     # repacking: wasm repacks the tensors x86 repacks and runs x86's arithmetic on them
     fallback = ggml / "src" / "ggml-cpu" / "arch-fallback.h"
@@ -234,7 +235,7 @@ def patch_fingerprint() -> str:
     """Everything patch_ggml writes, hashed (part of the cache keys)."""
     parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED,
              _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
-             QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text())
+             QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text(), GEMV_X86.read_text())
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
 
 

@@ -257,6 +257,12 @@ static void pyllm_gemm_q0u_tile(enum ggml_type type, const uint8_t * row, int64_
 }
 #endif
 
+#ifdef __wasm_relaxed_simd__
+// one activation column (decode): emscripten/gemv_x86.c
+static void pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
+                               const block_q8_0 * y, float * C, int ith, int nth);
+#endif
+
 // C[ldc*j + i] = row i of A (m rows of nb blocks, lda blocks apart) . column j of B (n
 // columns of Q8_0, ldb blocks apart); this thread's share (ith of nth): blocks of 16 rows
 bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
@@ -267,6 +273,16 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
     const enum ggml_type t = (enum ggml_type) type;
     const size_t row_bytes = (size_t) lda * ggml_type_size(t);
     const block_q8_0 * cols = (const block_q8_0 *) B;
+#ifdef __wasm_relaxed_simd__
+    if (n == 1) {
+        pyllm_gemv_q0_q8_0(t, m, nb, (const uint8_t *) A, row_bytes, cols, C, ith, nth);
+        return true;
+    }
+#else
+    if (n == 1) {
+        return false;  // vec_dot row by row
+    }
+#endif
 #ifdef __wasm_relaxed_simd__
     const int shift = t == GGML_TYPE_Q4_0 ? 3 : t == GGML_TYPE_Q5_0 ? 4 : 0;
     v128_t * ybias = shift ? (v128_t *) malloc((sizeof(v128_t) * 8 + sizeof(float) * 4) * (size_t) nb) : NULL;
