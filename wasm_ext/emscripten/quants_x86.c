@@ -136,6 +136,21 @@ static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * 
     *x1 = wasm_v128_or(n1, h1);
 }
 
+// the same block taken unsigned (value + 16, 0..31): the fifth bit ORed in as 16
+static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, v128_t * q1) {
+    const v128_t bit = wasm_u8x16_make(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    const v128_t qhv = wasm_v128_load32_splat(b->qh);
+    const v128_t h0 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit), bit),
+        wasm_i8x16_splat(16));
+    const v128_t h1 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit), bit),
+        wasm_i8x16_splat(16));
+    v128_t n0, n1;
+    pyllm_nibbles(b->qs, &n0, &n1);
+    *q0 = wasm_v128_or(n0, h0);
+    *q1 = wasm_v128_or(n1, h1);
+}
 
 // ---- batches (prefill) ----------------------------------------------------------------------
 // llamafile_sgemm's wasm hook (emscripten/sgemm_x86.inc) sends Q8_0/Q4_0/Q5_0 x Q8_0
@@ -220,10 +235,7 @@ static inline float pyllm_block_q0_unsigned(enum ggml_type type, const uint8_t *
         return GGML_CPU_FP16_TO_FP32(b->d);
     }
     const block_q5_0 * b = (const block_q5_0 *) row + ib;
-    v128_t x0, x1;
-    pyllm_block_q5_0(b, &x0, &x1);  // q - 16 as int8: the fifth bit back is + 16 (mod 256)
-    *q0 = wasm_i8x16_add(x0, wasm_i8x16_splat(16));
-    *q1 = wasm_i8x16_add(x1, wasm_i8x16_splat(16));
+    pyllm_block_q5_0_unsigned(b, q0, q1);
     return GGML_CPU_FP16_TO_FP32(b->d);
 }
 
@@ -358,6 +370,18 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_tile(const block_q6
             g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
             for (int k = 0; k < 4; ++k) {
                 const int is = 8 * j + 2 * k;
+#ifdef __wasm_relaxed_simd__
+                // the scale applied to the i16 pair sums (|pair| <= 2 * 63 * 127), as x86's
+                // maddubs then madd(scale): no i32 multiply
+                const v128_t s_lo = wasm_i16x8_splat(sc[is]), s_hi = wasm_i16x8_splat(sc[is + 1]);
+                for (int c = 0; c < NC; c++) {
+                    const int8_t * q8 = y[c][i].qs + 128 * j + 32 * k;
+                    sumi_lo[c] = wasm_i32x4_add(sumi_lo[c], wasm_i32x4_dot_i16x8(
+                        pyllm_dot_i8_i7_pairs(wasm_v128_load(q8), g[k][0]), s_lo));
+                    sumi_hi[c] = wasm_i32x4_add(sumi_hi[c], wasm_i32x4_dot_i16x8(
+                        pyllm_dot_i8_i7_pairs(wasm_v128_load(q8 + 16), g[k][1]), s_hi));
+                }
+#else
                 const v128_t s_lo = wasm_i32x4_splat(sc[is]), s_hi = wasm_i32x4_splat(sc[is + 1]);
                 for (int c = 0; c < NC; c++) {
                     v128_t lo, hi;
@@ -365,6 +389,7 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_tile(const block_q6
                     sumi_lo[c] = wasm_i32x4_add(sumi_lo[c], wasm_i32x4_mul(lo, s_lo));
                     sumi_hi[c] = wasm_i32x4_add(sumi_hi[c], wasm_i32x4_mul(hi, s_hi));
                 }
+#endif
             }
         }
         const v128_t sc16_lo = wasm_i16x8_extend_low_i8x16(wasm_v128_load(sc));
