@@ -33,11 +33,12 @@ from app.models import model_for
 
 lib = load_library(pyllm_engine_wasm.LIBRARY)
 g = read_gguf(MODEL)
-r = GGMLRunner(model_for(g), MODEL, n_threads=1, n_ctx=512, lib=lib)
+r = GGMLRunner(model_for(g), MODEL, n_threads=1, n_ctx=max(512, 64 + TOKENS * (2 * REPS + 2)), lib=lib)
 types = {t.name: t.type_name for t in g.tensors}
 groups = {}
 head = r.weights._t.get("output", r.weights._t["token_embd"])
-groups["head Q8_0" if types["token_embd.weight"] == "Q8_0" else "head"] = [head]
+if TOKENS == 1:  # a prompt's chunk computes the logits of its last token only
+    groups["head Q8_0" if types["token_embd.weight"] == "Q8_0" else "head"] = [head]
 for i, layer in enumerate(r.weights.layers):
     for name, h in layer._t.items():
         t = types.get(f"blk.{i}.{name}.weight")
