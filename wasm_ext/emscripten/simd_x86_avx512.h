@@ -176,6 +176,29 @@ do {                                                             \
     res = (ggml_float) pyllm_f32x16_reduce_add(x[0]);            \
 } while (0)
 
+// ggml_vec_dot_f16(n, s, x, y) with y given as its F32 values q (exact conversions): the
+// same 4 x 16 partial sums, products (exact in f32), reduction and leftovers. Flash
+// attention's key loop calls it with the query row converted once instead of once per key.
+static inline void pyllm_vec_dot_f16_f32(int n, float * s, const ggml_fp16_t * x, const float * q) {
+    const int np = n & ~63;
+    pyllm_f32x16 sum[4] = {pyllm_f32x16_splat(0.0f), pyllm_f32x16_splat(0.0f), pyllm_f32x16_splat(0.0f),
+                           pyllm_f32x16_splat(0.0f)};
+    for (int i = 0; i < np; i += 64) {
+        for (int j = 0; j < 4; j++) {
+            sum[j] = pyllm_f32x16_fma_exact_product(sum[j], pyllm_f32cx16_load(x + i + 16 * j),
+                                                    pyllm_f32x16_load(q + i + 16 * j));
+        }
+    }
+    sum[0] = pyllm_f32x16_add(sum[0], sum[2]);  // PYLLM_F32x16_REDUCE
+    sum[1] = pyllm_f32x16_add(sum[1], sum[3]);
+    sum[0] = pyllm_f32x16_add(sum[0], sum[1]);
+    double sumf = (double) pyllm_f32x16_reduce_add(sum[0]);
+    for (int i = np; i < n; ++i) {
+        sumf += (double) (GGML_CPU_FP16_TO_FP32(x[i]) * q[i]);
+    }
+    *s = (float) sumf;
+}
+
 // F32
 
 #define GGML_F32_STEP 64
