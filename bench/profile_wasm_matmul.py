@@ -1,6 +1,7 @@
 """Where a Gemma 3 270M token goes in the wasm side module: its mat-muls by weight group.
 
     python bench/profile_wasm_matmul.py A.so [B.so] [--rounds 3] [--tokens 1] [--reps 10] [--model PATH]
+    python bench/profile_wasm_matmul.py --native [--tokens 1]    # the same, host engine (CPython)
 
 Inside Pyodide (Node), with the model's real weights (loaded through GGMLRunner, so
 repacked where the engine repacks them), one graph per group holds a mat-mul of every
@@ -93,13 +94,21 @@ def main() -> None:
     from wasm_support import in_pyodide, run_pyodide
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("modules", nargs="+", type=Path)
+    ap.add_argument("modules", nargs="*", type=Path)
+    ap.add_argument("--native", action="store_true", help="the host's native engine instead (no Pyodide)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--tokens", type=int, default=1, help="activation columns (1: decode)")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--model", type=Path, default=None)
     args = ap.parse_args()
     model = args.model or gemma3_270m_path()
+    if args.native:  # the same code in this process, against the host library
+        code = CODE.replace("import pyllm_engine_wasm\n", "").replace("load_library(pyllm_engine_wasm.LIBRARY)",
+                                                                     "load_library()")
+        ns: dict = {}
+        exec(f"MODEL = {str(model)!r}\nTOKENS = {args.tokens}\nREPS = {args.reps}\n" + code, ns)
+        print(json.dumps({"tokens": args.tokens, "native ms": {k: round(v, 2) for k, v in ns["res"].items()}}, indent=1))
+        return
     runs: dict[int, list[dict]] = {i: [] for i in range(len(args.modules))}
     order = list(range(len(args.modules)))
     for rnd in range(args.rounds):
