@@ -96,6 +96,7 @@ _F16_DOT_FMA_PYLLM = ("#ifdef PYLLM_F16_DOT_VEC_FMA /* pyllm */\n#define GGML_F1
 QUANTS_X86 = HERE / "emscripten" / "quants_x86.c"
 SGEMM_X86 = HERE / "emscripten" / "sgemm_x86.inc"
 REPACK_X86 = HERE / "emscripten" / "repack_x86.c"
+GEMV_X86 = HERE / "emscripten" / "gemv_x86.c"
 _QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_vec_dot_q8_0_q8_0",
                     "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
 # repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)
@@ -144,6 +145,17 @@ _CONTRACTED = {
                  "const float state = pyllm_fmaf(s0[i], expf(dt_soft_plus * A[i0 + h*nc]), B[ig] * x_dt); /* pyllm */", 1),
                 ("sumf += state * C[ig];", "sumf = pyllm_fmaf(state, C[ig], sumf); /* pyllm */", 2)),
 }
+_FA_Q = "        q_to_vec_dot(pq, Q_q, DK);\n"
+_FA_Q_WASM = _FA_Q + (
+    "#if defined(__wasm_simd128__) /* pyllm: for F16 K, Q back in F32 once per row (exact) */\n"
+    "        float pyllm_q32[1024];\n"
+    "        const bool pyllm_kq = k->type == GGML_TYPE_F16 && DK <= 1024;\n"
+    "        for (int64_t d = 0; pyllm_kq && d < DK; ++d) pyllm_q32[d] = GGML_CPU_FP16_TO_FP32(Q_q[d]);\n"
+    "#endif\n")
+_FA_KQ = "            kq_vec_dot(DK, &s, 0, k_data, 0, Q_q, 0, 1);\n"
+_FA_KQ_WASM = ("#if defined(__wasm_simd128__) /* pyllm: ggml_vec_dot_f16's arithmetic, Q not reconverted per key */\n"
+               "            if (pyllm_kq) pyllm_vec_dot_f16_f32((int) DK, &s, (const ggml_fp16_t *) k_data, pyllm_q32); else\n"
+               "#endif\n" + _FA_KQ)
 _FA_SUM = "S = S*ms + vs; // scale and increment sum with partial sum"
 _FA_SUM_FUSED = "S = fmaf(S, ms, vs); /* pyllm: fused, as GCC contracts it on x86 */"
 
@@ -189,6 +201,8 @@ def patch_ggml(ggml: Path) -> None:
 
     ops = ggml / "src" / "ggml-cpu" / "ops.cpp"
     text = _replace_once(ops, ops.read_text(), _FA_SUM, _FA_SUM_FUSED)
+    text = _replace_once(ops, text, _FA_Q, _FA_Q_WASM)
+    text = _replace_once(ops, text, _FA_KQ, _FA_KQ_WASM)
     ops.write_text(_replace_once(ops, text, _ROPE_ROT, _ROPE_ROT_FUSED))
 
     for name, edits in _CONTRACTED.items():
@@ -207,7 +221,7 @@ def patch_ggml(ggml: Path) -> None:
     for name in _QUANTS_REPLACED:
         text = _replace_once(quants, text, f"void {name}(", f"void {name}_wasm_upstream(")
     quants.write_text(text + "\n// ---- pyllm: appended by wasm_ext/build_wasm.py ----\n" + QUANTS_X86.read_text()
-                      + "\n" + REPACK_X86.read_text())
+                      + "\n" + GEMV_X86.read_text() + "\n" + REPACK_X86.read_text())
 
     # repacking: wasm repacks the tensors x86 repacks and runs x86's arithmetic on them
     fallback = ggml / "src" / "ggml-cpu" / "arch-fallback.h"
@@ -232,9 +246,9 @@ def patch_ggml(ggml: Path) -> None:
 
 def patch_fingerprint() -> str:
     """Everything patch_ggml writes, hashed (part of the cache keys)."""
-    parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED,
+    parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED, _FA_Q_WASM, _FA_KQ_WASM,
              _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
-             QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text())
+             QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text(), GEMV_X86.read_text())
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
 
 

@@ -136,6 +136,21 @@ static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * 
     *x1 = wasm_v128_or(n1, h1);
 }
 
+// the same block taken unsigned (value + 16, 0..31): the fifth bit ORed in as 16
+static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, v128_t * q1) {
+    const v128_t bit = wasm_u8x16_make(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    const v128_t qhv = wasm_v128_load32_splat(b->qh);
+    const v128_t h0 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit), bit),
+        wasm_i8x16_splat(16));
+    const v128_t h1 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit), bit),
+        wasm_i8x16_splat(16));
+    v128_t n0, n1;
+    pyllm_nibbles(b->qs, &n0, &n1);
+    *q0 = wasm_v128_or(n0, h0);
+    *q1 = wasm_v128_or(n1, h1);
+}
 
 // ---- batches (prefill) ----------------------------------------------------------------------
 // llamafile_sgemm's wasm hook (emscripten/sgemm_x86.inc) sends Q8_0/Q4_0/Q5_0 x Q8_0
@@ -220,10 +235,7 @@ static inline float pyllm_block_q0_unsigned(enum ggml_type type, const uint8_t *
         return GGML_CPU_FP16_TO_FP32(b->d);
     }
     const block_q5_0 * b = (const block_q5_0 *) row + ib;
-    v128_t x0, x1;
-    pyllm_block_q5_0(b, &x0, &x1);  // q - 16 as int8: the fifth bit back is + 16 (mod 256)
-    *q0 = wasm_i8x16_add(x0, wasm_i8x16_splat(16));
-    *q1 = wasm_i8x16_add(x1, wasm_i8x16_splat(16));
+    pyllm_block_q5_0_unsigned(b, q0, q1);
     return GGML_CPU_FP16_TO_FP32(b->d);
 }
 
@@ -257,6 +269,12 @@ static void pyllm_gemm_q0u_tile(enum ggml_type type, const uint8_t * row, int64_
 }
 #endif
 
+#ifdef __wasm_relaxed_simd__
+// one activation column (decode): emscripten/gemv_x86.c
+static void pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
+                               const block_q8_0 * y, float * C, int ith, int nth);
+#endif
+
 // C[ldc*j + i] = row i of A (m rows of nb blocks, lda blocks apart) . column j of B (n
 // columns of Q8_0, ldb blocks apart); this thread's share (ith of nth): blocks of 16 rows
 bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
@@ -267,6 +285,16 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
     const enum ggml_type t = (enum ggml_type) type;
     const size_t row_bytes = (size_t) lda * ggml_type_size(t);
     const block_q8_0 * cols = (const block_q8_0 *) B;
+#ifdef __wasm_relaxed_simd__
+    if (n == 1) {
+        pyllm_gemv_q0_q8_0(t, m, nb, (const uint8_t *) A, row_bytes, cols, C, ith, nth);
+        return true;
+    }
+#else
+    if (n == 1) {
+        return false;  // vec_dot row by row
+    }
+#endif
 #ifdef __wasm_relaxed_simd__
     const int shift = t == GGML_TYPE_Q4_0 ? 3 : t == GGML_TYPE_Q5_0 ? 4 : 0;
     v128_t * ybias = shift ? (v128_t *) malloc((sizeof(v128_t) * 8 + sizeof(float) * 4) * (size_t) nb) : NULL;
@@ -342,6 +370,18 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_tile(const block_q6
             g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
             for (int k = 0; k < 4; ++k) {
                 const int is = 8 * j + 2 * k;
+#ifdef __wasm_relaxed_simd__
+                // the scale applied to the i16 pair sums (|pair| <= 2 * 63 * 127), as x86's
+                // maddubs then madd(scale): no i32 multiply
+                const v128_t s_lo = wasm_i16x8_splat(sc[is]), s_hi = wasm_i16x8_splat(sc[is + 1]);
+                for (int c = 0; c < NC; c++) {
+                    const int8_t * q8 = y[c][i].qs + 128 * j + 32 * k;
+                    sumi_lo[c] = wasm_i32x4_add(sumi_lo[c], wasm_i32x4_dot_i16x8(
+                        pyllm_dot_i8_i7_pairs(wasm_v128_load(q8), g[k][0]), s_lo));
+                    sumi_hi[c] = wasm_i32x4_add(sumi_hi[c], wasm_i32x4_dot_i16x8(
+                        pyllm_dot_i8_i7_pairs(wasm_v128_load(q8 + 16), g[k][1]), s_hi));
+                }
+#else
                 const v128_t s_lo = wasm_i32x4_splat(sc[is]), s_hi = wasm_i32x4_splat(sc[is + 1]);
                 for (int c = 0; c < NC; c++) {
                     v128_t lo, hi;
@@ -349,6 +389,7 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_tile(const block_q6
                     sumi_lo[c] = wasm_i32x4_add(sumi_lo[c], wasm_i32x4_mul(lo, s_lo));
                     sumi_hi[c] = wasm_i32x4_add(sumi_hi[c], wasm_i32x4_mul(hi, s_hi));
                 }
+#endif
             }
         }
         const v128_t sc16_lo = wasm_i16x8_extend_low_i8x16(wasm_v128_load(sc));

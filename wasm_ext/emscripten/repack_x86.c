@@ -189,6 +189,96 @@ void ggml_gemm_q4_0_8x8_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const vo
     }
 }
 
+#ifdef __wasm_relaxed_simd__
+// The Q4_K gemv with the 8 columns of a repacked group in vector lanes (x86's own layout,
+// as its AVX2 gemv does), where pyllm_q4_Kx8_rows puts rows in lanes (one lane of four used
+// in a gemv, and per column its scales, mins and a horizontal sum). Per output the same
+// integers (exact in any order) and the same two fmas per super-block as above. (The gemm
+// keeps pyllm_q4_Kx8_rows: its 4-row tile fills the lanes, and this layout run per row
+// decodes each weight four times.)
+
+// one sub-block's 6-bit scales (bytes 0-7) and mins (bytes 8-15) of the 8 columns, from
+// the 12 bytes the repacking writes per sub-block (get_scale_min_k4's layout with column c
+// in place of sub-block j, as pyllm_scale_min_k4 reads it)
+static inline v128_t pyllm_q4_Kx8_scales(const uint8_t * q) {
+    const v128_t v = wasm_v128_load(q);  // bytes 12-15 unused (still inside the block)
+    const v128_t a = wasm_i8x16_swizzle(v, wasm_u8x16_make(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const v128_t b = wasm_i8x16_swizzle(v, wasm_u8x16_make(16, 16, 16, 16, 0, 1, 2, 3, 16, 16, 16, 16, 4, 5, 6, 7));
+    const v128_t low = wasm_v128_or(
+        wasm_v128_and(a, wasm_u8x16_make(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)),
+        wasm_v128_and(wasm_u8x16_shr(a, 4), wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
+    return wasm_v128_or(low, wasm_u8x16_shr(wasm_v128_and(b, wasm_i8x16_splat((char) 0xC0)), 2));
+}
+
+// i16 lanes: bytes a, a, b, b, c, c, d, d of v, zero-extended (swizzle indices >= 16 give 0)
+#define PYLLM_U8_TO_I16(v, a, b, c, d) \
+    wasm_i8x16_swizzle(v, wasm_u8x16_make(a, 16, a, 16, b, 16, b, 16, c, 16, c, 16, d, 16, d, 16))
+
+// 8 columns (a repacked group of nb super-blocks) . the Q8_K activation row a -> out[0..7]
+static void pyllm_gemv_q4_Kx8(const pyllm_block_q4_Kx8 * b, const block_q8_K * a, int nb, float * out) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F), zero = wasm_i32x4_splat(0);
+    v128_t acc[2], acc_min[2];
+    acc[0] = acc[1] = acc_min[0] = acc_min[1] = wasm_f32x4_splat(0.0f);
+    for (int ib = 0; ib < nb; ib++) {
+        const block_q8_K * ab = a + ib;
+        const int8_t * q8 = ab->qs;
+        const uint8_t * qs = b[ib].qs;
+        const ggml_half * d = b[ib].d, * dmin = b[ib].dmin;
+        const v128_t ad = wasm_f32x4_splat(ab->d);
+        const v128_t d03 = wasm_f32x4_mul(wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(d[0]), GGML_CPU_FP16_TO_FP32(d[1]),
+                                                          GGML_CPU_FP16_TO_FP32(d[2]), GGML_CPU_FP16_TO_FP32(d[3])), ad);
+        const v128_t d47 = wasm_f32x4_mul(wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(d[4]), GGML_CPU_FP16_TO_FP32(d[5]),
+                                                          GGML_CPU_FP16_TO_FP32(d[6]), GGML_CPU_FP16_TO_FP32(d[7])), ad);
+        const v128_t m03 = wasm_f32x4_mul(wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(dmin[0]), GGML_CPU_FP16_TO_FP32(dmin[1]),
+                                                          GGML_CPU_FP16_TO_FP32(dmin[2]), GGML_CPU_FP16_TO_FP32(dmin[3])), ad);
+        const v128_t m47 = wasm_f32x4_mul(wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(dmin[4]), GGML_CPU_FP16_TO_FP32(dmin[5]),
+                                                          GGML_CPU_FP16_TO_FP32(dmin[6]), GGML_CPU_FP16_TO_FP32(dmin[7])), ad);
+        v128_t i03 = zero, i47 = zero, mn03 = zero, mn47 = zero;
+        for (int j = 0; j < 4; j++) {  // sub-blocks 2j (low nibbles) and 2j+1 (high nibbles)
+            const v128_t sm_lo = pyllm_q4_Kx8_scales(b[ib].scales + 24 * j);
+            const v128_t sm_hi = pyllm_q4_Kx8_scales(b[ib].scales + 24 * j + 12);
+            // columns 2p, 2p+1: chunk k of a column is 8 bytes at qs + 64k + 8c, so one load
+            // holds both; its low nibbles are elements 64j + 8t + 0..7 (k = 4j + t), its high
+            // nibbles those 32 further, against the activation's 8 bytes duplicated. The i16
+            // pair sums of a sub-block's four chunks stay below 4 * 2 * 15 * 128.
+            v128_t iacc[4];  // i32 lanes: column 2p, 2p, 2p+1, 2p+1
+            for (int p = 0; p < 4; p++) {
+                v128_t pl = wasm_i16x8_splat(0), ph = pl;
+                for (int t = 0; t < 4; t++) {
+                    const v128_t v = wasm_v128_load(qs + (4 * j + t) * 64 + 16 * p);
+                    pl = wasm_i16x8_add(pl, pyllm_dot_i8_i7_pairs(wasm_v128_load64_splat(q8 + 64 * j + 8 * t),
+                                                                  wasm_v128_and(v, m4)));
+                    ph = wasm_i16x8_add(ph, pyllm_dot_i8_i7_pairs(wasm_v128_load64_splat(q8 + 64 * j + 32 + 8 * t),
+                                                                  wasm_u8x16_shr(v, 4)));
+                }
+                iacc[p] = wasm_i32x4_add(
+                    wasm_i32x4_dot_i16x8(pl, PYLLM_U8_TO_I16(sm_lo, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1)),
+                    wasm_i32x4_dot_i16x8(ph, PYLLM_U8_TO_I16(sm_hi, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1)));
+            }
+            i03 = wasm_i32x4_add(i03, wasm_i32x4_add(wasm_i32x4_shuffle(iacc[0], iacc[1], 0, 2, 4, 6),
+                                                     wasm_i32x4_shuffle(iacc[0], iacc[1], 1, 3, 5, 7)));
+            i47 = wasm_i32x4_add(i47, wasm_i32x4_add(wasm_i32x4_shuffle(iacc[2], iacc[3], 0, 2, 4, 6),
+                                                     wasm_i32x4_shuffle(iacc[2], iacc[3], 1, 3, 5, 7)));
+            // mins: column c gets min(c, k) * (bsums[2k] + bsums[2k+1]) for the sub-blocks k
+            const v128_t bs_lo = wasm_v128_load32_splat(ab->bsums + 4 * j);
+            const v128_t bs_hi = wasm_v128_load32_splat(ab->bsums + 4 * j + 2);
+            mn03 = wasm_i32x4_add(mn03, wasm_i32x4_add(
+                wasm_i32x4_dot_i16x8(PYLLM_U8_TO_I16(sm_lo, 8, 9, 10, 11), bs_lo),
+                wasm_i32x4_dot_i16x8(PYLLM_U8_TO_I16(sm_hi, 8, 9, 10, 11), bs_hi)));
+            mn47 = wasm_i32x4_add(mn47, wasm_i32x4_add(
+                wasm_i32x4_dot_i16x8(PYLLM_U8_TO_I16(sm_lo, 12, 13, 14, 15), bs_lo),
+                wasm_i32x4_dot_i16x8(PYLLM_U8_TO_I16(sm_hi, 12, 13, 14, 15), bs_hi)));
+        }
+        acc[0] = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(i03), d03, acc[0]);
+        acc[1] = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(i47), d47, acc[1]);
+        acc_min[0] = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(mn03), m03, acc_min[0]);
+        acc_min[1] = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(mn47), m47, acc_min[1]);
+    }
+    wasm_v128_store(out, wasm_f32x4_sub(acc[0], acc_min[0]));
+    wasm_v128_store(out + 4, wasm_f32x4_sub(acc[1], acc_min[1]));
+}
+#endif
+
 void ggml_gemv_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
                              const void * GGML_RESTRICT vy, int nr, int nc) {
     UNUSED(bs);
@@ -197,7 +287,11 @@ void ggml_gemv_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const vo
         const block_q8_K * a = (const block_q8_K *) vy + y * nb;
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
+#ifdef __wasm_relaxed_simd__
+            pyllm_gemv_q4_Kx8(b, a, nb, &s[y * nr + x * 8]);
+#else
             for (int c = 0; c < 8; c++) pyllm_q4_Kx8_rows(b, c, a, 1, nb, false, &s[y * nr + x * 8 + c], 0, 1);
+#endif
         }
     }
 }

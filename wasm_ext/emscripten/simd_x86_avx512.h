@@ -15,7 +15,8 @@
 //  * the reduction adds the four registers as ggml's AVX-512 REDUCE does, then the lanes
 //    in the order of GCC's _mm512_reduce_add_ps;
 //  * F16 vectors are F32 vectors loaded/stored through the F16 <-> F32 conversions (RNE),
-//    like _mm512_cvtph_ps / _mm512_cvtps_ph(x, 0).
+//    like _mm512_cvtph_ps / _mm512_cvtps_ph(x, 0); the F32 -> F16 one is ggml's bit-exact
+//    scalar conversion vectorised (flash attention stores its F16 accumulator every step).
 //
 // Spliced into ggml-cpu/simd-mappings.h in place of the upstream wasm section by
 // wasm_ext/build_wasm.py (patch_ggml).
@@ -132,15 +133,30 @@ static inline float pyllm_f32x16_reduce_add(pyllm_f32x16 x) {
     const v128_t t8 = wasm_f32x4_add(t6, wasm_i32x4_shuffle(t6, t6, 2, 3, 0, 1));
     return wasm_f32x4_extract_lane(t8, 0) + wasm_f32x4_extract_lane(t8, 1);
 }
+// F32 -> F16 (round to nearest even), four lanes: ggml_compute_fp32_to_fp16 (what
+// GGML_CPU_FP32_TO_FP16 computes) lane by lane
+static inline void pyllm_f32x4_to_f16(ggml_fp16_t * p, v128_t f) {
+    const v128_t shl1_w = wasm_i32x4_add(f, f);
+    const v128_t bias = wasm_u32x4_max(wasm_v128_and(shl1_w, wasm_i32x4_splat((int32_t) 0xFF000000)),
+                                       wasm_i32x4_splat(0x71000000));
+    const v128_t base = wasm_f32x4_add(wasm_i32x4_add(wasm_u32x4_shr(bias, 1), wasm_i32x4_splat(0x07800000)),
+                                       wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_abs(f), wasm_f32x4_splat(0x1.0p+112f)),
+                                                      wasm_f32x4_splat(0x1.0p-110f)));
+    const v128_t nonsign = wasm_i32x4_add(wasm_v128_and(wasm_u32x4_shr(base, 13), wasm_i32x4_splat(0x7C00)),
+                                          wasm_v128_and(base, wasm_i32x4_splat(0xFFF)));
+    const v128_t nan = wasm_u32x4_gt(shl1_w, wasm_i32x4_splat((int32_t) 0xFF000000));
+    const v128_t h = wasm_v128_or(wasm_u32x4_shr(wasm_v128_and(f, wasm_i32x4_splat(INT32_MIN)), 16),
+                                  wasm_v128_bitselect(wasm_i32x4_splat(0x7E00), nonsign, nan));
+    wasm_v128_store64_lane(p, wasm_u16x8_narrow_i32x4(h, h), 0);  // lanes < 2^16: exact
+}
+// (loads stay table lookups: an F16 -> F32 in vector arithmetic measured 2-2.5x slower under V8)
 static inline pyllm_f32x16 pyllm_f32cx16_load(const ggml_fp16_t * p) {
     float tmp[16];
     for (int k = 0; k < 16; k++) tmp[k] = GGML_CPU_FP16_TO_FP32(p[k]);
     return pyllm_f32x16_load(tmp);
 }
 static inline void pyllm_f32cx16_store(ggml_fp16_t * p, pyllm_f32x16 x) {
-    float tmp[16];
-    pyllm_f32x16_store(tmp, x);
-    for (int k = 0; k < 16; k++) p[k] = GGML_CPU_FP32_TO_FP16(tmp[k]);
+    for (int k = 0; k < 4; k++) pyllm_f32x4_to_f16(p + 4 * k, x.q[k]);
 }
 
 #define PYLLM_F32x16_REDUCE(res, x)                              \
@@ -159,6 +175,29 @@ do {                                                             \
     }                                                            \
     res = (ggml_float) pyllm_f32x16_reduce_add(x[0]);            \
 } while (0)
+
+// ggml_vec_dot_f16(n, s, x, y) with y given as its F32 values q (exact conversions): the
+// same 4 x 16 partial sums, products (exact in f32), reduction and leftovers. Flash
+// attention's key loop calls it with the query row converted once instead of once per key.
+static inline void pyllm_vec_dot_f16_f32(int n, float * s, const ggml_fp16_t * x, const float * q) {
+    const int np = n & ~63;
+    pyllm_f32x16 sum[4] = {pyllm_f32x16_splat(0.0f), pyllm_f32x16_splat(0.0f), pyllm_f32x16_splat(0.0f),
+                           pyllm_f32x16_splat(0.0f)};
+    for (int i = 0; i < np; i += 64) {
+        for (int j = 0; j < 4; j++) {
+            sum[j] = pyllm_f32x16_fma_exact_product(sum[j], pyllm_f32cx16_load(x + i + 16 * j),
+                                                    pyllm_f32x16_load(q + i + 16 * j));
+        }
+    }
+    sum[0] = pyllm_f32x16_add(sum[0], sum[2]);  // PYLLM_F32x16_REDUCE
+    sum[1] = pyllm_f32x16_add(sum[1], sum[3]);
+    sum[0] = pyllm_f32x16_add(sum[0], sum[1]);
+    double sumf = (double) pyllm_f32x16_reduce_add(sum[0]);
+    for (int i = np; i < n; ++i) {
+        sumf += (double) (GGML_CPU_FP16_TO_FP32(x[i]) * q[i]);
+    }
+    *s = (float) sumf;
+}
 
 // F32
 

@@ -1,0 +1,88 @@
+// pyllm: decode mat-vecs (one activation column) of the Q0 weight types for the relaxed-SIMD
+// build (appended to ggml-cpu/arch/wasm/quants.c after quants_x86.c by build_wasm.py;
+// llamafile_sgemm's wasm hook sends n == 1 here). Every output is vec_dot's arithmetic
+// (quants_x86.c: exact int32 quad sums per block, acc = fma(d_x * d_y, float(lane), acc),
+// hsum_float_8), only the integer quad sums are formed another way, which is exact in any
+// order:
+//  * the activation's share of each block is prepared once for all rows (pyllm_gemv_act);
+//  * Q8_0 weights are signed, so with y = y+ - y- (y+ = max(y, 0), y- = max(-y, 0), both
+//    0..127 as the relaxed i8 x i7 dot needs) a quad sum is dot(x, y+) - dot(x, y-): two dots
+//    and no per-row sign work (x86 moves the sign to y with _mm256_sign_epi8, which wasm
+//    lacks); the i16 pair difference is the exact pair sum, |x0*y0 + x1*y1| <= 2*128*127;
+//  * Q4_0/Q5_0 weights are taken unsigned (q = x + 2^shift), as in the batch tiles:
+//    quads(y, q) - 2^shift * quads(y, 1), the second term once per activation block.
+#ifdef __wasm_relaxed_simd__
+
+// per activation block: Q8_0 {y+ 0-15, y+ 16-31, y- 0-15, y- 16-31};
+// Q4_0/Q5_0 {y 0-15, y 16-31, 2^shift * quads(y, 1) of both halves}
+static void pyllm_gemv_act(enum ggml_type type, const block_q8_0 * y, int64_t nb, v128_t * act, float * dy) {
+    const v128_t zero = wasm_i8x16_splat(0), one = wasm_i8x16_splat(1);
+    const int shift = type == GGML_TYPE_Q4_0 ? 3 : 4;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const v128_t y0 = wasm_v128_load(y[ib].qs), y1 = wasm_v128_load(y[ib].qs + 16);
+        v128_t * a = act + 4 * ib;
+        if (type == GGML_TYPE_Q8_0) {  // y >= -127 (the q8_0 quantizer's range): -y fits
+            a[0] = wasm_i8x16_max(y0, zero);
+            a[1] = wasm_i8x16_max(y1, zero);
+            a[2] = wasm_i8x16_max(wasm_i8x16_neg(y0), zero);
+            a[3] = wasm_i8x16_max(wasm_i8x16_neg(y1), zero);
+        } else {
+            a[0] = y0;
+            a[1] = y1;
+            a[2] = wasm_i32x4_shl(pyllm_quads(y0, one), shift);
+            a[3] = wasm_i32x4_shl(pyllm_quads(y1, one), shift);
+        }
+        dy[ib] = GGML_CPU_FP16_TO_FP32(y[ib].d);
+    }
+}
+
+// one weight row against the prepared activation column. One row per pass: sharing the
+// activation loads between 2 or 4 rows measured 1.7-2x slower under V8 (Node 20) than this.
+static inline void pyllm_gemv_q0_row(enum ggml_type type, const uint8_t * row, int64_t nb, const v128_t * act,
+                                     const float * dy, float * out) {
+    v128_t lo = wasm_f32x4_splat(0.0f), hi = lo;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const v128_t * a = act + 4 * ib;
+        v128_t x0, x1, l, h;
+        float dx;
+        if (type == GGML_TYPE_Q8_0) {
+            const block_q8_0 * b = (const block_q8_0 *) row + ib;
+            x0 = wasm_v128_load(b->qs);
+            x1 = wasm_v128_load(b->qs + 16);
+            dx = GGML_CPU_FP16_TO_FP32(b->d);
+            l = wasm_i32x4_extadd_pairwise_i16x8(
+                wasm_i16x8_sub(pyllm_dot_i8_i7_pairs(x0, a[0]), pyllm_dot_i8_i7_pairs(x0, a[2])));
+            h = wasm_i32x4_extadd_pairwise_i16x8(
+                wasm_i16x8_sub(pyllm_dot_i8_i7_pairs(x1, a[1]), pyllm_dot_i8_i7_pairs(x1, a[3])));
+        } else {
+            dx = pyllm_block_q0_unsigned(type, row, ib, &x0, &x1);
+            l = wasm_i32x4_sub(pyllm_quads(a[0], x0), a[2]);
+            h = wasm_i32x4_sub(pyllm_quads(a[1], x1), a[3]);
+        }
+        pyllm_acc_q0_lanes(&lo, &hi, dx * dy[ib], l, h);
+    }
+    *out = pyllm_hsum_float_8(lo, hi);
+}
+
+// C[i] = row i of A (m rows of nb blocks, row_bytes apart) . the Q8_0 column y; this
+// thread's share (ith of nth): blocks of 16 rows
+static void pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
+                               const block_q8_0 * y, float * C, int ith, int nth) {
+    v128_t * act = (v128_t *) malloc((sizeof(v128_t) * 4 + sizeof(float)) * (size_t) nb);
+    float * dy = (float *) (act + 4 * nb);
+    pyllm_gemv_act(type, y, nb, act, dy);
+    for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
+        const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
+        for (int64_t i = i0; i < i1; i++) {
+            if (type == GGML_TYPE_Q8_0) {  // one loop per type (the type test out of the loop)
+                pyllm_gemv_q0_row(GGML_TYPE_Q8_0, A + i * row_bytes, nb, act, dy, C + i);
+            } else if (type == GGML_TYPE_Q5_0) {
+                pyllm_gemv_q0_row(GGML_TYPE_Q5_0, A + i * row_bytes, nb, act, dy, C + i);
+            } else {
+                pyllm_gemv_q0_row(GGML_TYPE_Q4_0, A + i * row_bytes, nb, act, dy, C + i);
+            }
+        }
+    }
+    free(act);
+}
+#endif  // __wasm_relaxed_simd__
