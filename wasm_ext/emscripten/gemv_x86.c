@@ -65,10 +65,13 @@ static inline void pyllm_gemv_q0_row(enum ggml_type type, const uint8_t * row, i
 }
 
 // C[i] = row i of A (m rows of nb blocks, row_bytes apart) . the Q8_0 column y; this
-// thread's share (ith of nth): blocks of 16 rows
-static void pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
+// thread's share (ith of nth): blocks of 16 rows. False (ggml's vec_dot does it) without memory.
+static bool pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
                                const block_q8_0 * y, float * C, int ith, int nth) {
-    v128_t * act = (v128_t *) malloc((sizeof(v128_t) * 4 + sizeof(float)) * (size_t) nb);
+    v128_t * act = (v128_t *) pyllm_scratch((sizeof(v128_t) * 4 + sizeof(float)) * (size_t) nb);
+    if (!act) {
+        return false;
+    }
     float * dy = (float *) (act + 4 * nb);
     pyllm_gemv_act(type, y, nb, act, dy);
     for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
@@ -83,6 +86,6 @@ static void pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const
             }
         }
     }
-    free(act);
+    return true;
 }
 #endif  // __wasm_relaxed_simd__

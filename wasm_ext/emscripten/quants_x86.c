@@ -270,8 +270,30 @@ static void pyllm_gemm_q0u_tile(enum ggml_type type, const uint8_t * row, int64_
 #endif
 
 #ifdef __wasm_relaxed_simd__
+// A scratch buffer of at least `bytes`, this thread's own, grown and kept: the mat-muls
+// below need one per call (a column's prepared activations), and malloc takes a lock that
+// the pthreads build's threads, each computing its share of every product, would wait on.
+static void * pyllm_scratch(size_t bytes) {
+#ifdef __EMSCRIPTEN_PTHREADS__
+    static _Thread_local void * buf = NULL;
+    static _Thread_local size_t cap = 0;
+#else
+    static void * buf = NULL;
+    static size_t cap = 0;
+#endif
+    if (bytes > cap) {
+        free(buf);
+        cap = bytes > (64 << 10) ? bytes : (64 << 10);
+        buf = malloc(cap);
+        if (!buf) {
+            cap = 0;
+        }
+    }
+    return buf;
+}
+
 // one activation column (decode): emscripten/gemv_x86.c
-static void pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
+static bool pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
                                const block_q8_0 * y, float * C, int ith, int nth);
 #endif
 
@@ -287,8 +309,7 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
     const block_q8_0 * cols = (const block_q8_0 *) B;
 #ifdef __wasm_relaxed_simd__
     if (n == 1) {
-        pyllm_gemv_q0_q8_0(t, m, nb, (const uint8_t *) A, row_bytes, cols, C, ith, nth);
-        return true;
+        return pyllm_gemv_q0_q8_0(t, m, nb, (const uint8_t *) A, row_bytes, cols, C, ith, nth);
     }
 #else
     if (n == 1) {
@@ -297,7 +318,7 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
 #endif
 #ifdef __wasm_relaxed_simd__
     const int shift = t == GGML_TYPE_Q4_0 ? 3 : t == GGML_TYPE_Q5_0 ? 4 : 0;
-    v128_t * ybias = shift ? (v128_t *) malloc((sizeof(v128_t) * 8 + sizeof(float) * 4) * (size_t) nb) : NULL;
+    v128_t * ybias = shift ? (v128_t *) pyllm_scratch((sizeof(v128_t) * 8 + sizeof(float) * 4) * (size_t) nb) : NULL;
     float * dy = shift ? (float *) (ybias + 8 * nb) : NULL;  // the columns' scales
 #else
     v128_t * ybias = NULL;
@@ -330,7 +351,6 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
             }
         }
     }
-    free(ybias);
     return true;
 }
 
