@@ -39,7 +39,7 @@ from wasm_ext.sources import cache_root, file_sha256  # noqa: E402
 IMPORTS = ("ctypes", "hashlib", "asyncio", "json", "struct", "array", "datetime", "unicodedata", "pyodide.ffi",
            # what Pyodide's package loader imports on its first use (the worker installs the engine)
            "email", "encodings.cp437", "importlib.metadata", "tarfile", "zipfile", "site",
-           "app.worker", "app.worker.session", "app.worker.jslib", "app.worker.chat_state", "app.worker.gpu",
+           "app.worker", "app.worker.session", "app.worker.jslib", "app.worker.chat_state", "app.worker.gpu", "app.worker.warmup",
            "app.gguf", "app.store.stream", "app.backends.ggml.library", "app.backends.ggml.runner",
            "app.backends.ggml.graph", "app.models", "app.tokenizer", "app.generate", "app.sampling", "app.chat")
 KEEP = 8  # snapshots kept in the cache

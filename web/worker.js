@@ -24,7 +24,8 @@
 //                 the boot's phases ([name, ms]: script, build.json, python (from the snapshot or
 //                 started), wheels, app); time_origin: the worker's clock origin (the page's offset)
 //                 {type: "timings", phase: "load", timings}   a load's phases (open, engine,
-//                 stream, stream_waiting, finish, store); "loaded" has Python's own (header, ...)
+//                 warmup (the pthreads engine's), stream, stream_waiting, finish, store); "loaded"
+//                 has Python's own (header, ...)
 //                 {type: "progress", loaded, total, percent, speed, eta_s, cached, resumed_from}
 //                 {type: "loaded", ...}             model facts, load_ms, backend, adapter
 //                 {type: "backend", backend, adapter, reason}   what the load runs on
@@ -234,6 +235,7 @@ async function loadModel(msg) {
   const threads = Math.max(1, Math.floor(msg.threads || 1));
   const sha256 = src.fromCache ? null : msg.sha256 || null; // stored bytes were checked when stored
   let ms = null;
+  let threadsStarted = false;
   let loaded = 0;
   let lastPost = 0;
   const progress = (final) => {
@@ -252,10 +254,27 @@ async function loadModel(msg) {
       useSideEngine(); // the sampler's engine; the model itself goes to the GPU
     } else if (threads > 1 && self.crossOriginIsolated && engineFlavor.threads) {
       await startThreadsEngine(threads, total);
+      threadsStarted = true;
     } else {
       useSideEngine();
     }
     clock.lap("engine");
+    if (threadsStarted) {
+      // a new instance starts on unoptimised code, and with every core computing V8 has none
+      // to optimise it on: a tiny model on one thread makes the kernels hot now, and they are
+      // compiled while the model streams in (app/worker/warmup.py)
+      const warmup = py.pyimport("app.worker.warmup");
+      const lib = session.lib;
+      try {
+        warmup.warm_up(lib);
+      } catch (e) {
+        console.warn(`engine warm-up failed: ${e.message || e}`);
+      } finally {
+        lib.destroy();
+        warmup.destroy();
+      }
+      clock.lap("warmup");
+    }
     ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256 });
     const heap = () => py._module.HEAPU8;
     let waited = 0;
