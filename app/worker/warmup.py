@@ -6,7 +6,7 @@ then compiles it optimised (TurboFan) on a background thread. Every load starts 
 instance of the pthreads module, and when all cores then compute (the engine at
 hardwareConcurrency threads) that compiler gets no core: Gemma 3 270M at 2 threads on 2
 cores decoded at 12-17 tok/s for ~2.5 s before its optimised code arrived (35-39 tok/s
-after), its first 113-token prefill took 510-630 ms.
+after), and its first prefill (a 13-token prompt, in Node) took 510-630 ms.
 
 Running a tiny model of the same architecture on ONE thread first makes the kernels hot while
 a core is free; their optimised code is compiled while the model streams in (one thread) and
