@@ -27,15 +27,7 @@ override BETA_UN: u32 = 0u;
 override G_ALPHA: bool = false;
 override L2: bool = false;
 const C = 32u;      // tokens a chunk (recurrent.GDN_CHUNK)
-const PW = 256u;
-struct P {
-  vq: vec4<u32>, vk: vec4<u32>, vv: vec4<u32>,
-  S: u32, H: u32, Hk: u32, n: u32,
-  nb2q: u32, nb2k: u32, nb2v: u32, scales: u32,
-  eps: f32, norm_eps: f32, q8: u32, y: u32,
-  w: array<vec4<f32>, PW>,
-}
-struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
+//#include gdn_params
 @group(0) @binding(0) var<storage, read> Qb: array<f32>;
 @group(0) @binding(1) var<storage, read> Kb: array<f32>;
 @group(0) @binding(2) var<storage, read> Vb: array<f32>;

@@ -8,15 +8,7 @@
 // get 0 (padded prompt tokens inside the last real chunk get 0 from part 1's zeros).
 const C = 32u;      // tokens a chunk (as gdn_chunk_prep.wgsl)
 const JB = 16u;     // state columns a workgroup
-const PW = 256u;
-struct P {
-  vq: vec4<u32>, vk: vec4<u32>, vv: vec4<u32>,
-  S: u32, H: u32, Hk: u32, n: u32,
-  nb2q: u32, nb2k: u32, nb2v: u32, scales: u32,
-  eps: f32, norm_eps: f32, q8: u32, y: u32,
-  w: array<vec4<f32>, PW>,
-}
-struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
+//#include gdn_params
 @group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> St: array<f32>;  // [H][S][S]
 @group(0) @binding(2) var<storage, read_write> O: array<u32>;   // y [n][H][S] (f32 bits) at p.y

@@ -252,21 +252,11 @@ fn chain_dot_k(valid: bool, r: u32, tt: u32, li: u32, second: bool) -> f32 {
       let dd = unpack2x16float(wd(second, w0));
       let dy = bitcast<f32>(X[p.x_scales + tt * nbk + b]);
       let xq = tt * p.x_stride + b * 64u;
-      var sum = 0;
-      var msum = 0;
-      for (var u = 0u; u < 8u; u++) {
-        let sm = ksc(second, w0, u);
-        let sh = (u & 1u) * 4u;
-        var su = 0;
-        for (var i = 0u; i < 8u; i++) {
-          su += dot4I8Packed((wd(second, w0 + 4u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu, X[xq + 8u * u + i]);
-        }
-        sum += sm.x * su;
-        msum += sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u));
-      }
-      part[li] = f32(sum);
+      var sums = vec2<i32>(0);
+      for (var u = 0u; u < 8u; u++) { sums += kunit_sums(second, w0, tt, b, xq, u); }
+      part[li] = f32(sums.x);
       part2[li] = dd.x * dy;
-      part[256u + li] = f32(msum);
+      part[256u + li] = f32(sums.y);
       part2[256u + li] = dd.y * dy;
     }
     workgroupBarrier();
@@ -320,6 +310,15 @@ fn kq45(second: bool, w0: u32, u: u32, i: u32) -> u32 {  // Q4_K/Q5_K unit u's w
 
 fn kbsum(tt: u32, b: u32, i: u32) -> i32 { return bitcast<i32>(X[p.x_bsums + (tt * (p.K / 256u) + b) * 16u + i]); }
 
+// Q4_K/Q5_K unit u (32 values) of the block at word w0 against token tt's Q8_K block b
+// (its values from word xq): (scale * sum(q * x), min * sum(x)), exact integers
+fn kunit_sums(second: bool, w0: u32, tt: u32, b: u32, xq: u32, u: u32) -> vec2<i32> {
+  let sm = ksc(second, w0, u);
+  var su = 0;
+  for (var i = 0u; i < 8u; i++) { su += dot4I8Packed(kq45(second, w0, u, i), X[xq + 8u * u + i]); }
+  return vec2<i32>(sm.x * su, sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u)));
+}
+
 // ggml's tiled K-quant matmul (ggml-cpu/tiled, steps of 8+ tokens, Q5_K/Q6_K here): one
 // chain per row, r = s1 d_w (- dmin_w s2, fused), acc = fma(r, d_x, acc) block by block,
 // s1/s2 the block's exact integer sums (scale * q * x; min * bsums).
@@ -354,14 +353,9 @@ fn row_dot_tiled_k(second: bool, r: u32, tt: u32) -> f32 {
       let w0 = (r * nbk + b) * select(36u, 44u, TYPE == 13u);
       var s2 = 0;
       for (var u = 0u; u < 8u; u++) {
-        let sm = ksc(second, w0, u);
-        let sh = (u & 1u) * 4u;
-        var su = 0;
-        for (var i = 0u; i < 8u; i++) {
-          su += dot4I8Packed(kq45(second, w0, u, i), X[xq + 8u * u + i]);
-        }
-        s1 += sm.x * su;
-        s2 += sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u));
+        let us = kunit_sums(second, w0, tt, b, xq, u);
+        s1 += us.x;
+        s2 += us.y;
       }
       let dd = unpack2x16float(wd(second, w0));
       rr = mad(-dd.y, f32(s2), f32(s1) * dd.x);
@@ -413,17 +407,12 @@ fn row_dots_exact_k(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMA
         var sum = 0;
         var msum = 0;
         for (var u = 0u; u < 8u; u++) {
-          let sm = ksc(second, w0, u);
-          let sh = (u & 1u) * 4u;
           if (!chain) {  // AVX2 vec_dot: lane l, word l of each unit
-            sum += sm.x * dot4I8Packed(kq45(second, w0, u, lane), X[xq + 8u * u + lane]);
+            sum += ksc(second, w0, u).x * dot4I8Packed(kq45(second, w0, u, lane), X[xq + 8u * u + lane]);
           } else {
-            var su = 0;
-            for (var i = 0u; i < 8u; i++) {
-              su += dot4I8Packed((wd(second, w0 + 4u + (u / 2u) * 8u + i) >> sh) & 0x0F0F0F0Fu, X[xq + 8u * u + i]);
-            }
-            sum += sm.x * su;
-            msum += sm.y * (kbsum(tt, b, 2u * u) + kbsum(tt, b, 2u * u + 1u));
+            let us = kunit_sums(second, w0, tt, b, xq, u);
+            sum += us.x;
+            msum += us.y;
             // the repacked gemm (tokens in whole groups of 4) rounds after every 64 values
             if ((u & 1u) == 1u && tt < p.n - p.n % 4u) {
               acc[t] = mad(f32(sum), dd.x * dy, acc[t]);
