@@ -70,6 +70,7 @@ def browser_runs(threads_list: list[int], n_prompt: int, n_gen: int, reps: int) 
                 page.wait_for_function("!!window.pyllm.timings.load", timeout=10_000)
                 load_phases = page.evaluate("window.pyllm.timings.load")
                 model_phases = page.evaluate("window.pyllm.timings.model")
+                header_cached = page.evaluate("window.pyllm.headerCached")
                 # first token of a short message right after the load
                 page.fill("#opt-max-tokens", "1")
                 page.fill("#prompt", "Hello")
@@ -88,6 +89,7 @@ def browser_runs(threads_list: list[int], n_prompt: int, n_gen: int, reps: int) 
                 info = page.inner_text("#model-info")
                 out["runs"][threads] = {"load_ms": load_ms, "load_to_first_token_ms": first_ms, "rounds": rounds[1:],
                                         "info": info, "load_phases": load_phases, "model_phases": model_phases,
+                                        "header_cached": header_cached,
                                         "first_stats": first_stats}
             b.close()
     finally:
@@ -121,7 +123,8 @@ def main() -> int:
         phases = " · ".join(f"{n} {ms}" for n, ms in run["load_phases"])
         py = " · ".join(f"{k.removesuffix('_ms')} {v:.0f}" for k, v in (run["model_phases"] or {}).items())
         fs = run["first_stats"]
-        print(f"  {threads} thread(s), cached load (ms): {phases}  [Python: {py}]")
+        header = "its stored parsed header" if run.get("header_cached") else "header parsed"
+        print(f"  {threads} thread(s), cached load (ms): {phases}  [Python: {py}; {header}]")
         print(f"  {threads} thread(s), first token (ms): tokenize {fs.get('prompt_ms', 0):.0f} · graph build "
               f"{fs.get('graph_build_ms', 0):.0f} · compute {fs.get('compute_ms', 0):.0f} · to the first token "
               f"{fs['first_token_ms']:.0f}")

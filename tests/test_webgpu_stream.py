@@ -24,8 +24,8 @@ def device():
     return WgpuDevice()
 
 
-def _stream(path: Path, device, chunk: int, **kw) -> GPUModelStream:
-    ms = GPUModelStream(path.name, path.stat().st_size,
+def _stream(path: Path, device, chunk: int, header: bytes | None = None, **kw) -> GPUModelStream:
+    ms = GPUModelStream(path.name, path.stat().st_size, header=header,
                         make_runner=lambda g, loader: WebGPURunner(model_for(g), n_ctx=64, device=device,
                                                                    loader=loader, **kw))
     data = path.read_bytes()
@@ -53,6 +53,23 @@ def test_streamed_model_computes_what_the_file_loaded_one_does(device, type_name
     runner.eval([3])
     ref.eval([3])
     assert runner.logits() == ref.logits() and runner.argmax() == ref.argmax()
+
+
+def test_a_stored_header_skips_the_parse(device):
+    """The page's second load of a stored model (app/gguf/header_cache.py): the header
+    comes from the first load, checked against the stream's own bytes."""
+    from tools.testmodels import tiny
+    path = tiny("qwen3", "Q8_0")  # alignment padding after its tensor table
+    first = _stream(path, device, 4093)
+    blob = first.header_blob()
+    assert blob and not first.header_from_cache
+    ref = first.finish()
+    second = _stream(path, device, 997, header=blob)
+    assert second.header_from_cache and second.gguf.tensors == first.gguf.tensors
+    runner = second.finish()
+    for r in (runner, ref):
+        r.eval([5, 9, 200, 17])
+    assert runner.logits() == ref.logits()
 
 
 def test_truncated_stream_is_a_clear_error(device):

@@ -344,6 +344,7 @@ worker.onmessage = (event) => {
       break;
     case "loaded":
       state.timings.model = m.timings || null;
+      state.headerCached = !!m.header_cached; // the stored model's parsed header was reused
       state.loaded = true;
       state.busy = false;
       state.loadedMs = performance.now() - state.loadT0;

@@ -4,7 +4,9 @@
 //
 //   "pyllm-parts-v2"   the bytes: <url>?pyllm-part=<i>, PART_BYTES each (the last shorter),
 //                      and, while a download is unfinished, <url>?pyllm-part=progress
-//                      ({size, validator, parts: [bytes of each part written]})
+//                      ({size, validator, parts: [bytes of each part written]}), and, once
+//                      a stored model was loaded, <url>?pyllm-part=header (its parsed GGUF
+//                      header, app/gguf/header_cache.py: the next load skips the parse)
 //   "pyllm-models-v2"  one manifest per finished model, keyed by its URL ({url, size,
 //                      parts, sha256, saved_at}). Only a manifest makes a model: it is
 //                      written after the engine accepted every byte and the size (and the
@@ -131,21 +133,26 @@ function parseContentRange(value) {
 
 // Open the bytes of a model URL: from the store when it is there, else downloaded (resumed
 // from a partial download when the server answers the Range request). Returns
-//   {chunks (async iterable of Uint8Array), total, fromCache, resumedFrom,
-//    commit(sha256), discard(), keep()}
+//   {chunks (async iterable of Uint8Array), total, fromCache, resumedFrom, header,
+//    commit(sha256), discard(), keep(), saveHeader(bytes)}
 // commit: after the engine accepted the model; discard: after a bad model (format,
-// integrity); keep: after a network failure (the parts stay for a resume).
+// integrity); keep: after a network failure (the parts stay for a resume). header: the
+// bytes saveHeader kept at an earlier load of the stored model (or null); saveHeader only
+// keeps them for a stored (committed) model.
 export async function openModelSource(url, { size = 0, partBytes = PART_BYTES } = {}) {
   const key = new URL(url, self.location.href).href;
   if (!self.caches) return openUncached(key, size);
   const models = await caches.open(MODELS);
   const manifest = await readJson(models, key);
+  const parts = await caches.open(PARTS);
+  const saveHeader = async (bytes) => { await parts.put(partKey(key, "header"), new Response(bytes)); };
   if (manifest) {
+    const hit = await parts.match(partKey(key, "header"));
+    const header = hit ? new Uint8Array(await hit.arrayBuffer()) : null;
     return { chunks: storedParts(key, manifest.parts), total: manifest.size, fromCache: true, resumedFrom: 0,
-             commit: async () => {}, keep: async () => {},
+             header, saveHeader, commit: async () => {}, keep: async () => {},
              discard: async () => { await models.delete(key); await dropParts(key); } };
   }
-  const parts = await caches.open(PARTS);
   let progress = await readJson(parts, partKey(key, "progress"));
   let have = progress ? progress.parts.reduce((a, b) => a + b, 0) : 0;
   if (progress && (progress.part_bytes !== partBytes || (size && progress.size !== size))) {
@@ -192,14 +199,17 @@ export async function openModelSource(url, { size = 0, partBytes = PART_BYTES } 
       yield chunk;
     }
   }
+  let committed = false;
   return {
-    chunks: chunks(), total, fromCache: false, resumedFrom,
+    chunks: chunks(), total, fromCache: false, resumedFrom, header: null,
+    async saveHeader(bytes) { if (committed) await saveHeader(bytes); },
     async commit(sha256) {
       await writer.flush();
       const got = progress.parts.reduce((a, b) => a + b, 0);
       await models.put(key, json({ url: key, size: got, parts: progress.parts, part_bytes: partBytes,
                                    sha256: sha256 || null, saved_at: new Date().toISOString() }));
       await parts.delete(partKey(key, "progress"));
+      committed = true;
     },
     async keep() { await writer.flush(); }, // what arrived is good bytes: the next load resumes after them
     async discard() { await dropParts(key); },
@@ -209,7 +219,8 @@ export async function openModelSource(url, { size = 0, partBytes = PART_BYTES } 
 function openUncached(key, size) {
   return download(key, {}).then((resp) => ({
     chunks: bodyChunks(resp.body), total: Number(resp.headers.get("Content-Length")) || size || 0,
-    fromCache: false, resumedFrom: 0, commit: async () => {}, keep: async () => {}, discard: async () => {},
+    fromCache: false, resumedFrom: 0, header: null, saveHeader: async () => {}, commit: async () => {},
+    keep: async () => {}, discard: async () => {},
   }));
 }
 

@@ -227,8 +227,8 @@ async function loadModel(msg) {
   const clock = phaseClock(t0);
   // a local file (picker or drag-and-drop) is read in place, never copied into the store
   const src = msg.file
-    ? { chunks: fileChunks(msg.file), total: msg.file.size, fromCache: false, resumedFrom: 0,
-        commit: async () => {}, keep: async () => {}, discard: async () => {} }
+    ? { chunks: fileChunks(msg.file), total: msg.file.size, fromCache: false, resumedFrom: 0, header: null,
+        commit: async () => {}, keep: async () => {}, discard: async () => {}, saveHeader: async () => {} }
     : await openModelSource(msg.url, { size: msg.size || 0, partBytes: msg.part_bytes || undefined });
   clock.lap("open");
   const total = src.total || msg.size || 0;
@@ -275,7 +275,7 @@ async function loadModel(msg) {
       }
       clock.lap("warmup");
     }
-    ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256 });
+    ms = session.begin_load.callKwargs(msg.name || msg.url, total || null, { sha256, header: src.header ?? undefined });
     const heap = () => py._module.HEAPU8;
     let waited = 0;
     let tw = performance.now();
@@ -303,6 +303,18 @@ async function loadModel(msg) {
       post({ type: "status", phase: "cache", text: `The model could not be stored for offline use (${e.message}).` });
     }
     clock.lap("store");
+    // the parsed header, kept with a stored model so that its next load skips the parse
+    // (null when this load used a good one already)
+    const blob = session.header_blob();
+    if (blob) {
+      try {
+        await src.saveHeader(blob.toJs());
+      } catch (e) {
+        console.warn(`the model's header could not be stored: ${e.message || e}`);
+      } finally {
+        blob.destroy();
+      }
+    }
     post({ type: "timings", phase: "load", timings: clock.phases });
     post({ type: "chat-saved", info: await savedChatInfo(modelIdentity()) });
   } catch (e) {

@@ -49,8 +49,8 @@ class ModelStream(StreamChecks):
     def __init__(self, source: str, file_size: int | None = None,
                  make_runner: Callable[[GGUFFile, Callable[[int, TensorInfo], None]], Any] | None = None,
                  lib: Any = None, on_header: Callable[[GGUFFile], None] | None = None,
-                 sha256: str | None = None) -> None:
-        super().__init__(source, file_size, sha256)
+                 sha256: str | None = None, header: bytes | None = None) -> None:
+        super().__init__(source, file_size, sha256, header)
         self.make_runner = make_runner or _default_runner
         self.on_header = on_header
         self.lib = lib
@@ -84,6 +84,8 @@ class ModelStream(StreamChecks):
         if self.gguf is None:
             self._feed_header(bytes(chunk), n)
             return
+        if self._head_left:
+            self._header_tail(memoryview(chunk).cast("B"))
         ptr = self.staging(n)
         ctypes.memmove(ptr, bytes(chunk) if not isinstance(chunk, (bytes, bytearray)) else chunk, n)
         self._dispatch(ptr, self.pos, n)
@@ -96,6 +98,8 @@ class ModelStream(StreamChecks):
         if self.gguf is None:
             self._feed_header(ctypes.string_at(self._staging, n), n)
             return
+        if self._head_left:
+            self._header_tail(memoryview((ctypes.c_char * n).from_address(self._staging)).cast("B"))
         self._dispatch(self._staging, self.pos, n)
         self.pos += n
 
@@ -109,10 +113,9 @@ class ModelStream(StreamChecks):
 
     def _feed_header(self, data: bytes, n: int) -> None:
         start = self.pos
-        if not self.parser.feed(data):
+        if not self._header_feed(data, start):
             self.pos += n
             return
-        self.gguf = self.parser.finish()
         self.t_header = time.perf_counter()
         if self.on_header is not None:
             self.on_header(self.gguf)

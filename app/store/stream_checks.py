@@ -9,20 +9,66 @@ import time
 from typing import Any
 
 from ..gguf import GGUFError, GGUFFile, GGUFParser
+from ..gguf.header_cache import HeaderCheck, header_digest, pack_header, unpack_header
 
 
 class StreamChecks:
-    def __init__(self, source: str, file_size: int | None, sha256: str | None) -> None:
+    def __init__(self, source: str, file_size: int | None, sha256: str | None, header: bytes | None = None) -> None:
+        """header: pack_header's bytes from an earlier load of this model (a guess, checked
+        against the stream's own header bytes before it is used)."""
         self.source, self.file_size = source, file_size
         self.expected_sha256 = sha256.lower() if sha256 else None
         self._hash = hashlib.sha256() if sha256 else None  # hashed as the bytes pass
         self.parser = GGUFParser(source, file_size)
+        known = unpack_header(header, source, file_size) if header else None
+        self._check = HeaderCheck(*known) if known else None
+        self._head_hash = header_digest()  # of the header's bytes, for header_blob()
+        self._head_left = 0  # alignment padding after the tensor table, hashed from later chunks
+        self.header_digest: str | None = None
+        self.header_from_cache = False
         self.pos = 0  # absolute offset of the next byte
         self.gguf: GGUFFile | None = None
         self.runner: Any = None
         self.t_start = time.perf_counter()  # the load's phases (the worker reports them)
         self.t_header = 0.0
         self.t_runner = 0.0
+
+    def _header_feed(self, data: bytes | memoryview, start: int) -> bool:
+        """Bytes [start, start + len(data)) of the stream while the header is incomplete:
+        True (and self.gguf set) once it is complete."""
+        if self._check is not None:
+            confirmed = self._check.feed(data)
+            if confirmed is False:
+                return False
+            check, self._check = self._check, None
+            if confirmed:
+                self.gguf, self.header_digest, self.header_from_cache = check.gguf, check.digest, True
+                return True
+            data, start = bytes(check.held), 0  # a stale cached header: parse what was held
+        if not self.parser.feed(data):
+            self._head_hash.update(data)
+            return False
+        self.gguf = self.parser.finish()
+        n = self.gguf.data_offset
+        self._head_hash.update(memoryview(data)[:n - start])
+        self._head_left = max(0, n - (start + len(data)))
+        self._header_tail(memoryview(b""))
+        return True
+
+    def _header_tail(self, data: memoryview) -> None:
+        """The next bytes after the header chunk (only the padding still missing is hashed)."""
+        if self._head_left:
+            k = min(self._head_left, len(data))
+            self._head_hash.update(data[:k])
+            self._head_left -= k
+        if not self._head_left and self.header_digest is None:
+            self.header_digest = self._head_hash.hexdigest()
+
+    def header_blob(self) -> bytes | None:
+        """This stream's header for the next load of the same bytes (pack_header), once known."""
+        if self.gguf is None or self.header_digest is None:
+            return None
+        return pack_header(self.gguf, self.header_digest)
 
     @property
     def header_done(self) -> bool:

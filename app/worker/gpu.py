@@ -67,7 +67,7 @@ async def select(session: Any, preference: str) -> dict:
 
 
 def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm_stream: Any,
-                     sha256: str | None = None) -> Any:
+                     sha256: str | None = None, header: bytes | None = None) -> Any:
     """A GPUModelStream whose runner is a WebGPURunner on the session's device (tokens are
     sampled on the GPU with the wasm engine sampler's draws; chains the kernel lacks read the
     logits back to that sampler). Chosen by "auto", it falls back
@@ -83,7 +83,7 @@ def gpu_model_stream(session: Any, name: str, size: int | None, n_ctx: int, wasm
         ctx = min(n_ctx, int(gguf.metadata.get(f"{arch}.context_length", n_ctx) or n_ctx))
         return WebGPURunner(model_for(gguf), n_ctx=ctx, device=device, loader=loader, lib=lib)
 
-    gpu = GPUModelStream(name, size, make_runner=make_runner, sha256=sha256)
+    gpu = GPUModelStream(name, size, make_runner=make_runner, sha256=sha256, header=header)
     if not getattr(session, "gpu_auto", False):
         return gpu
 

@@ -49,6 +49,7 @@ class WorkerSession:
         self.abort_flag = 0
         self.abort_function = 0  # or a C function pointer that reads it (the side module: set_abort_function)
         self._llm_obj: Any = None
+        self._header_to_store: tuple[GGUFFile, str] | None = None  # (header, its digest): header_blob()
         self.gpu: Any = None  # a BrowserDevice: the next model loads onto WebGPU (app/worker/gpu.py)
 
     # -- loading ----------------------------------------------------------------------------------
@@ -75,11 +76,14 @@ class WorkerSession:
             self.runner.set_abort_function(self.abort_function)
 
     def begin_load(self, name: str, size: int | None = None, n_ctx: int = DEFAULT_N_CTX,
-                   sha256: str | None = None) -> ModelStream:
+                   sha256: str | None = None, header: Any = None) -> ModelStream:
         """Start streaming a model; JS feeds it (ms.staging/feed_staged), then calls finish_load.
         size (always checked when known) and sha256 (checked when given) come from the
-        catalogue or the server."""
+        catalogue or the server. header: what header_blob() gave after an earlier load of
+        the same stored bytes (bytes, or a JS Uint8Array), so its parse can be skipped."""
         self.unload()
+        if header is not None and not isinstance(header, (bytes, bytearray)):
+            header = header.to_bytes()  # a JS typed array
         from ..backends.ggml.runner import GGMLRunner
         from ..models import model_for
 
@@ -92,11 +96,19 @@ class WorkerSession:
             return GGMLRunner(model_for(gguf), loader=loader, n_threads=n_threads, n_ctx=ctx, lib=lib)
 
         self.model_name = name
-        self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib, sha256=sha256)
+        self.loading = ModelStream(name, size, make_runner=make_runner, lib=lib, sha256=sha256, header=header)
         if self.gpu is not None:  # WebGPU (app/worker/gpu.py); that wasm stream is its fallback
             from .gpu import gpu_model_stream
-            self.loading = gpu_model_stream(self, name, size, n_ctx, self.loading, sha256)
+            self.loading = gpu_model_stream(self, name, size, n_ctx, self.loading, sha256, header)
         return self.loading
+
+    def header_blob(self) -> bytes | None:
+        """The last loaded model's parsed header as bytes, for the model store to keep with
+        its bytes (app/gguf/header_cache.py); None when the load already used a good one."""
+        if self._header_to_store is None:
+            return None
+        from ..gguf.header_cache import pack_header
+        return pack_header(*self._header_to_store)
 
     def finish_load(self) -> dict:
         ms = self.loading
@@ -108,6 +120,8 @@ class WorkerSession:
         except Exception:
             ms.abort()
             raise
+        self._header_to_store = None if ms.header_from_cache or ms.header_digest is None \
+            else (ms.gguf, ms.header_digest)
         t_fin = time.perf_counter()
         from ..tokenizer import Tokenizer
         self.runner, self.gguf = runner, ms.gguf
@@ -132,7 +146,7 @@ class WorkerSession:
                 "engine": self._lib().eng_system_info().decode(), "threads": self.n_threads,
                 "flavor": "pthreads" if "pthreads" in str(getattr(self._lib(), "path", "")) else "side",
                 "backend": "webgpu" if self.gpu is not None else "wasm",
-                "adapter": getattr(self.gpu, "name", None)}
+                "adapter": getattr(self.gpu, "name", None), "header_cached": bool(ms.header_from_cache)}
         ms_ = lambda a, b: round((b - a) * 1e3, 1)
         info["timings"] = {"header_ms": ms_(ms.t_start, ms.t_header), "runner_ms": ms_(ms.t_header, ms.t_runner),
                            "stream_ms": ms_(ms.t_runner, t_fin), "tokenizer_ms": ms_(t_fin, t_tok),

@@ -41,11 +41,15 @@ pytestmark = [pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
 
 
 @pytest.fixture(scope="module")
-def site_url():
+def built_site() -> None:
     from scripts.build_web import build_site
+    build_site(with_model=True)
+
+
+@pytest.fixture(scope="module")
+def site_url(built_site):
     from scripts.serve import serve_in_thread
 
-    build_site(with_model=True)
     httpd, url = serve_in_thread(0)
     yield url
     httpd.shutdown()
@@ -183,10 +187,11 @@ def test_bad_model_url_shows_a_clear_error(site_url: str, browser) -> None:
     page.close()
 
 
-def test_offline_reload_chats_from_the_cache(browser) -> None:
+def test_offline_reload_chats_from_the_cache(built_site, browser) -> None:
     """Load once (the model goes into the Cache API, the app shell into the service
-    worker's cache), stop the server, reload: the page opens, loads the cached model and
-    chats. A bad download left nothing in the cache (checked through the worker)."""
+    worker's cache), stop the server, reload: the page opens, loads the cached model (with
+    the header parsed at the first load) and chats. A bad download left nothing in the
+    cache (checked through the worker)."""
     from scripts.serve import serve_in_thread
 
     httpd, url = serve_in_thread(0)  # its own server (and origin), stopped mid-test
@@ -197,6 +202,9 @@ def test_offline_reload_chats_from_the_cache(browser) -> None:
         page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=180_000)
         assert page.evaluate("window.pyllm.lastError") is None
         assert page.evaluate("window.pyllm.loadedFromCache") is False
+        assert page.evaluate("window.pyllm.headerCached") is False
+        # the load is over (the model and its parsed header stored) when its timings come
+        page.wait_for_function("!!window.pyllm.timings.load", timeout=60_000)
         page.wait_for_function("navigator.serviceWorker.controller !== null || "
                                "navigator.serviceWorker.ready.then(() => true)", timeout=60_000)
         page.wait_for_function("Array.isArray(window.pyllm.cached) && window.pyllm.cached.length === 1",
@@ -210,6 +218,7 @@ def test_offline_reload_chats_from_the_cache(browser) -> None:
     page.wait_for_function("window.pyllm.loaded === true || !!window.pyllm.lastError", timeout=180_000)
     assert page.evaluate("window.pyllm.lastError") is None, page.inner_text("#status")
     assert page.evaluate("window.pyllm.loadedFromCache") is True
+    assert page.evaluate("window.pyllm.headerCached") is True  # the stored header skipped the parse
     page.click("#settings summary")
     page.fill("#opt-max-tokens", "8")
     page.fill("#prompt", "Once upon a time")

@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_page_e2e import _missing, browser, site_url  # noqa: E402,F401  (fixtures)
+from test_page_e2e import _missing, browser, built_site, site_url  # noqa: E402,F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 WEB = ROOT / "web"

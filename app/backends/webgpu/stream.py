@@ -27,10 +27,10 @@ class GPUModelStream(StagedFeed, StreamChecks):
 
     def __init__(self, source: str, file_size: int | None = None,
                  make_runner: Callable[[GGUFFile, Callable[[WeightSink], None]], Any] | None = None,
-                 sha256: str | None = None) -> None:
+                 sha256: str | None = None, header: bytes | None = None) -> None:
         if make_runner is None:
             raise ValueError("GPUModelStream needs make_runner (a WebGPURunner on an open device)")
-        StreamChecks.__init__(self, source, file_size, sha256)
+        StreamChecks.__init__(self, source, file_size, sha256, header)
         self.make_runner = make_runner
         self._sinks: list[tuple[int, WeightSink]] = []  # (absolute start, sink), by start
         self._next = 0
@@ -48,15 +48,16 @@ class GPUModelStream(StagedFeed, StreamChecks):
         start = self.pos
         self.pos += n
         if self.gguf is None:
-            if not self.parser.feed(bytes(mv)):
+            if not self._header_feed(bytes(mv), start):
                 return
             self._header_done()
+        elif self._head_left:
+            self._header_tail(mv)
         self._dispatch(mv, start)
 
     # -- internals --------------------------------------------------------------------------------
 
     def _header_done(self) -> None:
-        self.gguf = self.parser.finish()
         self.t_header = time.perf_counter()
         sinks: list[WeightSink] = []
         self.runner = self.make_runner(self.gguf, sinks.append)
