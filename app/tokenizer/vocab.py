@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import neg
 from typing import Any
 
 from .pretokenize import PreSpec, get_pre_tokenizer
@@ -241,8 +242,10 @@ class Vocab:
         self.eog_ids = eog
 
         special = [i for i, a in enumerate(attrs) if a & (CONTROL | USER_DEFINED | UNKNOWN)]
-        special.sort(key=lambda i: -len(self.tokens[i].encode("utf-8")))
-        self.special_ids = special
+        # longest UTF-8 text first, ties by id (as a stable sort of the ascending ids), the
+        # keys made by map() rather than a lambda per id: 6k specials in Gemma 3, ~25 ms in Pyodide
+        n_bytes = map(len, map(str.encode, map(self.tokens.__getitem__, special)))
+        self.special_ids = [i for _, i in sorted(zip(map(neg, n_bytes), special))]
         self._per_model_strip(md)
 
     def _per_model_strip(self, md: dict[str, Any]) -> None:
