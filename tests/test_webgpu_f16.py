@@ -165,3 +165,10 @@ def test_models_give_bit_identical_logits(devs, arch, type_name):
         rows.append(np.stack(got))
     assert f16_modules(devs[0]) and not f16_modules(devs[1])
     assert np.array_equal(rows[0], rows[1]), f"{int((rows[0] != rows[1]).any(1).sum())} positions differ"
+
+
+def test_environment_turns_it_off(devs, monkeypatch):
+    monkeypatch.setenv("PYLLM_WEBGPU_F16", "0")
+    assert not WgpuDevice().has_f16
+    monkeypatch.delenv("PYLLM_WEBGPU_F16")
+    assert WgpuDevice().has_f16  # the adapter has it (the fixture checked): requested by default

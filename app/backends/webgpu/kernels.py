@@ -62,15 +62,19 @@ class Kernels:
 
     def __init__(self, device: Any) -> None:
         self.device = device
-        self.f16 = bool(getattr(device, "has_f16", False))  # shader-f16 requested and granted
         self._cache: dict[tuple, Any] = {}
+
+    @property
+    def f16(self) -> bool:
+        """Whether the device granted shader-f16 (and it is not turned off): the f16 variants."""
+        return bool(getattr(self.device, "has_f16", False))
 
     def source(self, name: str, **constants: Any) -> str:
         """The WGSL that `get` compiles for these constants on this device."""
         return source(name, self.f16, constants.get("TYPE") == F16)
 
     def get(self, name: str, **constants: Any) -> Any:
-        key = (name, tuple(sorted(constants.items())))
+        key = (name, self.f16, tuple(sorted(constants.items())))
         p = self._cache.get(key)
         if p is None:
             consts = {k: (float(v) if not isinstance(v, bool) else float(v)) for k, v in constants.items()}
