@@ -4,7 +4,7 @@ default), dispatches per token, achieved GB/s, and where the decode time goes.
     python3 bench/bench_webgpu.py [--shape llama1b|half|tiny|qwen35-0.8b|qwen35-tiny|mamba-790m|...]
                                   [--type Q4_0] [--prompt 512] [--decode 128] [--json OUT.json]
                                   [--check CHECK.npz] [--make-check CHECK.npz --check-arch qwen35]
-                                  [--gdn auto|chunked|sequential]
+                                  [--gdn auto|chunked|sequential] [--no-f16]
 
 The model is generated on first use (tools/testmodels.py, cached under $PYLLM_CACHE):
 llama1b is 16 layers, n_embd 2048, 32/8 heads of 64, n_ff 8192, vocab 128256, tied
@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--exact", action="store_true",
                     help="time the runner's exact mode (ggml's x86 arithmetic, the default for agreement) "
                          "instead of the fast kernels")
+    ap.add_argument("--no-f16", action="store_true",
+                    help="do not request shader-f16 (the kernels read f16 data as packed u32 words), to compare "
+                         "with the native f16 reads used when the adapter has it")
     args = ap.parse_args()
     if args.make_check:
         make_check(Path(args.make_check), args.check_arch, prefill=args.check_prefill)
@@ -200,10 +203,11 @@ def main() -> None:
         return
 
     res: dict = {}
-    dev = WgpuDevice()
+    dev = WgpuDevice(f16=not args.no_f16)
     res["device"] = dev.name
+    res["f16"] = dev.has_f16
     res["limits"] = {k: dev.limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size")}
-    print("device:", dev.name, flush=True)
+    print("device:", dev.name, "(shader-f16)" if dev.has_f16 else "(no shader-f16)", flush=True)
     if args.micro:
         res["micro"] = micro(dev, args.micro_reps)
         for k, v in res["micro"].items():

@@ -6,6 +6,7 @@
 // Without it (64+ rows, ggml's tiled path) the chunk's scores go through an f32 online
 // softmax.
 //#include f16_round
+//#include f16_io
 override Q_F16: bool = true;
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
@@ -13,8 +14,8 @@ struct P {
 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
-@group(0) @binding(1) var<storage, read> Kc: array<u32>;
-@group(0) @binding(2) var<storage, read> Vc: array<u32>;
+@group(0) @binding(1) var<storage, read> Kc: array<h2>;  // the F16 cache (f16_io.wgsl)
+@group(0) @binding(2) var<storage, read> Vc: array<h2>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(4) var<uniform> p: P;
 @group(0) @binding(5) var<uniform> step: Step;
@@ -55,7 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let kb = (j * E + g * p.hd) / 2u;
       var dot = 0.0;
       for (var w = 0u; w < p.hd / 2u; w++) {
-        let kv = unpack2x16float(Kc[kb + w]);
+        let kv = h2f(Kc[kb + w]);
         dot += qv[2u * w] * kv.x + qv[2u * w + 1u] * kv.y;
       }
       s = dot * scale;
@@ -82,7 +83,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
           let d = li + 64u * r;
           if (d < p.hd) {
             let hv = (c0 + jj) * E + g * p.hd + d;
-            let vv = unpack2x16float(Vc[hv / 2u]);
+            let vv = h2f(Vc[hv / 2u]);
             acc[r] = f16r(fma(select(vv.x, vv.y, (hv & 1u) == 1u), vs, acc[r]));
           }
         }
@@ -117,7 +118,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         var a = acc[r] * alpha;
         for (var jj = 0u; jj < cnt; jj++) {
           let hv = (c0 + jj) * E + g * p.hd + d;
-          let vv = unpack2x16float(Vc[hv / 2u]);
+          let vv = h2f(Vc[hv / 2u]);
           a += sc[jj] * select(vv.x, vv.y, (hv & 1u) == 1u);
         }
         acc[r] = a;

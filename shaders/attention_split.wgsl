@@ -11,6 +11,7 @@
 // softmax factors are glibc's expf (float_exact.wgsl) and the f16 accumulator update is a
 // fused multiply-add (emulated where the device does not fuse: FMA_NATIVE false).
 //#include f16_round
+//#include f16_io
 override CHUNK: u32 = 256u;   // a multiple of 64, at most 256
 // > 0 (exact mode): while the whole context fits in ONE_CHUNK cells (at most 256), workgroup 0
 // walks all of it as ggml's one-chunk path does; past that, chunks of CHUNK (where ggml
@@ -25,8 +26,8 @@ struct P {
 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
-@group(0) @binding(1) var<storage, read> Kc: array<u32>;
-@group(0) @binding(2) var<storage, read> Vc: array<u32>;
+@group(0) @binding(1) var<storage, read> Kc: array<h2>;  // the F16 cache (f16_io.wgsl)
+@group(0) @binding(2) var<storage, read> Vc: array<h2>;
 @group(0) @binding(3) var<storage, read_write> Part: array<f32>;
 @group(0) @binding(4) var<uniform> p: P;
 @group(0) @binding(5) var<uniform> step: Step;
@@ -36,7 +37,7 @@ var<workgroup> sc: array<f32, 256>;
 var<workgroup> pm: array<f32, 256>;
 var<workgroup> msa: array<f32, 256>;
 var<workgroup> vsa: array<f32, 256>;
-var<workgroup> vt: array<u32, 2048>;   // a tile of V: 32 cells (16 for head_dim 256)
+var<workgroup> vt: array<h2, 2048>;   // a tile of V: 32 cells (16 for head_dim 256)
 var<private> OB: u32;
 
 const NEG = -3.4028234663852886e38;  // -FLT_MAX exactly (Tint rejects a literal past it)
@@ -53,7 +54,7 @@ fn kq_ggml(kb: u32) -> f32 {  // q . k as ggml_vec_dot_f16 sums it on AVX-512 (G
       for (var i = 0u; i < p.hd; i += 64u) {
         for (var j = 0u; j < 4u; j++) {
           let e = i + 16u * j + ln;
-          let kw = unpack2x16float(Kc[kb + e / 2u]);
+          let kw = h2f(Kc[kb + e / 2u]);
           a[j] = a[j] + select(kw.x, kw.y, (e & 1u) == 1u) * qv[e];  // the product is exact
         }
       }
@@ -73,7 +74,7 @@ fn f16r(v: f32) -> f32 {
 
 fn vval(vb: u32, d: u32) -> f32 {  // V of dim d (< head_dim, else 0) for the tile row at word vb
   if (d >= p.hd) { return 0.0; }
-  let vv = unpack2x16float(vt[vb + d / 2u]);
+  let vv = h2f(vt[vb + d / 2u]);
   return select(vv.x, vv.y, (d & 1u) == 1u);
 }
 
@@ -110,7 +111,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       dot = kq_ggml(kb);
     } else {
       for (var w = 0u; w < p.hd / 2u; w++) {
-        let kv = unpack2x16float(Kc[kb + w]);
+        let kv = h2f(Kc[kb + w]);
         dot += qv[2u * w] * kv.x + qv[2u * w + 1u] * kv.y;
       }
     }

@@ -9,6 +9,7 @@
 // One workgroup of 64 threads per (head, query row). No soft-capping (tanhf): the recorder
 // takes attention.wgsl for that.
 //#include f16_round
+//#include f16_io
 override FMA_NATIVE: bool = false;
 struct P {
   hd: u32, n_head: u32, n_head_kv: u32, n: u32,
@@ -17,8 +18,8 @@ struct P {
 }
 struct Step { n_past: u32, n_tokens: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> Q: array<f32>;
-@group(0) @binding(1) var<storage, read> Kc: array<u32>;
-@group(0) @binding(2) var<storage, read> Vc: array<u32>;
+@group(0) @binding(1) var<storage, read> Kc: array<h2>;  // the F16 cache (f16_io.wgsl)
+@group(0) @binding(2) var<storage, read> Vc: array<h2>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(4) var<uniform> p: P;
 @group(0) @binding(5) var<uniform> step: Step;
@@ -31,8 +32,8 @@ var<private> OB: u32;
 
 //#include float_exact
 
-fn half_at(buf_word: u32, odd: bool) -> f32 {
-  let v = unpack2x16float(buf_word);
+fn half_at(buf_word: h2, odd: bool) -> f32 {
+  let v = h2f(buf_word);
   return select(v.x, v.y, odd);
 }
 

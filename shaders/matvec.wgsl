@@ -39,12 +39,12 @@ struct P {
   y_row0: u32,     // first output row (a weight split into row ranges: one dispatch a part)
 }
 
-@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(0) var<storage, read> W: array<wword>;
 @group(0) @binding(1) var<storage, read> X: array<u32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
 @group(0) @binding(4) var<storage, read> R: array<f32>;
-@group(0) @binding(5) var<storage, read> W2: array<u32>;
+@group(0) @binding(5) var<storage, read> W2: array<wword>;
 @group(0) @binding(6) var<storage, read> gelu_tab: array<f32>;  // EXACT GLU 2: ggml's f16 gelu table
 
 const TNMAX = 8u;
@@ -56,7 +56,7 @@ var<workgroup> part2: array<f32, max(TN, 2u) * 256u>;
 
 fn repacked() -> bool { return REPACKED; }
 
-fn wd(second: bool, i: u32) -> u32 {
+fn wraw(second: bool, i: u32) -> wword {  // weight word i (w_words.wgsl's type)
   if (second) { return W2[i]; }
   return W[i];
 }
@@ -65,6 +65,7 @@ fn wd(second: bool, i: u32) -> u32 {
 var<private> OB: u32;
 
 //#include float_exact
+//#include w_words
 //#include matvec_lib
 
 

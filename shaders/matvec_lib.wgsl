@@ -1,9 +1,12 @@
 // Helpers of the mat-vec kernels (matvec.wgsl, matvec_multi.wgsl), pasted into them
 // where they say `//#include matvec_lib` (app/backends/webgpu/kernels.py). They use the
-// includer's TYPE, LANES, TN, TNMAX, EXACT, p (K, x_stride, x_scales, x_bsums, n), X, wd() and
+// includer's TYPE, LANES, TN, TNMAX, EXACT, p (K, x_stride, x_scales, x_bsums, n), X, wraw() and
 // repacked() (whether ggml repacks the weight being read),
 // and float_exact.wgsl's mad() (the includer includes it and sets OB).
 //#include f16_round
+
+fn wd(second: bool, i: u32) -> u32 { return wbits(wraw(second, i)); }  // weight word i as bits
+fn wh(second: bool, i: u32) -> vec2<f32> { return wh2(wraw(second, i)); }  // F16 weight: halves 2i, 2i+1
 
 fn f16r(v: vec2<f32>) -> vec2<f32> { return unpack2x16float(pack_f16x2(v)); }
 fn f16r1(v: f32) -> f32 { return unpack2x16float(pack_f16x2(vec2<f32>(v, 0.0))).x; }
@@ -483,7 +486,7 @@ fn row_dot1(second: bool, r: u32, lane: u32) -> f32 {
     let nw = p.K / 2u;
     let row = r * nw;
     for (var k = lane; k < nw; k += LANES) {
-      let w = unpack2x16float(wd(second, row + k));
+      let w = wh(second, row + k);
       let x = f16r(vec2<f32>(bitcast<f32>(X[2u * k]), bitcast<f32>(X[2u * k + 1u])));
       acc += w.x * x.x + w.y * x.y;
     }
@@ -528,7 +531,7 @@ fn row_dots(second: bool, r: u32, t0: u32, lane: u32) -> array<f32, TNMAX> {
     let nw = p.K / 2u;  // words per row
     let row = r * nw;
     for (var k = lane; k < nw; k += LANES) {
-      let w = unpack2x16float(wd(second, row + k));
+      let w = wh(second, row + k);
       for (var t = 0u; t < TN; t++) {
         let tt = t0 + t;
         if (tt < p.n) {

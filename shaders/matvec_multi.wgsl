@@ -13,12 +13,12 @@ struct P {
   K: u32, N: u32, x_stride: u32, x_scales: u32, y_stride: u32, n: u32, N2: u32, N3: u32,
   x_bsums: u32, pad0: u32, pad1: u32, pad2: u32,
 }
-@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(0) var<storage, read> W: array<wword>;
 @group(0) @binding(1) var<storage, read> X: array<u32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
-@group(0) @binding(4) var<storage, read> W2: array<u32>;
-@group(0) @binding(5) var<storage, read> W3: array<u32>;
+@group(0) @binding(4) var<storage, read> W2: array<wword>;
+@group(0) @binding(5) var<storage, read> W3: array<wword>;
 @group(0) @binding(6) var<storage, read_write> Y2: array<f32>;
 @group(0) @binding(7) var<storage, read_write> Y3: array<f32>;
 
@@ -29,7 +29,7 @@ var<private> sel: u32;
 
 fn repacked() -> bool { return ((REPACKED >> sel) & 1u) == 1u; }
 
-fn wd(second: bool, i: u32) -> u32 {
+fn wraw(second: bool, i: u32) -> wword {  // weight word i (w_words.wgsl's type)
   if (sel == 1u) { return W2[i]; }
   if (sel == 2u) { return W3[i]; }
   return W[i];
@@ -38,6 +38,7 @@ fn wd(second: bool, i: u32) -> u32 {
 var<private> OB: u32;
 
 //#include float_exact
+//#include w_words
 //#include matvec_lib
 
 @compute @workgroup_size(256)

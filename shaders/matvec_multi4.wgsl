@@ -17,13 +17,13 @@ struct P {
   x_bsums: u32, N4: u32, pad1: u32, pad2: u32,
   o: vec4<u32>,  // where each product's output starts in Y (words)
 }
-@group(0) @binding(0) var<storage, read> W: array<u32>;
+@group(0) @binding(0) var<storage, read> W: array<wword>;
 @group(0) @binding(1) var<storage, read> X: array<u32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<uniform> p: P;
-@group(0) @binding(4) var<storage, read> W2: array<u32>;
-@group(0) @binding(5) var<storage, read> W3: array<u32>;
-@group(0) @binding(6) var<storage, read> W4: array<u32>;
+@group(0) @binding(4) var<storage, read> W2: array<wword>;
+@group(0) @binding(5) var<storage, read> W3: array<wword>;
+@group(0) @binding(6) var<storage, read> W4: array<wword>;
 
 const TNMAX = 8u;
 var<workgroup> part: array<f32, 512>;   // [256]: the reduction; with part2: chain_dot(_k)'s block terms
@@ -32,7 +32,7 @@ var<private> sel: u32;
 
 fn repacked() -> bool { return ((REPACKED >> sel) & 1u) == 1u; }
 
-fn wd(second: bool, i: u32) -> u32 {
+fn wraw(second: bool, i: u32) -> wword {  // weight word i (w_words.wgsl's type)
   if (sel == 1u) { return W2[i]; }
   if (sel == 2u) { return W3[i]; }
   if (sel == 3u) { return W4[i]; }
@@ -42,6 +42,7 @@ fn wd(second: bool, i: u32) -> u32 {
 var<private> OB: u32;
 
 //#include float_exact
+//#include w_words
 //#include matvec_lib
 
 @compute @workgroup_size(256)

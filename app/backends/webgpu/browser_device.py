@@ -63,20 +63,22 @@ class BrowserDevice(Device):
         # the wasm engine is faster there
         self.software = bool(info.fallback) or "swiftshader" in self.name.lower()
         self.features = [str(f) for f in gpu.features]
-        self.has_f16 = "shader-f16" in self.features
+        self.has_f16 = "shader-f16" in self.features  # the kernels' f16 variants follow it (kernels.py)
         self.has_subgroups = "subgroups" in self.features
         # the same keys WgpuDevice reports (wgpu-py spells them in kebab case)
         self.limits = {_kebab(k): int(getattr(gpu.limits, k)) for k in LIMITS}
 
     @classmethod
-    async def open(cls, power_preference: str = "high-performance") -> "BrowserDevice":
+    async def open(cls, power_preference: str = "high-performance", f16: bool = True) -> "BrowserDevice":
         """The adapter's device with its real limits (not WebGPU's defaults, e.g. 128 MiB per
-        storage binding where the adapter has 1 GiB) and shader-f16 when it has it."""
+        storage binding where the adapter has 1 GiB) and shader-f16 when it has it (`f16`
+        False: the kernels keep their packed-u32 variants all the same)."""
         helper = _js()
         gpu = await helper.open(power_preference, cls._js_array(LIMITS))
         if gpu.error:
             raise DeviceError(str(gpu.error))
         dev = cls(gpu)
+        dev.has_f16 = dev.has_f16 and f16
         short = [f"{k} {dev.limits[_kebab(k)]} < {v}" for k, v in MIN_LIMITS.items() if dev.limits[_kebab(k)] < v]
         if short:
             raise DeviceError(f"the WebGPU adapter {dev.name} has too small limits for the kernels: {', '.join(short)}")

@@ -9,6 +9,7 @@ each gets its own pass).
 """
 from __future__ import annotations
 
+import os
 import struct
 from typing import Any, Sequence
 
@@ -22,7 +23,7 @@ class Device:
 
     name = "?"
     limits: dict[str, int]
-    has_f16 = False
+    has_f16 = False  # shader-f16 granted: kernels read f16 data natively (kernels.F16_SWAPS)
     has_subgroups = False
     _fused_fma: bool | None = None
 
@@ -91,9 +92,12 @@ class Device:
 class WgpuDevice(Device):
     """wgpu-py (PyPI `wgpu`): Vulkan/Metal/D3D12 on the host, lavapipe on a bare CPU."""
 
-    def __init__(self, power_preference: str = "high-performance", limits: dict[str, int] | None = None) -> None:
+    def __init__(self, power_preference: str = "high-performance", limits: dict[str, int] | None = None,
+                 f16: bool | None = None) -> None:
         """`limits` overrides what is asked for (default: the adapter's own values), e.g.
-        WebGPU's guaranteed ones to check that the kernels fit any adapter."""
+        WebGPU's guaranteed ones to check that the kernels fit any adapter. `f16`: request
+        shader-f16 when the adapter has it (never required); None: yes unless the environment
+        sets PYLLM_WEBGPU_F16=0. False runs the packed-u32 kernels on an adapter that has it."""
         try:
             import wgpu  # noqa: PLC0415
         except ImportError as exc:  # pragma: no cover - the dev requirements pin it
@@ -113,9 +117,12 @@ class WgpuDevice(Device):
             if key in alim:
                 want[key] = alim[key]
         want.update(limits or {})
-        self.has_f16 = "shader-f16" in feats
+        if f16 is None:
+            f16 = os.environ.get("PYLLM_WEBGPU_F16", "1") != "0"
+        self.has_f16 = f16 and "shader-f16" in feats  # the kernels' f16 variants (kernels.py) follow it
         self.has_subgroups = "subgroup" in feats
-        self.device = adapter.request_device_sync(required_limits=want)
+        self.device = adapter.request_device_sync(required_features=["shader-f16"] if self.has_f16 else [],
+                                                  required_limits=want)
         self.limits = dict(self.device.limits)
         self.queue = self.device.queue
         self._usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
