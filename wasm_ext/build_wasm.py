@@ -32,6 +32,9 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
   * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
     default): flash attention's running sum, RoPE's rotation, the GELU table, vec_mad
     leftovers, Mamba's conv and scan.
+  * the pthreads build's thread barrier spins a while and then sleeps on a futex
+    (emscripten/barrier_wasm.c), so threads sharing busy cores do not spin away the time
+    slices of the thread they wait for.
 What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
 do not use (Q4_1/Q5_1/K-quants other than Q4_K/Q6_K, IQ*, softmax, tanh).
 
@@ -97,6 +100,7 @@ QUANTS_X86 = HERE / "emscripten" / "quants_x86.c"
 SGEMM_X86 = HERE / "emscripten" / "sgemm_x86.inc"
 REPACK_X86 = HERE / "emscripten" / "repack_x86.c"
 GEMV_X86 = HERE / "emscripten" / "gemv_x86.c"
+BARRIER_WASM = HERE / "emscripten" / "barrier_wasm.c"
 _QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_vec_dot_q8_0_q8_0",
                     "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
 # repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)
@@ -156,6 +160,21 @@ _FA_KQ = "            kq_vec_dot(DK, &s, 0, k_data, 0, Q_q, 0, 1);\n"
 _FA_KQ_WASM = ("#if defined(__wasm_simd128__) /* pyllm: ggml_vec_dot_f16's arithmetic, Q not reconverted per key */\n"
                "            if (pyllm_kq) pyllm_vec_dot_f16_f32((int) DK, &s, (const ggml_fp16_t *) k_data, pyllm_q32); else\n"
                "#endif\n" + _FA_KQ)
+# the threads build's barrier: spin, then sleep on a futex (emscripten/barrier_wasm.c)
+_BARRIER_FN = "void ggml_barrier(struct ggml_threadpool * tp) {\n"
+_BARRIER_LAST = ("        atomic_fetch_add_explicit(&tp->n_barrier_passed, 1, memory_order_seq_cst);\n"
+                 "        return;\n")
+_BARRIER_LAST_WASM = ("        atomic_fetch_add_explicit(&tp->n_barrier_passed, 1, memory_order_seq_cst);\n"
+                      "#ifdef __EMSCRIPTEN_PTHREADS__ /* pyllm */\n"
+                      "        pyllm_barrier_wake(&tp->n_barrier_passed);\n"
+                      "#endif\n"
+                      "        return;\n")
+_BARRIER_SPIN = ("    while (atomic_load_explicit(&tp->n_barrier_passed, memory_order_relaxed) == n_passed) {\n"
+                 "        ggml_thread_cpu_relax();\n"
+                 "    }\n")
+_BARRIER_SPIN_WASM = ("#ifdef __EMSCRIPTEN_PTHREADS__ /* pyllm */\n"
+                      "    pyllm_barrier_wait(&tp->n_barrier_passed, n_passed);\n"
+                      "#else\n" + _BARRIER_SPIN + "#endif\n")
 _FA_SUM = "S = S*ms + vs; // scale and increment sum with partial sum"
 _FA_SUM_FUSED = "S = fmaf(S, ms, vs); /* pyllm: fused, as GCC contracts it on x86 */"
 
@@ -198,6 +217,11 @@ def patch_ggml(ggml: Path) -> None:
             + SIMD_X86_HEADER.read_text() + text[end:])
     text = _replace_once(mappings, text, _F16_DOT_FMA, _F16_DOT_FMA_PYLLM)
     mappings.write_text(text)
+
+    cpu = ggml / "src" / "ggml-cpu" / "ggml-cpu.c"
+    text = _replace_once(cpu, cpu.read_text(), _BARRIER_FN, BARRIER_WASM.read_text() + "\n" + _BARRIER_FN)
+    text = _replace_once(cpu, text, _BARRIER_LAST, _BARRIER_LAST_WASM)
+    cpu.write_text(_replace_once(cpu, text, _BARRIER_SPIN, _BARRIER_SPIN_WASM))
 
     ops = ggml / "src" / "ggml-cpu" / "ops.cpp"
     text = _replace_once(ops, ops.read_text(), _FA_SUM, _FA_SUM_FUSED)
@@ -248,7 +272,8 @@ def patch_fingerprint() -> str:
     """Everything patch_ggml writes, hashed (part of the cache keys)."""
     parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED, _FA_Q_WASM, _FA_KQ_WASM,
              _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
-             QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text(), GEMV_X86.read_text())
+             QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text(), GEMV_X86.read_text(),
+             _BARRIER_LAST_WASM, _BARRIER_SPIN_WASM, BARRIER_WASM.read_text())
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]
 
 
