@@ -247,6 +247,11 @@ async function loadModel(msg) {
            speed: final ? 0 : speed, eta_s: final ? 0 : total ? (total - loaded) / speed : null,
            cached: src.fromCache, resumed_from: src.resumedFrom });
   };
+  // the first read starts now (a stored model: its part reader, web/model_store.js), so the
+  // bytes come in while the engine starts and warms up; its error surfaces where it is awaited
+  const chunks = src.chunks[Symbol.asyncIterator]();
+  const first = chunks.next();
+  first.catch(() => {});
   try {
     const backend = await selectBackend(py, session, msg.backend);
     post({ type: "backend", ...backend });
@@ -279,7 +284,8 @@ async function loadModel(msg) {
     const heap = () => py._module.HEAPU8;
     let waited = 0;
     let tw = performance.now();
-    for await (const value of src.chunks) {
+    for (let r = await first; !r.done; r = await chunks.next()) {
+      const value = r.value;
       waited += performance.now() - tw;
       const ptr = ms.staging(value.length);
       heap().set(value, ptr);
@@ -329,6 +335,7 @@ async function loadModel(msg) {
     throw e;
   } finally {
     if (ms) ms.destroy();
+    chunks.return().catch(() => {}); // an unfinished stream stops reading (done: a no-op)
   }
 }
 
