@@ -139,22 +139,26 @@ def matmul(lib, wb, xb, qtype, K, N, B, flags=1):
 '''
 
 
-def _random_q4_k(rng, N: int, K: int) -> bytes:
-    """N rows of K random Q4_K elements (gguf-py cannot quantize to Q4_K): every field
-    random bytes (all the 6-bit scales and mins, all the quants) except the F16 super-block
-    scales d and dmin, kept moderate."""
+def _random_k_quants(rng, name: str, N: int, K: int) -> bytes:
+    """N rows of K random Q4_K or Q6_K elements (gguf-py cannot quantize to them): every
+    field random bytes (all the scales and mins, all the quants) except the F16 super-block
+    scales, kept moderate."""
     import numpy as np
 
     nb = N * K // 256
     d = rng.uniform(1e-3, 1e-2, (nb, 2)).astype(np.float16).view(np.uint8).reshape(nb, 4)
-    return np.concatenate([d, rng.integers(0, 256, (nb, 140), dtype=np.uint8)], axis=1).tobytes()
+    if name == "Q4_K":  # d, dmin, scales[12], qs[128]
+        return np.concatenate([d, rng.integers(0, 256, (nb, 140), dtype=np.uint8)], axis=1).tobytes()
+    # Q6_K: ql[128], qh[64], scales[16] (int8), d
+    return np.concatenate([rng.integers(0, 256, (nb, 208), dtype=np.uint8), d[:, :2]], axis=1).tobytes()
 
 
 def test_quantized_matmuls_match_native(any_build: bool) -> None:
     """Mat-vec and a 41-row batch (4-row tiles and single rows) of the gguf-py quantized
-    types, and of random Q4_K (repacked: a gemm per 4-row tile, a gemv per row) with 1 and 3
-    super-blocks per row: bit-identical for Q4_0/Q5_0/Q8_0/Q4_K (upstream's truncating wasm
-    q8 quantizer is off by ~0.04 on Q4_0), in both engine builds."""
+    types, and of random Q4_K (repacked: a gemm per 4-row tile, a gemv per row) and Q6_K
+    with 1 and 3 super-blocks per row (Q6_K also a 7-row batch: natively vec_dot below 8
+    rows, ggml-cpu/tiled from 8 on): bit-identical for Q4_0/Q5_0/Q8_0/Q4_K/Q6_K (upstream's
+    truncating wasm q8 quantizer is off by ~0.04 on Q4_0), in both engine builds."""
     import numpy as np
     from tools.testmodels import gguf  # gguf-py from the pinned sdist
 
@@ -163,14 +167,14 @@ def test_quantized_matmuls_match_native(any_build: bool) -> None:
     rng = np.random.default_rng(7)
     N = 96
     cases = []
-    for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K"):
+    for name in ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K"):
         qt = gguf.GGMLQuantizationType[name]
-        for K in ((256, 768) if name == "Q4_K" else (512,)):
-            if name == "Q4_K":
-                wq = _random_q4_k(rng, N, K)
+        for K in ((256, 768) if name.endswith("_K") else (512,)):
+            if name.endswith("_K"):
+                wq = _random_k_quants(rng, name, N, K)
             else:
                 wq = gguf.quants.quantize(rng.standard_normal((N, K), dtype=np.float32), qt).tobytes()
-            for B in (1, 41):
+            for B in ((1, 7, 41) if name == "Q6_K" else (1, 41)):
                 cases.append((name, int(qt), wq, rng.standard_normal((B, K), dtype=np.float32).tobytes(), K, B))
     ns: dict = {}
     exec(MATMUL_CODE, ns)

@@ -19,11 +19,6 @@
 typedef struct { ggml_half d[8]; uint8_t qs[128]; } pyllm_block_q4_0x8;
 typedef struct { ggml_half d[8]; ggml_half dmin[8]; uint8_t scales[96]; uint8_t qs[1024]; } pyllm_block_q4_Kx8;
 
-static inline int32_t pyllm_hsum_i32x4(v128_t v) {
-    return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
-           wasm_i32x4_extract_lane(v, 3);
-}
-
 static inline v128_t pyllm_dot_i8x16(v128_t a, v128_t b) {
     return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b)),
                           wasm_i32x4_dot_i16x8(wasm_i16x8_extend_high_i8x16(a), wasm_i16x8_extend_high_i8x16(b)));
