@@ -139,7 +139,7 @@ def cases() -> list[dict]:
                                     "data": base64.b64encode(wb).decode()}, _inp(x)]})
     for name in ("Q5_0", "Q8_0", "Q4_K", "Q6_K"):
         qt, shape, wb = _weight_rows(name, 48)
-        for B in (1, 7):
+        for B in (1, 7, 9):  # Q6_K: x86 runs ggml-cpu/tiled from 8 rows on
             x = rng.standard_normal((B, shape[0]), dtype=np.float32)
             out.append({"name": f"mul_mat gemma {name} B={B}", "op": "mul_mat",
                         "inputs": [{"type": qt, "shape": shape, "weight": True,

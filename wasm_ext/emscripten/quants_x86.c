@@ -100,6 +100,11 @@ static inline void pyllm_acc_q0_block(v128_t * acc_lo, v128_t * acc_hi, float d,
     pyllm_acc_q0_lanes(acc_lo, acc_hi, d, lo, hi);
 }
 
+static inline int32_t pyllm_hsum_i32x4(v128_t v) {
+    return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
+           wasm_i32x4_extract_lane(v, 3);
+}
+
 // hsum_float_8 of arch/x86/quants.c (and tinyBLAS's hsum(__m256))
 static inline float pyllm_hsum_float_8(v128_t lo, v128_t hi) {
     const v128_t r = wasm_f32x4_add(hi, lo);
@@ -435,27 +440,127 @@ void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const voi
     pyllm_q6_K_tile((const block_q6_K *) vx, y, n / QK_K, out, 1);
 }
 
+
+// Batches of 8+ columns (ggml's src1 rows) go natively to ggml-cpu/tiled instead (x86's
+// mul_mat takes any non-repacked K-quant there first): per output one chain, acc = 0, then
+// per super-block acc = fma(float(s) * d_x, d_y, acc), s the block's whole exact integer
+// sum (the vec_dot lanes' total), as tiled_run_micro_vnni_8x16 computes it (vcvtdq2ps,
+// vmulps, vfmadd; its AVX2 microtile computes the same). Here NC (up to 8) columns in the
+// lanes of the float chains; the integer sums need no lane split, so one accumulator per
+// column.
+static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q6_K * x, const block_q8_K * const * y,
+                                                                   int nb, float * const * out, const int NC) {
+    const v128_t m15 = wasm_i8x16_splat(15), m3 = wasm_i8x16_splat(3), m12 = wasm_i8x16_splat(12);
+    const v128_t m48 = wasm_i8x16_splat(48), m192 = wasm_i8x16_splat((char) 192);
+    v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};  // lane c % 4 of acc[c / 4]: column c
+    for (int i = 0; i < nb; ++i) {
+        const int8_t * sc = x[i].scales;
+        v128_t sumi[8];
+        // the -32 offset of the 6-bit values, moved to the q8 sums: 32 * sum of bsums * scale
+        const v128_t sc16_lo = wasm_i16x8_extend_low_i8x16(wasm_v128_load(sc));
+        const v128_t sc16_hi = wasm_i16x8_extend_high_i8x16(wasm_v128_load(sc));
+        for (int c = 0; c < NC; c++) {
+            sumi[c] = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_load(y[c][i].bsums), sc16_lo),
+                                                    wasm_i32x4_dot_i16x8(wasm_v128_load(y[c][i].bsums + 8), sc16_hi)), 5);
+            sumi[c] = wasm_i32x4_sub(wasm_i32x4_splat(0), sumi[c]);
+        }
+        for (int j = 0; j < QK_K / 128; ++j) {
+            const uint8_t * ql = x[i].ql + 64 * j;
+            const uint8_t * qh = x[i].qh + 32 * j;
+            const v128_t la0 = wasm_v128_load(ql), la1 = wasm_v128_load(ql + 16);
+            const v128_t lb0 = wasm_v128_load(ql + 32), lb1 = wasm_v128_load(ql + 48);
+            const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
+            v128_t g[4][2];
+            g[0][0] = wasm_v128_or(wasm_v128_and(la0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m3), 4));
+            g[0][1] = wasm_v128_or(wasm_v128_and(la1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m3), 4));
+            g[1][0] = wasm_v128_or(wasm_v128_and(lb0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m12), 2));
+            g[1][1] = wasm_v128_or(wasm_v128_and(lb1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m12), 2));
+            g[2][0] = wasm_v128_or(wasm_u8x16_shr(la0, 4), wasm_v128_and(h0, m48));
+            g[2][1] = wasm_v128_or(wasm_u8x16_shr(la1, 4), wasm_v128_and(h1, m48));
+            g[3][0] = wasm_v128_or(wasm_u8x16_shr(lb0, 4), wasm_u8x16_shr(wasm_v128_and(h0, m192), 2));
+            g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
+            for (int k = 0; k < 4; ++k) {
+                const int is = 8 * j + 2 * k;
+                for (int c = 0; c < NC; c++) {
+                    const int8_t * q8 = y[c][i].qs + 128 * j + 32 * k;
+                    v128_t lo, hi;
+#ifdef __wasm_relaxed_simd__
+                    lo = wasm_i32x4_dot_i16x8(pyllm_dot_i8_i7_pairs(wasm_v128_load(q8), g[k][0]), wasm_i16x8_splat(sc[is]));
+                    hi = wasm_i32x4_dot_i16x8(pyllm_dot_i8_i7_pairs(wasm_v128_load(q8 + 16), g[k][1]),
+                                              wasm_i16x8_splat(sc[is + 1]));
+#else
+                    pyllm_quad_sums_unsigned(g[k][0], g[k][1], q8, &lo, &hi);
+                    lo = wasm_i32x4_mul(lo, wasm_i32x4_splat(sc[is]));
+                    hi = wasm_i32x4_mul(hi, wasm_i32x4_splat(sc[is + 1]));
+#endif
+                    sumi[c] = wasm_i32x4_add(sumi[c], wasm_i32x4_add(lo, hi));
+                }
+            }
+        }
+        const v128_t dx = wasm_f32x4_splat(GGML_CPU_FP16_TO_FP32(x[i].d));
+        for (int q = 0; q < (NC + 3) / 4; q++) {
+            v128_t s, dy;  // lane c: column 4q + c's block sum, its activation scale
+            if (NC >= 4) {
+                const v128_t * u = sumi + 4 * q;
+                const v128_t a = wasm_i32x4_add(wasm_i32x4_shuffle(u[0], u[1], 0, 2, 4, 6),
+                                                wasm_i32x4_shuffle(u[0], u[1], 1, 3, 5, 7));
+                const v128_t b = wasm_i32x4_add(wasm_i32x4_shuffle(u[2], u[3], 0, 2, 4, 6),
+                                                wasm_i32x4_shuffle(u[2], u[3], 1, 3, 5, 7));
+                s = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6), wasm_i32x4_shuffle(a, b, 1, 3, 5, 7));
+                dy = wasm_f32x4_make(y[4 * q][i].d, y[4 * q + 1][i].d, y[4 * q + 2][i].d, y[4 * q + 3][i].d);
+            } else {
+                s = wasm_i32x4_splat(pyllm_hsum_i32x4(sumi[0]));
+                dy = wasm_f32x4_splat(y[0][i].d);
+            }
+            acc[q] = pyllm_fma_f32x4(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), dx), dy, acc[q]);
+        }
+    }
+    float res[8];
+    wasm_v128_store(res, acc[0]);
+    wasm_v128_store(res + 4, acc[1]);
+    for (int c = 0; c < NC; c++) *out[c] = res[c];
+}
+
 // Q6_K x Q8_K batches (llamafile_sgemm's wasm hook), as pyllm_gemm_q0_q8_0: a weight row
-// against four columns at a time, this thread's share in blocks of 16 rows
+// against 8 or 4 columns at a time, this thread's share in blocks of 16 rows. From 8 columns
+// on ggml-cpu/tiled's arithmetic, vec_dot's below (as x86 computes them).
 bool pyllm_gemm_q6_K_q8_K(int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
                           int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
     const block_q6_K * rows = (const block_q6_K *) A;
     const block_q8_K * cols = (const block_q8_K *) B;
+    const bool chain = n >= 8;
     for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
         const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
         int64_t j = 0;
+        for (; chain && j + 8 <= n; j += 8) {  // (8 columns: 1.1x 4 under V8)
+            const block_q8_K * y[8];
+            for (int c = 0; c < 8; c++) y[c] = cols + (j + c) * ldb;
+            for (int64_t i = i0; i < i1; i++) {
+                float * out[8];
+                for (int c = 0; c < 8; c++) out[c] = C + (j + c) * ldc + i;
+                pyllm_q6_K_chain(rows + i * lda, y, (int) nb, out, 8);
+            }
+        }
         for (; j + 4 <= n; j += 4) {
             const block_q8_K * y[4] = {cols + j * ldb, cols + (j + 1) * ldb, cols + (j + 2) * ldb, cols + (j + 3) * ldb};
             for (int64_t i = i0; i < i1; i++) {
                 float * out[4] = {C + j * ldc + i, C + (j + 1) * ldc + i, C + (j + 2) * ldc + i, C + (j + 3) * ldc + i};
-                pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 4);
+                if (chain) {
+                    pyllm_q6_K_chain(rows + i * lda, y, (int) nb, out, 4);
+                } else {
+                    pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 4);
+                }
             }
         }
         for (; j < n; j++) {
             const block_q8_K * y[1] = {cols + j * ldb};
             for (int64_t i = i0; i < i1; i++) {
                 float * out[1] = {C + j * ldc + i};
-                pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 1);
+                if (chain) {
+                    pyllm_q6_K_chain(rows + i * lda, y, (int) nb, out, 1);
+                } else {
+                    pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 1);
+                }
             }
         }
     }

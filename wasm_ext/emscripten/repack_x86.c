@@ -8,7 +8,8 @@
 // accumulator for the mins, and acc - acc_min at the end; its gemm does the fma after every
 // 64 elements instead of every 256). The 8-column interleave and
 // the 4-row tiles only decide what is computed together. Here a column is computed for a
-// tile's rows at once (one row per vector lane), with the same float steps.
+// tile's rows at once (one row per vector lane), with the same float steps; the relaxed-SIMD
+// build's Q4_K gemv and gemm put the 8 columns in lanes instead (below), same float steps.
 //
 // Activations for 4-row tiles: x86's ggml_quantize_mat_q8_0_4x8 / q8_K_4x8 quantize each
 // row as quantize_row_q8_0 / q8_K do (same scale, same rounding); here they are written as
@@ -17,11 +18,6 @@
 
 typedef struct { ggml_half d[8]; uint8_t qs[128]; } pyllm_block_q4_0x8;
 typedef struct { ggml_half d[8]; ggml_half dmin[8]; uint8_t scales[96]; uint8_t qs[1024]; } pyllm_block_q4_Kx8;
-
-static inline int32_t pyllm_hsum_i32x4(v128_t v) {
-    return wasm_i32x4_extract_lane(v, 0) + wasm_i32x4_extract_lane(v, 1) + wasm_i32x4_extract_lane(v, 2) +
-           wasm_i32x4_extract_lane(v, 3);
-}
 
 static inline v128_t pyllm_dot_i8x16(v128_t a, v128_t b) {
     return wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_extend_low_i8x16(a), wasm_i16x8_extend_low_i8x16(b)),
@@ -193,9 +189,9 @@ void ggml_gemm_q4_0_8x8_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const vo
 // The Q4_K gemv with the 8 columns of a repacked group in vector lanes (x86's own layout,
 // as its AVX2 gemv does), where pyllm_q4_Kx8_rows puts rows in lanes (one lane of four used
 // in a gemv, and per column its scales, mins and a horizontal sum). Per output the same
-// integers (exact in any order) and the same two fmas per super-block as above. (The gemm
-// keeps pyllm_q4_Kx8_rows: its 4-row tile fills the lanes, and this layout run per row
-// decodes each weight four times.)
+// integers (exact in any order) and the same two fmas per super-block as above. (The gemm,
+// pyllm_gemm_q4_Kx8 below, runs this layout for a tile's 4 rows at once: one gemv per row
+// would decode each weight four times.)
 
 // one sub-block's 6-bit scales (bytes 0-7) and mins (bytes 8-15) of the 8 columns, from
 // the 12 bytes the repacking writes per sub-block (get_scale_min_k4's layout with column c
@@ -277,6 +273,83 @@ static void pyllm_gemv_q4_Kx8(const pyllm_block_q4_Kx8 * b, const block_q8_K * a
     wasm_v128_store(out, wasm_f32x4_sub(acc[0], acc_min[0]));
     wasm_v128_store(out + 4, wasm_f32x4_sub(acc[1], acc_min[1]));
 }
+
+// The Q4_K gemm tile in the same layout: 8 columns x the 4 activation rows of a tile
+// (row r's block ib is a[4 * ib + r]) -> out[r * ostride + c]. Each 16-byte weight load
+// (columns 2p, 2p+1, 8 elements each) is unpacked once and meets the 4 rows. Per output the
+// same integers as above and x86's gemm float steps: both fmas after every 64 elements (j),
+// where the gemv has them once per super-block. ~3x pyllm_q4_Kx8_rows's speed under V8
+// (Node 20). The loops are unrolled in full: the swizzle masks become constants and the
+// sums stay in locals (V8 spills some; measured: rolled loops are 1.25x slower, and 1 or 2
+// rows per weight load instead of 4 run at the same speed).
+static void pyllm_gemm_q4_Kx8(const pyllm_block_q4_Kx8 * b, const block_q8_K * a, int nb, float * out,
+                              size_t ostride) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F);
+    v128_t acc[4][2], acc_min[4][2];  // row r, columns 4h..4h+3
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = acc_min[r][0] = acc_min[r][1] = wasm_f32x4_splat(0.0f);
+    for (int ib = 0; ib < nb; ib++) {
+        const block_q8_K * ab = a + 4 * ib;
+        const uint8_t * qs = b[ib].qs;
+        const ggml_half * d = b[ib].d, * dmin = b[ib].dmin;
+        const v128_t dc[2] = {
+            wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(d[0]), GGML_CPU_FP16_TO_FP32(d[1]), GGML_CPU_FP16_TO_FP32(d[2]),
+                            GGML_CPU_FP16_TO_FP32(d[3])),
+            wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(d[4]), GGML_CPU_FP16_TO_FP32(d[5]), GGML_CPU_FP16_TO_FP32(d[6]),
+                            GGML_CPU_FP16_TO_FP32(d[7]))};
+        const v128_t mc[2] = {
+            wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(dmin[0]), GGML_CPU_FP16_TO_FP32(dmin[1]),
+                            GGML_CPU_FP16_TO_FP32(dmin[2]), GGML_CPU_FP16_TO_FP32(dmin[3])),
+            wasm_f32x4_make(GGML_CPU_FP16_TO_FP32(dmin[4]), GGML_CPU_FP16_TO_FP32(dmin[5]),
+                            GGML_CPU_FP16_TO_FP32(dmin[6]), GGML_CPU_FP16_TO_FP32(dmin[7]))};
+        for (int j = 0; j < 4; j++) {  // sub-blocks 2j (low nibbles) and 2j+1 (high nibbles)
+            const v128_t sm_lo = pyllm_q4_Kx8_scales(b[ib].scales + 24 * j);
+            const v128_t sm_hi = pyllm_q4_Kx8_scales(b[ib].scales + 24 * j + 12);
+#pragma clang loop unroll(full)
+            for (int h = 0; h < 2; h++) {  // columns 4h..4h+3
+                v128_t isum[4];  // row r: i32 lanes column 4h..4h+3
+#pragma clang loop unroll(full)
+                for (int p = 2 * h; p < 2 * h + 2; p++) {  // columns 2p, 2p+1
+                    v128_t pl[4], ph[4];  // row r's i16 pair sums, as in the gemv (|sum| <= 4*2*15*128)
+                    for (int r = 0; r < 4; r++) pl[r] = ph[r] = wasm_i16x8_splat(0);
+#pragma clang loop unroll(full)
+                    for (int t = 0; t < 4; t++) {
+                        const v128_t v = wasm_v128_load(qs + (4 * j + t) * 64 + 16 * p);
+                        // (u16 shift + mask: V8 rebuilds the mask of an i8 shift every time)
+                        const v128_t lo = wasm_v128_and(v, m4), hi = wasm_v128_and(wasm_u16x8_shr(v, 4), m4);
+                        for (int r = 0; r < 4; r++) {
+                            const int8_t * q8 = ab[r].qs + 64 * j + 8 * t;
+                            pl[r] = wasm_i16x8_add(pl[r], pyllm_dot_i8_i7_pairs(wasm_v128_load64_splat(q8), lo));
+                            ph[r] = wasm_i16x8_add(ph[r], pyllm_dot_i8_i7_pairs(wasm_v128_load64_splat(q8 + 32), hi));
+                        }
+                    }
+                    const v128_t s_lo = PYLLM_U8_TO_I16(sm_lo, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1);
+                    const v128_t s_hi = PYLLM_U8_TO_I16(sm_hi, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1);
+                    for (int r = 0; r < 4; r++) {  // i32 lanes: column 2p, 2p, 2p+1, 2p+1
+                        const v128_t s = wasm_i32x4_add(wasm_i32x4_dot_i16x8(pl[r], s_lo), wasm_i32x4_dot_i16x8(ph[r], s_hi));
+                        isum[r] = p == 2 * h ? s : wasm_i32x4_add(wasm_i32x4_shuffle(isum[r], s, 0, 2, 4, 6),
+                                                                  wasm_i32x4_shuffle(isum[r], s, 1, 3, 5, 7));
+                    }
+                }
+                // mins: column c gets min(c, k) * (bsums[2k] + bsums[2k+1]) for the sub-blocks k
+                const v128_t m_lo = PYLLM_U8_TO_I16(sm_lo, 8 + 4 * h, 9 + 4 * h, 10 + 4 * h, 11 + 4 * h);
+                const v128_t m_hi = PYLLM_U8_TO_I16(sm_hi, 8 + 4 * h, 9 + 4 * h, 10 + 4 * h, 11 + 4 * h);
+                for (int r = 0; r < 4; r++) {
+                    const v128_t ad = wasm_f32x4_splat(ab[r].d);
+                    const v128_t mn = wasm_i32x4_add(
+                        wasm_i32x4_dot_i16x8(m_lo, wasm_v128_load32_splat(ab[r].bsums + 4 * j)),
+                        wasm_i32x4_dot_i16x8(m_hi, wasm_v128_load32_splat(ab[r].bsums + 4 * j + 2)));
+                    acc[r][h] = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(isum[r]), wasm_f32x4_mul(dc[h], ad), acc[r][h]);
+                    acc_min[r][h] = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(mn), wasm_f32x4_mul(mc[h], ad),
+                                                    acc_min[r][h]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        wasm_v128_store(out + r * ostride, wasm_f32x4_sub(acc[r][0], acc_min[r][0]));
+        wasm_v128_store(out + r * ostride + 4, wasm_f32x4_sub(acc[r][1], acc_min[r][1]));
+    }
+}
 #endif
 
 void ggml_gemv_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
@@ -303,7 +376,11 @@ void ggml_gemm_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const vo
         const block_q8_K * tile = (const block_q8_K *) vy + (size_t) y * nb * 4;
         for (int x = 0; x < nc / 8; x++) {
             const pyllm_block_q4_Kx8 * b = (const pyllm_block_q4_Kx8 *) vx + x * nb;
+#ifdef __wasm_relaxed_simd__
+            pyllm_gemm_q4_Kx8(b, tile, nb, &s[(y * 4) * bs + x * 8], bs);
+#else
             for (int c = 0; c < 8; c++) pyllm_q4_Kx8_rows(b, c, tile, 4, nb, true, &s[(y * 4) * bs + x * 8 + c], bs, 4);
+#endif
         }
     }
 }
