@@ -23,7 +23,7 @@ from .reader import GGUFFile, TensorInfo
 FORMAT = f"pyllm-gguf-header/1 py{sys.version_info[0]}.{sys.version_info[1]} marshal{marshal.version}"
 
 
-def header_digest() -> Any:
+def new_header_hash() -> Any:
     """The running digest of a header's bytes [0, data_offset) (blake2b: ~2x sha256's speed
     in software, and this is a cache key, not an integrity promise to the user)."""
     return hashlib.blake2b(digest_size=32)
@@ -65,6 +65,6 @@ class HeaderCheck:
         n = self.gguf.data_offset
         if len(self.held) < n:
             return False
-        h = header_digest()
+        h = new_header_hash()
         h.update(memoryview(self.held)[:n])
         return True if h.hexdigest() == self.digest else None

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ..gguf import GGUFError, GGUFFile, GGUFParser
-from ..gguf.header_cache import HeaderCheck, header_digest, pack_header, unpack_header
+from ..gguf.header_cache import HeaderCheck, new_header_hash, pack_header, unpack_header
 
 
 class StreamChecks:
@@ -22,7 +22,7 @@ class StreamChecks:
         self.parser = GGUFParser(source, file_size)
         known = unpack_header(header, source, file_size) if header else None
         self._check = HeaderCheck(*known) if known else None
-        self._head_hash = header_digest()  # of the header's bytes, for header_blob()
+        self._head_hash = new_header_hash()  # of the header's bytes, for header_blob()
         self._head_left = 0  # alignment padding after the tensor table, hashed from later chunks
         self.header_digest: str | None = None
         self.header_from_cache = False
