@@ -359,6 +359,26 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
     return true;
 }
 
+// 128 values of a Q6_K super-block (half j: ql + 64j, qh + 32j) as four 32-value groups
+// g[k] = {values 32k..32k+15, 32k+16..32k+31}, unsigned 0..63 (the -32 offset is applied
+// to the q8 side)
+static inline __attribute__((always_inline)) void pyllm_q6_K_groups(const uint8_t * ql, const uint8_t * qh,
+                                                                    v128_t g[4][2]) {
+    const v128_t m15 = wasm_i8x16_splat(15), m3 = wasm_i8x16_splat(3), m12 = wasm_i8x16_splat(12);
+    const v128_t m48 = wasm_i8x16_splat(48), m192 = wasm_i8x16_splat((char) 192);
+    const v128_t la0 = wasm_v128_load(ql), la1 = wasm_v128_load(ql + 16);
+    const v128_t lb0 = wasm_v128_load(ql + 32), lb1 = wasm_v128_load(ql + 48);
+    const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
+    g[0][0] = wasm_v128_or(wasm_v128_and(la0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m3), 4));
+    g[0][1] = wasm_v128_or(wasm_v128_and(la1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m3), 4));
+    g[1][0] = wasm_v128_or(wasm_v128_and(lb0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m12), 2));
+    g[1][1] = wasm_v128_or(wasm_v128_and(lb1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m12), 2));
+    g[2][0] = wasm_v128_or(wasm_u8x16_shr(la0, 4), wasm_v128_and(h0, m48));
+    g[2][1] = wasm_v128_or(wasm_u8x16_shr(la1, 4), wasm_v128_and(h1, m48));
+    g[3][0] = wasm_v128_or(wasm_u8x16_shr(lb0, 4), wasm_u8x16_shr(wasm_v128_and(h0, m192), 2));
+    g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
+}
+
 // Q6_K (arch/x86/quants.c, AVX2): per super-block, eight int32 lanes; lane u collects, over
 // the eight 32-element groups g, scale[2g + (u >= 4)] * (sum of the products of the group's
 // elements 4u..4u+3), with the 6-bit values taken unsigned (0..63), minus
@@ -369,8 +389,6 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
 // unpacked once for the NC columns
 static inline __attribute__((always_inline)) void pyllm_q6_K_tile(const block_q6_K * x, const block_q8_K * const * y,
                                                                   int nb, float * const * out, const int NC) {
-    const v128_t m15 = wasm_i8x16_splat(15), m3 = wasm_i8x16_splat(3), m12 = wasm_i8x16_splat(12);
-    const v128_t m48 = wasm_i8x16_splat(48), m192 = wasm_i8x16_splat((char) 192);
     v128_t acc_lo[4], acc_hi[4];
     for (int c = 0; c < NC; c++) acc_lo[c] = acc_hi[c] = wasm_f32x4_splat(0.0f);
     for (int i = 0; i < nb; ++i) {
@@ -379,20 +397,8 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_tile(const block_q6
         v128_t sumi_lo[4], sumi_hi[4];
         for (int c = 0; c < NC; c++) sumi_lo[c] = sumi_hi[c] = wasm_i32x4_splat(0);
         for (int j = 0; j < QK_K / 128; ++j) {
-            const uint8_t * ql = x[i].ql + 64 * j;
-            const uint8_t * qh = x[i].qh + 32 * j;
-            const v128_t la0 = wasm_v128_load(ql), la1 = wasm_v128_load(ql + 16);
-            const v128_t lb0 = wasm_v128_load(ql + 32), lb1 = wasm_v128_load(ql + 48);
-            const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
             v128_t g[4][2];
-            g[0][0] = wasm_v128_or(wasm_v128_and(la0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m3), 4));
-            g[0][1] = wasm_v128_or(wasm_v128_and(la1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m3), 4));
-            g[1][0] = wasm_v128_or(wasm_v128_and(lb0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m12), 2));
-            g[1][1] = wasm_v128_or(wasm_v128_and(lb1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m12), 2));
-            g[2][0] = wasm_v128_or(wasm_u8x16_shr(la0, 4), wasm_v128_and(h0, m48));
-            g[2][1] = wasm_v128_or(wasm_u8x16_shr(la1, 4), wasm_v128_and(h1, m48));
-            g[3][0] = wasm_v128_or(wasm_u8x16_shr(lb0, 4), wasm_u8x16_shr(wasm_v128_and(h0, m192), 2));
-            g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
+            pyllm_q6_K_groups(x[i].ql + 64 * j, x[i].qh + 32 * j, g);
             for (int k = 0; k < 4; ++k) {
                 const int is = 8 * j + 2 * k;
 #ifdef __wasm_relaxed_simd__
@@ -450,8 +456,6 @@ void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const voi
 // column.
 static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q6_K * x, const block_q8_K * const * y,
                                                                    int nb, float * const * out, const int NC) {
-    const v128_t m15 = wasm_i8x16_splat(15), m3 = wasm_i8x16_splat(3), m12 = wasm_i8x16_splat(12);
-    const v128_t m48 = wasm_i8x16_splat(48), m192 = wasm_i8x16_splat((char) 192);
     v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};  // lane c % 4 of acc[c / 4]: column c
     for (int i = 0; i < nb; ++i) {
         const int8_t * sc = x[i].scales;
@@ -465,20 +469,8 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q
             sumi[c] = wasm_i32x4_sub(wasm_i32x4_splat(0), sumi[c]);
         }
         for (int j = 0; j < QK_K / 128; ++j) {
-            const uint8_t * ql = x[i].ql + 64 * j;
-            const uint8_t * qh = x[i].qh + 32 * j;
-            const v128_t la0 = wasm_v128_load(ql), la1 = wasm_v128_load(ql + 16);
-            const v128_t lb0 = wasm_v128_load(ql + 32), lb1 = wasm_v128_load(ql + 48);
-            const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
             v128_t g[4][2];
-            g[0][0] = wasm_v128_or(wasm_v128_and(la0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m3), 4));
-            g[0][1] = wasm_v128_or(wasm_v128_and(la1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m3), 4));
-            g[1][0] = wasm_v128_or(wasm_v128_and(lb0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m12), 2));
-            g[1][1] = wasm_v128_or(wasm_v128_and(lb1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m12), 2));
-            g[2][0] = wasm_v128_or(wasm_u8x16_shr(la0, 4), wasm_v128_and(h0, m48));
-            g[2][1] = wasm_v128_or(wasm_u8x16_shr(la1, 4), wasm_v128_and(h1, m48));
-            g[3][0] = wasm_v128_or(wasm_u8x16_shr(lb0, 4), wasm_u8x16_shr(wasm_v128_and(h0, m192), 2));
-            g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
+            pyllm_q6_K_groups(x[i].ql + 64 * j, x[i].qh + 32 * j, g);
             for (int k = 0; k < 4; ++k) {
                 const int is = 8 * j + 2 * k;
                 for (int c = 0; c < NC; c++) {
