@@ -140,6 +140,13 @@ def main() -> int:
         engine = "pthreads" if "threads" in run["info"] and threads > 1 else "side"
         print(f"{threads:>7} {engine:>9} {pre:>14.1f} {ref_pre:>10.1f} {pre / ref_pre:>6.2f} {dec:>13.1f} "
               f"{ref_dec:>10.1f} {dec / ref_dec:>6.2f} {run['load_ms']:>8.0f} {run['load_to_first_token_ms']:>19.0f}")
+    for threads, run in res["runs"].items():
+        per = [(r["decode_ms"] / max(r["n_gen"] - 1, 1), r.get("decode_compute_ms", 0) / max(r["n_gen"] - 1, 1))
+               for r in run["rounds"] if "decode_ms" in r]
+        if per:
+            wall, comp = statistics.median(w for w, _ in per), statistics.median(c for _, c in per)
+            print(f"  {threads} thread(s), a decode step: {wall:.1f} ms, of which the engine computes {comp:.1f} ms "
+                  f"(the rest: sampling, detokenizing, token events)")
     print(f"(prompt {n_eval} tokens, {args.gen} generated, median of {args.reps} rounds after a warm-up; targets: "
           f"decode >= 0.65x, prefill >= 0.40x, ready <= 2500 ms, first token <= 1500 ms)")
     return 0

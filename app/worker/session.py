@@ -285,8 +285,11 @@ class WorkerSession:
                    "n_eval": len(prompt) - llm.seq.reusable(prompt)})
         await asyncio.sleep(0)
         n = 0
+        decode_compute0 = None  # the engine's compute time when the first token was out
         async for piece in reply.astream():
             ids = piece.token_ids or [-1]  # a text-only piece is the decoder's flushed tail
+            if decode_compute0 is None and rs is not None:
+                decode_compute0 = rs.compute_ms
             for i, token in enumerate(ids):
                 n += token >= 0
                 self.emit({"type": "token", "id": request_id, "token": token,
@@ -299,6 +302,9 @@ class WorkerSession:
         if rs is not None:  # where the reply's time went: building graphs (Python) and computing them
             stats["graph_build_ms"] = round(rs.build_ms - build0, 1)
             stats["compute_ms"] = round(rs.compute_ms - compute0, 1)
+            # decode_ms's share spent in the engine (the rest: sampling, detokenizing, events)
+            stats["decode_compute_ms"] = round(rs.compute_ms - (decode_compute0 or rs.compute_ms), 1)
+            stats["decode_ms"] = round(st.decode_ms, 1)
         done = {"type": "done", "id": request_id, "text": reply.text, "stats": stats, "stopped": reply.stop_reason}
         self.emit(done)
         return done

@@ -65,7 +65,7 @@ static inline void pyllm_gemv_q0_row(enum ggml_type type, const uint8_t * row, i
 }
 
 // C[i] = row i of A (m rows of nb blocks, row_bytes apart) . the Q8_0 column y; this
-// thread's share (ith of nth): blocks of 16 rows. False (ggml's vec_dot does it) without memory.
+// thread's share (ith of nth): pyllm_thread_rows. False (ggml's vec_dot does it) without memory.
 static bool pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
                                const block_q8_0 * y, float * C, int ith, int nth) {
     v128_t * act = (v128_t *) pyllm_scratch((sizeof(v128_t) * 4 + sizeof(float)) * (size_t) nb);
@@ -74,16 +74,15 @@ static bool pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const
     }
     float * dy = (float *) (act + 4 * nb);
     pyllm_gemv_act(type, y, nb, act, dy);
-    for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
-        const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
-        for (int64_t i = i0; i < i1; i++) {
-            if (type == GGML_TYPE_Q8_0) {  // one loop per type (the type test out of the loop)
-                pyllm_gemv_q0_row(GGML_TYPE_Q8_0, A + i * row_bytes, nb, act, dy, C + i);
-            } else if (type == GGML_TYPE_Q5_0) {
-                pyllm_gemv_q0_row(GGML_TYPE_Q5_0, A + i * row_bytes, nb, act, dy, C + i);
-            } else {
-                pyllm_gemv_q0_row(GGML_TYPE_Q4_0, A + i * row_bytes, nb, act, dy, C + i);
-            }
+    int64_t i0, i1;
+    pyllm_thread_rows(m, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        if (type == GGML_TYPE_Q8_0) {  // one loop per type (the type test out of the loop)
+            pyllm_gemv_q0_row(GGML_TYPE_Q8_0, A + i * row_bytes, nb, act, dy, C + i);
+        } else if (type == GGML_TYPE_Q5_0) {
+            pyllm_gemv_q0_row(GGML_TYPE_Q5_0, A + i * row_bytes, nb, act, dy, C + i);
+        } else {
+            pyllm_gemv_q0_row(GGML_TYPE_Q4_0, A + i * row_bytes, nb, act, dy, C + i);
         }
     }
     return true;

@@ -157,6 +157,16 @@ static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, 
     *q1 = wasm_v128_or(n1, h1);
 }
 
+// The rows of an m-row product that thread ith of nth computes of an m-row product: one contiguous range, a multiple of 64 rows long
+// (whole cache lines of the output). Interleaving small blocks of rows between threads made
+// the threads write neighbouring output floats all the time, and the cache lines they share
+// bounced between the cores: 2 threads took 2.4x as long as one for a decode mat-vec.
+static void pyllm_thread_rows(int64_t m, int ith, int nth, int64_t * i0, int64_t * i1) {
+    const int64_t per = (((m + nth - 1) / nth) + 63) & ~(int64_t) 63;
+    *i0 = per * ith < m ? per * ith : m;
+    *i1 = *i0 + per < m ? *i0 + per : m;
+}
+
 // ---- batches (prefill) ----------------------------------------------------------------------
 // llamafile_sgemm's wasm hook (emscripten/sgemm_x86.inc) sends Q8_0/Q4_0/Q5_0 x Q8_0
 // batches here. Every output is the vec_dot kernels' arithmetic above (natively, x86's
@@ -303,7 +313,7 @@ static bool pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const
 #endif
 
 // C[ldc*j + i] = row i of A (m rows of nb blocks, lda blocks apart) . column j of B (n
-// columns of Q8_0, ldb blocks apart); this thread's share (ith of nth): blocks of 16 rows
+// columns of Q8_0, ldb blocks apart); this thread's share (ith of nth): pyllm_thread_rows
 bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
                         int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
     if (type != GGML_TYPE_Q8_0 && type != GGML_TYPE_Q4_0 && type != GGML_TYPE_Q5_0) {
@@ -328,8 +338,10 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
 #else
     v128_t * ybias = NULL;
 #endif
-    for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
-        const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
+    int64_t r0, r1;
+    pyllm_thread_rows(m, ith, nth, &r0, &r1);
+    for (int64_t i0 = r0; i0 < r1; i0 += 16) {  // 16 weight rows stay in cache for all columns
+        const int64_t i1 = i0 + 16 < r1 ? i0 + 16 : r1;
         int64_t j = 0;
         for (; j + 4 <= n; j += 4) {
             const block_q8_0 * y[4] = {cols + j * ldb, cols + (j + 1) * ldb, cols + (j + 2) * ldb, cols + (j + 3) * ldb};
@@ -514,15 +526,17 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q
 }
 
 // Q6_K x Q8_K batches (llamafile_sgemm's wasm hook), as pyllm_gemm_q0_q8_0: a weight row
-// against 8 or 4 columns at a time, this thread's share in blocks of 16 rows. From 8 columns
+// against 8 or 4 columns at a time, this thread's share (pyllm_thread_rows) in blocks of 16 rows. From 8 columns
 // on ggml-cpu/tiled's arithmetic, vec_dot's below (as x86 computes them).
 bool pyllm_gemm_q6_K_q8_K(int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
                           int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
     const block_q6_K * rows = (const block_q6_K *) A;
     const block_q8_K * cols = (const block_q8_K *) B;
     const bool chain = n >= 8;
-    for (int64_t i0 = 16 * (int64_t) ith; i0 < m; i0 += 16 * (int64_t) nth) {
-        const int64_t i1 = i0 + 16 < m ? i0 + 16 : m;
+    int64_t r0, r1;
+    pyllm_thread_rows(m, ith, nth, &r0, &r1);
+    for (int64_t i0 = r0; i0 < r1; i0 += 16) {  // 16 weight rows stay in cache for all columns
+        const int64_t i1 = i0 + 16 < r1 ? i0 + 16 : r1;
         int64_t j = 0;
         for (; chain && j + 8 <= n; j += 8) {  // (8 columns: 1.1x 4 under V8)
             const block_q8_K * y[8];
