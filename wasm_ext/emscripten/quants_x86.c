@@ -157,8 +157,8 @@ static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, 
     *q1 = wasm_v128_or(n1, h1);
 }
 
-// The rows of an m-row product that thread ith of nth computes of an m-row product: one contiguous range, a multiple of 64 rows long
-// (whole cache lines of the output). Interleaving small blocks of rows between threads made
+// The rows of an m-row product that thread ith of nth computes: one contiguous range, a
+// multiple of 64 rows long (whole cache lines of the output). Interleaving small blocks of rows between threads made
 // the threads write neighbouring output floats all the time, and the cache lines they share
 // bounced between the cores: 2 threads took 2.4x as long as one for a decode mat-vec.
 static void pyllm_thread_rows(int64_t m, int ith, int nth, int64_t * i0, int64_t * i1) {
