@@ -29,6 +29,9 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     horizontal sums (emscripten/quants_x86.c); llamafile's tinyBLAS per-element arithmetic
     for F32/F16 batches (sgemm_x86.inc); Q4_0/Q4_K repacked as x86 repacks them, with its
     gemv/gemm arithmetic (repack_x86.c);
+  * flash attention with an F16 KV cache keeps x86's F16 accumulator as F32 values rounded
+    to F16 after every step (the same numbers, no F16 stores) and converts K/V rows to F32
+    in vector arithmetic;
   * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
     default): flash attention's running sum, RoPE's rotation, the GELU table, vec_mad
     leftovers, Mamba's conv and scan.
@@ -89,7 +92,7 @@ _Q8_TRUNC = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(v);"
 _Q8_ROUND = "const v128_t vi = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(v)); /* pyllm: round like x86 */"
 _Q8_ID = "const float id = d ? 1.0f/d : 0.0f;"
 _Q8_ID_X86 = "const float id = amax != 0.0f ? 127.f/amax : 0.0f; /* pyllm: the x86 scale */"
-PATCH_VERSION = 10  # bump when patch_ggml changes what it writes
+PATCH_VERSION = 11  # bump when patch_ggml changes what it writes
 SIMD_X86_HEADER = HERE / "emscripten" / "simd_x86_avx512.h"
 _SIMD_WASM_BEGIN = "#elif defined(__wasm_simd128__)\n"
 _SIMD_WASM_END = "#elif defined(__SSE3__)\n"
@@ -175,6 +178,23 @@ _BARRIER_SPIN = ("    while (atomic_load_explicit(&tp->n_barrier_passed, memory_
 _BARRIER_SPIN_WASM = ("#ifdef __EMSCRIPTEN_PTHREADS__ /* pyllm */\n"
                       "    pyllm_barrier_wait(&tp->n_barrier_passed, n_passed);\n"
                       "#else\n" + _BARRIER_SPIN + "#endif\n")
+# F16 V: the F16 accumulator VKQ16 held in VKQ32 as F32 values that are exactly F16
+# (simd_x86_avx512.h's pyllm_vec_mad_f16_f32acc / pyllm_vec_scale_f16_f32acc: the values x86
+# stores), so the final F16 -> F32 of VKQ16 is already done
+_FA_VKQ16_ZERO = "            memset(VKQ16, 0, DV*sizeof(ggml_fp16_t));\n"
+_FA_VKQ16_ZERO_WASM = ("#if defined(__wasm_simd128__) /* pyllm: VKQ16 kept in VKQ32 (F16 values as F32) */\n"
+                       "            memset(VKQ32, 0, DV*sizeof(float));\n#else\n" + _FA_VKQ16_ZERO + "#endif\n")
+_FA_VKQ16_SCALE = "                    ggml_vec_scale_f16(DV, VKQ16, ms);\n"
+_FA_VKQ16_SCALE_WASM = ("#if defined(__wasm_simd128__) /* pyllm */\n"
+                        "                    pyllm_vec_scale_f16_f32acc((int) DV, VKQ32, ms);\n#else\n"
+                        + _FA_VKQ16_SCALE + "#endif\n")
+_FA_VKQ16_MAD = "                ggml_vec_mad_f16(DV, VKQ16, (const ggml_fp16_t *) v_data, vs);\n"
+_FA_VKQ16_MAD_WASM = ("#if defined(__wasm_simd128__) /* pyllm */\n"
+                      "                pyllm_vec_mad_f16_f32acc((int) DV, VKQ32, (const ggml_fp16_t *) v_data, vs);\n#else\n"
+                      + _FA_VKQ16_MAD + "#endif\n")
+_FA_VKQ16_OUT = "        if (v->type == GGML_TYPE_F16) {\n            for (int64_t d = 0; d < DV; ++d) {\n"
+_FA_VKQ16_OUT_WASM = ("#if defined(__wasm_simd128__) /* pyllm: VKQ32 already holds them */\n        if (false) {\n#else\n"
+                      "        if (v->type == GGML_TYPE_F16) {\n#endif\n            for (int64_t d = 0; d < DV; ++d) {\n")
 _FA_SUM = "S = S*ms + vs; // scale and increment sum with partial sum"
 _FA_SUM_FUSED = "S = fmaf(S, ms, vs); /* pyllm: fused, as GCC contracts it on x86 */"
 
@@ -227,6 +247,9 @@ def patch_ggml(ggml: Path) -> None:
     text = _replace_once(ops, ops.read_text(), _FA_SUM, _FA_SUM_FUSED)
     text = _replace_once(ops, text, _FA_Q, _FA_Q_WASM)
     text = _replace_once(ops, text, _FA_KQ, _FA_KQ_WASM)
+    for old, new in ((_FA_VKQ16_ZERO, _FA_VKQ16_ZERO_WASM), (_FA_VKQ16_SCALE, _FA_VKQ16_SCALE_WASM),
+                     (_FA_VKQ16_MAD, _FA_VKQ16_MAD_WASM), (_FA_VKQ16_OUT, _FA_VKQ16_OUT_WASM)):
+        text = _replace_once(ops, text, old, new)
     ops.write_text(_replace_once(ops, text, _ROPE_ROT, _ROPE_ROT_FUSED))
 
     for name, edits in _CONTRACTED.items():
@@ -271,6 +294,7 @@ def patch_ggml(ggml: Path) -> None:
 def patch_fingerprint() -> str:
     """Everything patch_ggml writes, hashed (part of the cache keys)."""
     parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED, _FA_Q_WASM, _FA_KQ_WASM,
+             _FA_VKQ16_ZERO_WASM, _FA_VKQ16_SCALE_WASM, _FA_VKQ16_MAD_WASM, _FA_VKQ16_OUT_WASM,
              _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
              QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text(), GEMV_X86.read_text(),
              _BARRIER_LAST_WASM, _BARRIER_SPIN_WASM, BARRIER_WASM.read_text())

@@ -172,6 +172,26 @@ def cases() -> list[dict]:
         out.append({"name": f"flash_attn hd={hd} n={nt}", "op": "flash_attn", "args": {"scale": hd ** -0.5},
                     "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
                                {"type": F16, "shape": [n_kv, nt], "fill": "causal", "n_tokens": nt, "pos0": pos0}]})
+    # long contexts (decode and a batch; 512 cells take ggml's split-KV decode path): masked
+    # holes, a new maximum late, V columns that make the F16 accumulator hit F16 subnormals
+    # (tiny values), overflow to inf (large ones) and rounding ties (every step)
+    for n_kv, nt in ((320, 1), (320, 7), (512, 1)):
+        hd = 256
+        q = rng.standard_normal((nt, 4, hd), dtype=np.float32)
+        k = rng.standard_normal((n_kv, 1, hd), dtype=np.float32) * 0.3
+        k[n_kv - 30, 0] = q[0, 0] * 0.6
+        v = rng.standard_normal((n_kv, 1, hd), dtype=np.float32)
+        v[:, :, :32] *= 1e-4
+        v[:, :, 32:40] += 4000.0
+        v[:, :, 40:48] = np.round(v[:, :, 40:48] * 4) / 4
+        mask = np.zeros((nt, n_kv), dtype=np.float32)
+        mask[:, 100:140] = -np.inf
+        mask[rng.random((nt, n_kv)) < 0.1] = -np.inf
+        for i in range(nt):
+            mask[i, n_kv - nt + i + 1:] = -np.inf
+        out.append({"name": f"flash_attn long hd={hd} kv={n_kv} n={nt}", "op": "flash_attn",
+                    "args": {"scale": hd ** -0.5},
+                    "inputs": [_inp(q), _inp(k, F16), _inp(v, F16), _inp(mask, F16)]})
     return out
 
 

@@ -93,7 +93,8 @@ def test_ggml_patches_applied() -> None:
 def test_ops_match_native(side_module: Path) -> None:
     """One-op graphs (tests/browser/op_probe.py): every mat-mul type of the test models and
     Gemma 3 270M (F32, F16, Q8_0, Q4_0 repacked, Q5_0, Q4_K repacked, Q6_K; one row and a
-    7-row batch, Gemma's also a 9-row one), flash attention (decode and a 7-token batch, head dims 64 and 256),
+    7-row batch, Gemma's also a 9-row one), flash attention (decode and a 7-token batch, head dims 64 and 256; 320/512 cells with masked
+    holes, a late new maximum, F16 subnormals and overflow in the accumulator),
     norms, activations, element-wise ops: bit-identical to native. RoPE: the same except
     where musl's cosf/sinf round differently from glibc's (see the module docstring), and
     bit-identical too against native with musl's cosf/sinf."""
