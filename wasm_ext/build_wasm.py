@@ -30,8 +30,8 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     for F32/F16 batches (sgemm_x86.inc); Q4_0/Q4_K repacked as x86 repacks them, with its
     gemv/gemm arithmetic (repack_x86.c);
   * flash attention with an F16 KV cache keeps x86's F16 accumulator as F32 values rounded
-    to F16 after every step (the same numbers, no F16 stores) and converts K/V rows to F32
-    in vector arithmetic;
+    to F16 after every step (the same numbers, no F16 stores), converts K/V rows to F32
+    in vector arithmetic, once for all the query rows that share them (fattn_wasm.inc);
   * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
     default): flash attention's running sum, RoPE's rotation, the GELU table, vec_mad
     leftovers, Mamba's conv and scan.
@@ -195,6 +195,25 @@ _FA_VKQ16_MAD_WASM = ("#if defined(__wasm_simd128__) /* pyllm */\n"
 _FA_VKQ16_OUT = "        if (v->type == GGML_TYPE_F16) {\n            for (int64_t d = 0; d < DV; ++d) {\n"
 _FA_VKQ16_OUT_WASM = ("#if defined(__wasm_simd128__) /* pyllm: VKQ32 already holds them */\n        if (false) {\n#else\n"
                       "        if (v->type == GGML_TYPE_F16) {\n#endif\n            for (int64_t d = 0; d < DV; ++d) {\n")
+# F32 Q with F16 K/V: emscripten/fattn_wasm.inc runs groups of rows that share a K/V head
+# together (each K/V row converted once per group); one_chunk calls it first
+FATTN_WASM = HERE / "emscripten" / "fattn_wasm.inc"
+_FA_ONE_CHUNK = "static void ggml_compute_forward_flash_attn_ext_f16_one_chunk(\n"
+_FA_ROWS = "    int ith = params->ith;\n\n    for (int ir = ir0; ir < ir1; ++ir) {\n"
+_FA_ROWS_WASM = ("#if defined(__wasm_simd128__) /* pyllm */\n"
+                 "    if (pyllm_flash_attn_f16_rows(params, dst, ir0, ir1, ic_start, ic_end, partials, partial_stride)) {\n"
+                 "        return;\n    }\n#endif\n" + _FA_ROWS)
+# the split-KV decode (>= 512 cells) calls one_chunk head by head: all heads in one call (the
+# same rows and partials, row r's at partials + r*partial_stride) so that they can be grouped
+_FA_SPLIT = ("            for (int64_t q_head = 0; q_head < neq2; q_head++) {\n"
+             "                ggml_compute_forward_flash_attn_ext_f16_one_chunk(\n"
+             "                    params, dst, q_head, q_head + 1, ic_start, ic_end,\n"
+             "                    chunk_partials, partial_stride);\n"
+             "            }\n")
+_FA_SPLIT_WASM = ("#if defined(__wasm_simd128__) /* pyllm: all heads in one call */\n"
+                  "            ggml_compute_forward_flash_attn_ext_f16_one_chunk(params, dst, 0, (int) neq2, ic_start, ic_end,\n"
+                  "                                                              chunk_partials, partial_stride);\n"
+                  "#else\n" + _FA_SPLIT + "#endif\n")
 _FA_SUM = "S = S*ms + vs; // scale and increment sum with partial sum"
 _FA_SUM_FUSED = "S = fmaf(S, ms, vs); /* pyllm: fused, as GCC contracts it on x86 */"
 
@@ -250,6 +269,9 @@ def patch_ggml(ggml: Path) -> None:
     for old, new in ((_FA_VKQ16_ZERO, _FA_VKQ16_ZERO_WASM), (_FA_VKQ16_SCALE, _FA_VKQ16_SCALE_WASM),
                      (_FA_VKQ16_MAD, _FA_VKQ16_MAD_WASM), (_FA_VKQ16_OUT, _FA_VKQ16_OUT_WASM)):
         text = _replace_once(ops, text, old, new)
+    text = _replace_once(ops, text, _FA_ONE_CHUNK, FATTN_WASM.read_text() + "\n" + _FA_ONE_CHUNK)
+    text = _replace_once(ops, text, _FA_ROWS, _FA_ROWS_WASM)
+    text = _replace_once(ops, text, _FA_SPLIT, _FA_SPLIT_WASM)
     ops.write_text(_replace_once(ops, text, _ROPE_ROT, _ROPE_ROT_FUSED))
 
     for name, edits in _CONTRACTED.items():
@@ -295,6 +317,7 @@ def patch_fingerprint() -> str:
     """Everything patch_ggml writes, hashed (part of the cache keys)."""
     parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED, _FA_Q_WASM, _FA_KQ_WASM,
              _FA_VKQ16_ZERO_WASM, _FA_VKQ16_SCALE_WASM, _FA_VKQ16_MAD_WASM, _FA_VKQ16_OUT_WASM,
+             _FA_ROWS_WASM, _FA_SPLIT_WASM, FATTN_WASM.read_text(),
              _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
              QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text(), GEMV_X86.read_text(),
              _BARRIER_LAST_WASM, _BARRIER_SPIN_WASM, BARRIER_WASM.read_text())

@@ -172,6 +172,13 @@ def cases() -> list[dict]:
         out.append({"name": f"flash_attn hd={hd} n={nt}", "op": "flash_attn", "args": {"scale": hd ** -0.5},
                     "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
                                {"type": F16, "shape": [n_kv, nt], "fill": "causal", "n_tokens": nt, "pos0": pos0}]})
+    # grouped-query layout with 2 KV heads: rows of different K/V heads in one chunk
+    q = rng.standard_normal((3, 4, 64), dtype=np.float32)
+    k = rng.standard_normal((96, 2, 64), dtype=np.float32)
+    v = rng.standard_normal((96, 2, 64), dtype=np.float32)
+    out.append({"name": "flash_attn hd=64 kv_heads=2 n=3", "op": "flash_attn", "args": {"scale": 0.125},
+                "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
+                           {"type": F16, "shape": [96, 3], "fill": "causal", "n_tokens": 3, "pos0": 60}]})
     # long contexts (decode and a batch; 512 cells take ggml's split-KV decode path): masked
     # holes, a new maximum late, V columns that make the F16 accumulator hit F16 subnormals
     # (tiny values), overflow to inf (large ones) and rounding ties (every step)
