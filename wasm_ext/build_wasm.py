@@ -32,6 +32,8 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
   * flash attention with an F16 KV cache keeps x86's F16 accumulator as F32 values rounded
     to F16 after every step (the same numbers, no F16 stores), converts K/V rows to F32
     in vector arithmetic, once for all the query rows that share them (fattn_wasm.inc);
+  * softmax (flash attention's tiled path for ubatches of 64+ rows uses it) with the
+    AVX-512 build's 16-lane ggml_v_expf and reduction;
   * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
     default): flash attention's running sum, RoPE's rotation, the GELU table, vec_mad
     leftovers, Mamba's conv and scan.
@@ -39,7 +41,7 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     (emscripten/barrier_wasm.c), so threads sharing busy cores do not spin away the time
     slices of the thread they wait for.
 What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
-do not use (Q4_1/Q5_1/K-quants other than Q4_K/Q6_K, IQ*, softmax, tanh).
+do not use (Q4_1/Q5_1/K-quants other than Q4_K/Q6_K, IQ*, tanh).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.
@@ -128,6 +130,14 @@ _SWIGLU_HEAD = "void ggml_vec_swiglu_f32(const int n, float * y, const float * x
 _SWIGLU_WASM = ("#if defined(__wasm_simd128__) /* pyllm: as the AVX-512 build */\n    for (; i + 15 < n; i += 16) {\n"
                 "        for (int k = 0; k < 16; k += 4) wasm_v128_store(y + i + k, wasm_f32x4_mul(pyllm_v_silu("
                 "wasm_v128_load(x + i + k)), wasm_v128_load(g + i + k)));\n    }\n#endif\n")
+# softmax (flash attention's tiled path, from 64 query rows: a prefill's ubatch): the AVX-512
+# build's 16-lane ggml_v_expf and _mm512_reduce_add_ps per 16 values
+_SOFTMAX_HEAD = "ggml_float ggml_vec_soft_max_f32(const int n, float * y, const float * x, float max) {\n    int i = 0;\n    ggml_float sum = 0;\n"
+_SOFTMAX_WASM = ("#if defined(__wasm_simd128__) /* pyllm: as the AVX-512 build */\n    for (; i + 15 < n; i += 16) {\n"
+                 "        pyllm_f32x16 val;\n        for (int k = 0; k < 4; k++) {\n"
+                 "            val.q[k] = pyllm_v_expf(wasm_f32x4_sub(wasm_v128_load(x + i + 4 * k), wasm_f32x4_splat(max)));\n"
+                 "            wasm_v128_store(y + i + 4 * k, val.q[k]);\n        }\n"
+                 "        sum += (ggml_float) pyllm_f32x16_reduce_add(val);\n    }\n#endif\n")
 # rope's rotation, fused the way GCC contracts it on x86 (seen in the native object code:
 # vfmsub231ss / vfmadd132ss after one vmulss each)
 _ROPE_ROT = ("    dst[0]        = type_conversion_table<T>::from_f32(x0*cos_theta - x1*sin_theta);\n"
@@ -283,7 +293,8 @@ def patch_ggml(ggml: Path) -> None:
 
     vec = ggml / "src" / "ggml-cpu" / "vec.cpp"
     text = _replace_once(vec, vec.read_text(), _SILU_HEAD, _SILU_HEAD + _SILU_WASM)
-    vec.write_text(_replace_once(vec, text, _SWIGLU_HEAD, _SWIGLU_HEAD + _SWIGLU_WASM))
+    text = _replace_once(vec, text, _SWIGLU_HEAD, _SWIGLU_HEAD + _SWIGLU_WASM)
+    vec.write_text(_replace_once(vec, text, _SOFTMAX_HEAD, _SOFTMAX_HEAD + _SOFTMAX_WASM))
 
     # quantized dot products with the x86 kernels' arithmetic (upstream's renamed, unused)
     text = quants.read_text()
@@ -318,7 +329,7 @@ def patch_fingerprint() -> str:
     parts = (PATCH_VERSION, _Q8_TRUNC, _Q8_ROUND, _Q8_ID, _Q8_ID_X86, _F16_DOT_FMA_PYLLM, _FA_SUM_FUSED, _FA_Q_WASM, _FA_KQ_WASM,
              _FA_VKQ16_ZERO_WASM, _FA_VKQ16_SCALE_WASM, _FA_VKQ16_MAD_WASM, _FA_VKQ16_OUT_WASM,
              _FA_ROWS_WASM, _FA_SPLIT_WASM, FATTN_WASM.read_text(),
-             _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
+             _QUANTS_REPLACED, _SGEMM_WASM, _SILU_WASM, _SWIGLU_WASM, _SOFTMAX_WASM, _ROPE_ROT_FUSED, _CONTRACTED, _REPACK_REPLACED, _REPACK_CHOICE_WASM, SIMD_X86_HEADER.read_text(),
              QUANTS_X86.read_text(), SGEMM_X86.read_text(), REPACK_X86.read_text(), GEMV_X86.read_text(),
              _BARRIER_LAST_WASM, _BARRIER_SPIN_WASM, BARRIER_WASM.read_text())
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:8]

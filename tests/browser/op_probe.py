@@ -165,7 +165,9 @@ def cases() -> list[dict]:
         q = rng.standard_normal((7, 4, hd), dtype=np.float32)  # [n_tokens][n_head][hd]
         out.append({"name": f"rope neox hd={hd}", "op": "rope", "args": {"n_dims": hd, "mode": 2, "base": 10000.0},
                     "inputs": [_inp(q), {"type": 26, "shape": [7], "fill": "arange", "start": 5}]})
-    for hd, n_kv, nt, pos0 in ((64, 256, 1, 100), (256, 256, 1, 200), (64, 256, 7, 30), (256, 256, 7, 30)):
+    # from 64 query rows ggml takes its tiled path (a prefill's ubatch)
+    for hd, n_kv, nt, pos0 in ((64, 256, 1, 100), (256, 256, 1, 200), (64, 256, 7, 30), (256, 256, 7, 30),
+                               (256, 256, 64, 100), (64, 256, 70, 20)):
         q = rng.standard_normal((nt, 4, hd), dtype=np.float32)
         k = rng.standard_normal((n_kv, 1, hd), dtype=np.float32)
         v = rng.standard_normal((n_kv, 1, hd), dtype=np.float32)
