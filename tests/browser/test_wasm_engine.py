@@ -88,6 +88,10 @@ def test_ggml_patches_applied() -> None:
     assert "pyllm_sgemm_x86(params" in (cpu / "llamafile" / "sgemm.cpp").read_text()
     assert "/* pyllm: repack what the x86" in (cpu / "repack.cpp").read_text()
     assert (cpu / "vec.cpp").read_text().count("pyllm_v_silu(") == 2
+    assert "pyllm_v_expf(wasm_f32x4_sub(" in (cpu / "vec.cpp").read_text()  # softmax
+    ops = (cpu / "ops.cpp").read_text()
+    assert "if (pyllm_flash_attn_f16_rows(params" in ops and "pyllm_vec_mad_f16_f32acc((int) DV, VKQ32" in ops
+    assert "GEMM_RN = 1;\n" in (cpu / "simd-gemm.h").read_text()
 
 
 def test_ops_match_native(side_module: Path) -> None:
