@@ -183,8 +183,10 @@ static inline pyllm_f32x16 pyllm_f16x16_load_f32(const ggml_fp16_t * p) {
 // ulp of c = 2^(e+13): |x| + c rounds there (RNE; |x| + c stays in c's binade, and a carry
 // to 2^(e+1) is still a multiple of the ulp), - c is exact. e is clamped to >= -14 (F16
 // subnormals round at 2^-24) and <= 15 (c stays finite; larger |x| round to >= 2^16).
-// What rounds to 2^16 or more is F16 overflow: inf. The sign is put back last, so values
-// that round to zero keep theirs (-0), as cvtps_ph does.
+// What rounds to 2^16 or more is F16 overflow, inf: * 2^112 overflows exactly from 2^16 on
+// (65504 * 2^112 < 2^128), and * 2^-112 brings every smaller value back exactly (no
+// underflow: the least, 2^-24, goes through 2^88). The sign is put back last, so values
+// that round to zero keep theirs (-0), as cvtps_ph does. NaN stays NaN.
 static inline v128_t pyllm_f32x4_round_f16(v128_t x) {
     const v128_t a = wasm_f32x4_abs(x);
     const v128_t e = wasm_i32x4_min(wasm_i32x4_max(wasm_v128_and(a, wasm_i32x4_splat(0x7F800000)),
@@ -192,9 +194,8 @@ static inline v128_t pyllm_f32x4_round_f16(v128_t x) {
                                     wasm_i32x4_splat((127 + 15) << 23));
     const v128_t c = wasm_i32x4_add(e, wasm_i32x4_splat(13 << 23));
     const v128_t r = wasm_f32x4_sub(wasm_f32x4_add(a, c), c);
-    const v128_t big = wasm_f32x4_ge(r, wasm_f32x4_splat(65536.0f));  // false for NaN: it stays NaN
-    return wasm_v128_or(wasm_v128_bitselect(wasm_f32x4_splat(__builtin_inff()), r, big),
-                        wasm_v128_and(x, wasm_i32x4_splat(INT32_MIN)));
+    const v128_t r16 = wasm_f32x4_mul(wasm_f32x4_mul(r, wasm_f32x4_splat(0x1p112f)), wasm_f32x4_splat(0x1p-112f));
+    return wasm_v128_or(r16, wasm_v128_and(x, wasm_i32x4_splat(INT32_MIN)));
 }
 
 // Flash attention's F16 accumulator (VKQ16) held as F32 values that are always exactly F16:
