@@ -174,6 +174,13 @@ def cases() -> list[dict]:
         out.append({"name": f"flash_attn hd={hd} n={nt}", "op": "flash_attn", "args": {"scale": hd ** -0.5},
                     "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
                                {"type": F16, "shape": [n_kv, nt], "fill": "causal", "n_tokens": nt, "pos0": pos0}]})
+    # head dim 576 (> fattn_wasm.inc's 512): one_chunk's own loop with the patched F16 accumulator
+    q = rng.standard_normal((2, 4, 576), dtype=np.float32)
+    k = rng.standard_normal((64, 1, 576), dtype=np.float32)
+    v = rng.standard_normal((64, 1, 576), dtype=np.float32)
+    out.append({"name": "flash_attn hd=576 n=2", "op": "flash_attn", "args": {"scale": 576 ** -0.5},
+                "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
+                           {"type": F16, "shape": [64, 2], "fill": "causal", "n_tokens": 2, "pos0": 50}]})
     # grouped-query layout with 2 KV heads: rows of different K/V heads in one chunk
     q = rng.standard_normal((3, 4, 64), dtype=np.float32)
     k = rng.standard_normal((96, 2, 64), dtype=np.float32)
