@@ -149,7 +149,9 @@ static inline void pyllm_f32x4_to_f16(ggml_fp16_t * p, v128_t f) {
                                   wasm_v128_bitselect(wasm_i32x4_splat(0x7E00), nonsign, nan));
     wasm_v128_store64_lane(p, wasm_u16x8_narrow_i32x4(h, h), 0);  // lanes < 2^16: exact
 }
-// (loads stay table lookups: an F16 -> F32 in vector arithmetic measured 2-2.5x slower under V8)
+// (these loads stay table lookups; flash attention's K/V rows use pyllm_f16x4_load_f32 below,
+// ~25% faster than the table in a tight loop under V8 on this project's AMD machines, but
+// slower where many values are F16 subnormals: its multiply then has subnormal operands)
 static inline pyllm_f32x16 pyllm_f32cx16_load(const ggml_fp16_t * p) {
     float tmp[16];
     for (int k = 0; k < 16; k++) tmp[k] = GGML_CPU_FP16_TO_FP32(p[k]);
