@@ -165,13 +165,49 @@ def cases() -> list[dict]:
         q = rng.standard_normal((7, 4, hd), dtype=np.float32)  # [n_tokens][n_head][hd]
         out.append({"name": f"rope neox hd={hd}", "op": "rope", "args": {"n_dims": hd, "mode": 2, "base": 10000.0},
                     "inputs": [_inp(q), {"type": 26, "shape": [7], "fill": "arange", "start": 5}]})
-    for hd, n_kv, nt, pos0 in ((64, 256, 1, 100), (256, 256, 1, 200), (64, 256, 7, 30), (256, 256, 7, 30)):
+    # from 64 query rows ggml takes its tiled path (a prefill's ubatch)
+    for hd, n_kv, nt, pos0 in ((64, 256, 1, 100), (256, 256, 1, 200), (64, 256, 7, 30), (256, 256, 7, 30),
+                               (256, 256, 64, 100), (64, 256, 70, 20)):
         q = rng.standard_normal((nt, 4, hd), dtype=np.float32)
         k = rng.standard_normal((n_kv, 1, hd), dtype=np.float32)
         v = rng.standard_normal((n_kv, 1, hd), dtype=np.float32)
         out.append({"name": f"flash_attn hd={hd} n={nt}", "op": "flash_attn", "args": {"scale": hd ** -0.5},
                     "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
                                {"type": F16, "shape": [n_kv, nt], "fill": "causal", "n_tokens": nt, "pos0": pos0}]})
+    # head dim 576 (> fattn_wasm.inc's 512): one_chunk's own loop with the patched F16 accumulator
+    q = rng.standard_normal((2, 4, 576), dtype=np.float32)
+    k = rng.standard_normal((64, 1, 576), dtype=np.float32)
+    v = rng.standard_normal((64, 1, 576), dtype=np.float32)
+    out.append({"name": "flash_attn hd=576 n=2", "op": "flash_attn", "args": {"scale": 576 ** -0.5},
+                "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
+                           {"type": F16, "shape": [64, 2], "fill": "causal", "n_tokens": 2, "pos0": 50}]})
+    # grouped-query layout with 2 KV heads: rows of different K/V heads in one chunk
+    q = rng.standard_normal((3, 4, 64), dtype=np.float32)
+    k = rng.standard_normal((96, 2, 64), dtype=np.float32)
+    v = rng.standard_normal((96, 2, 64), dtype=np.float32)
+    out.append({"name": "flash_attn hd=64 kv_heads=2 n=3", "op": "flash_attn", "args": {"scale": 0.125},
+                "inputs": [_inp(q), _inp(k, F16), _inp(v, F16),
+                           {"type": F16, "shape": [96, 3], "fill": "causal", "n_tokens": 3, "pos0": 60}]})
+    # long contexts (decode and a batch; 512 cells take ggml's split-KV decode path): masked
+    # holes, a new maximum late, V columns that make the F16 accumulator hit F16 subnormals
+    # (tiny values), overflow to inf (large ones) and rounding ties (every step)
+    for n_kv, nt in ((320, 1), (320, 7), (512, 1)):
+        hd = 256
+        q = rng.standard_normal((nt, 4, hd), dtype=np.float32)
+        k = rng.standard_normal((n_kv, 1, hd), dtype=np.float32) * 0.3
+        k[n_kv - 30, 0] = q[0, 0] * 0.6
+        v = rng.standard_normal((n_kv, 1, hd), dtype=np.float32)
+        v[:, :, :32] *= 1e-4
+        v[:, :, 32:40] += 4000.0
+        v[:, :, 40:48] = np.round(v[:, :, 40:48] * 4) / 4
+        mask = np.zeros((nt, n_kv), dtype=np.float32)
+        mask[:, 100:140] = -np.inf
+        mask[rng.random((nt, n_kv)) < 0.1] = -np.inf
+        for i in range(nt):
+            mask[i, n_kv - nt + i + 1:] = -np.inf
+        out.append({"name": f"flash_attn long hd={hd} kv={n_kv} n={nt}", "op": "flash_attn",
+                    "args": {"scale": hd ** -0.5},
+                    "inputs": [_inp(q), _inp(k, F16), _inp(v, F16), _inp(mask, F16)]})
     return out
 
 

@@ -149,7 +149,9 @@ static inline void pyllm_f32x4_to_f16(ggml_fp16_t * p, v128_t f) {
                                   wasm_v128_bitselect(wasm_i32x4_splat(0x7E00), nonsign, nan));
     wasm_v128_store64_lane(p, wasm_u16x8_narrow_i32x4(h, h), 0);  // lanes < 2^16: exact
 }
-// (loads stay table lookups: an F16 -> F32 in vector arithmetic measured 2-2.5x slower under V8)
+// (these loads stay table lookups; flash attention's K/V rows use pyllm_f16x4_load_f32 below,
+// ~25% faster than the table in a tight loop under V8 on this project's AMD machines, but
+// slower where many values are F16 subnormals: its multiply then has subnormal operands)
 static inline pyllm_f32x16 pyllm_f32cx16_load(const ggml_fp16_t * p) {
     float tmp[16];
     for (int k = 0; k < 16; k++) tmp[k] = GGML_CPU_FP16_TO_FP32(p[k]);
@@ -157,6 +159,72 @@ static inline pyllm_f32x16 pyllm_f32cx16_load(const ggml_fp16_t * p) {
 }
 static inline void pyllm_f32cx16_store(ggml_fp16_t * p, pyllm_f32x16 x) {
     for (int k = 0; k < 4; k++) pyllm_f32x4_to_f16(p + 4 * k, x.q[k]);
+}
+
+// F16 -> F32 in vector arithmetic, four lanes (exact, what the table holds): the F16 fields
+// moved to their F32 places (sign to bit 31 by the arithmetic shift's copies, masked;
+// exponent and mantissa 13 bits up) and scaled by 2^112, the difference of the exponent
+// biases, which also normalises F16 subnormals; F16 exponent 31 (|result| >= 2^16) gets
+// the F32 exponent 255: inf/NaN. For rows that are read once per use (flash attention's K
+// and V): the 256 KB table misses L1 there; this is ~10 ops per four lanes, no memory.
+static inline v128_t pyllm_f16x4_load_f32(const ggml_fp16_t * p) {
+    const v128_t x = wasm_i32x4_shl(wasm_u32x4_load16x4(p), 16);
+    const v128_t f = wasm_f32x4_mul(wasm_v128_and(wasm_i32x4_shr(x, 3), wasm_i32x4_splat((int32_t) 0x8FFFE000)),
+                                    wasm_f32x4_splat(0x1p112f));
+    const v128_t infnan = wasm_f32x4_ge(wasm_f32x4_abs(f), wasm_f32x4_splat(65536.0f));
+    return wasm_v128_or(f, wasm_v128_and(infnan, wasm_i32x4_splat(0x7F800000)));
+}
+static inline pyllm_f32x16 pyllm_f16x16_load_f32(const ggml_fp16_t * p) {
+    pyllm_f32x16 r = {{pyllm_f16x4_load_f32(p), pyllm_f16x4_load_f32(p + 4), pyllm_f16x4_load_f32(p + 8),
+                       pyllm_f16x4_load_f32(p + 12)}};
+    return r;
+}
+
+// x rounded to F16 (to nearest, ties to even) and kept as an F32: cvtph_ps(cvtps_ph(x, 0))
+// for every x but NaN payloads. For |x| in [2^e, 2^(e+1)) the F16 ulp is 2^(e-10), the F32
+// ulp of c = 2^(e+13): |x| + c rounds there (RNE; |x| + c stays in c's binade, and a carry
+// to 2^(e+1) is still a multiple of the ulp), - c is exact. e is clamped to >= -14 (F16
+// subnormals round at 2^-24) and <= 15 (c stays finite; larger |x| round to >= 2^16).
+// What rounds to 2^16 or more is F16 overflow, inf: * 2^112 overflows exactly from 2^16 on
+// (65504 * 2^112 < 2^128), and * 2^-112 brings every smaller value back exactly (no
+// underflow: the least, 2^-24, goes through 2^88). The sign is put back last, so values
+// that round to zero keep theirs (-0), as cvtps_ph does. NaN stays NaN.
+static inline v128_t pyllm_f32x4_round_f16(v128_t x) {
+    const v128_t a = wasm_f32x4_abs(x);
+    const v128_t e = wasm_i32x4_min(wasm_i32x4_max(wasm_v128_and(a, wasm_i32x4_splat(0x7F800000)),
+                                                   wasm_i32x4_splat((127 - 14) << 23)),
+                                    wasm_i32x4_splat((127 + 15) << 23));
+    const v128_t c = wasm_i32x4_add(e, wasm_i32x4_splat(13 << 23));
+    const v128_t r = wasm_f32x4_sub(wasm_f32x4_add(a, c), c);
+    const v128_t r16 = wasm_f32x4_mul(wasm_f32x4_mul(r, wasm_f32x4_splat(0x1p112f)), wasm_f32x4_splat(0x1p-112f));
+    return wasm_v128_or(r16, wasm_v128_and(x, wasm_i32x4_splat(INT32_MIN)));
+}
+
+// Flash attention's F16 accumulator (VKQ16) held as F32 values that are always exactly F16:
+// the same numbers ggml_vec_mad_f16 / ggml_vec_scale_f16 store on x86, without the F16
+// stores and table reloads. Per element, as x86 computes it: the SIMD part
+// cvtps_ph(fmadd(x, v, y)) / cvtps_ph(mul(y, v)), the leftovers fmaf (GCC contracts them)
+// or the product, then FP32_TO_FP16: the same one-rounding-then-F16-rounding everywhere.
+static inline void pyllm_vec_mad_f16_f32acc(int n, float * y, const ggml_fp16_t * x, float v) {
+    const v128_t vv = wasm_f32x4_splat(v);
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+        wasm_v128_store(y + i, pyllm_f32x4_round_f16(pyllm_fma_f32x4(pyllm_f16x4_load_f32(x + i), vv,
+                                                                     wasm_v128_load(y + i))));
+    }
+    for (; i < n; ++i) {
+        y[i] = GGML_CPU_FP16_TO_FP32(GGML_CPU_FP32_TO_FP16(pyllm_fmaf(GGML_CPU_FP16_TO_FP32(x[i]), v, y[i])));
+    }
+}
+static inline void pyllm_vec_scale_f16_f32acc(int n, float * y, float v) {
+    const v128_t vv = wasm_f32x4_splat(v);
+    int i = 0;
+    for (; i + 3 < n; i += 4) {
+        wasm_v128_store(y + i, pyllm_f32x4_round_f16(wasm_f32x4_mul(wasm_v128_load(y + i), vv)));
+    }
+    for (; i < n; ++i) {
+        y[i] = GGML_CPU_FP16_TO_FP32(GGML_CPU_FP32_TO_FP16(y[i]*v));
+    }
 }
 
 #define PYLLM_F32x16_REDUCE(res, x)                              \
@@ -185,7 +253,7 @@ static inline void pyllm_vec_dot_f16_f32(int n, float * s, const ggml_fp16_t * x
                            pyllm_f32x16_splat(0.0f)};
     for (int i = 0; i < np; i += 64) {
         for (int j = 0; j < 4; j++) {
-            sum[j] = pyllm_f32x16_fma_exact_product(sum[j], pyllm_f32cx16_load(x + i + 16 * j),
+            sum[j] = pyllm_f32x16_fma_exact_product(sum[j], pyllm_f16x16_load_f32(x + i + 16 * j),
                                                     pyllm_f32x16_load(q + i + 16 * j));
         }
     }
