@@ -102,7 +102,8 @@ REPACK_X86 = HERE / "emscripten" / "repack_x86.c"
 GEMV_X86 = HERE / "emscripten" / "gemv_x86.c"
 BARRIER_WASM = HERE / "emscripten" / "barrier_wasm.c"
 _QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_vec_dot_q8_0_q8_0",
-                    "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
+                    "ggml_vec_dot_q2_K_q8_K", "ggml_vec_dot_q3_K_q8_K", "ggml_vec_dot_q4_K_q8_K",
+                    "ggml_vec_dot_q5_K_q8_K", "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
 # repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)
 _REPACK_REPLACED = ("ggml_quantize_mat_q8_0_4x8", "ggml_quantize_mat_q8_K_4x8", "ggml_gemv_q4_0_8x8_q8_0",
                     "ggml_gemv_q4_K_8x8_q8_K", "ggml_gemm_q4_0_8x8_q8_0", "ggml_gemm_q4_K_8x8_q8_K")

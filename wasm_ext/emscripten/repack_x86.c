@@ -98,16 +98,6 @@ static inline __attribute__((always_inline)) void pyllm_q4_0x8_rows(const pyllm_
     for (int r = 0; r < R; r++) out[r * ostride] = res[r];
 }
 
-static inline void pyllm_scale_min_k4(int j, const uint8_t * q, int * d, int * m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 // per_chunk: x86's gemm (4-row tiles) accumulates in floats after every 64 elements, its
 // gemv after every super-block of 256. Rows, lanes and out as in pyllm_q4_0x8_rows.
 static inline __attribute__((always_inline)) void pyllm_q4_Kx8_rows(const pyllm_block_q4_Kx8 * b, int c,
