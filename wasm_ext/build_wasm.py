@@ -106,12 +106,14 @@ _QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_ve
                     "ggml_vec_dot_q5_K_q8_K", "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
 # repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)
 _REPACK_REPLACED = ("ggml_quantize_mat_q8_0_4x8", "ggml_quantize_mat_q8_K_4x8", "ggml_gemv_q4_0_8x8_q8_0",
-                    "ggml_gemv_q4_K_8x8_q8_K", "ggml_gemm_q4_0_8x8_q8_0", "ggml_gemm_q4_K_8x8_q8_K")
+                    "ggml_gemv_q4_K_8x8_q8_K", "ggml_gemm_q4_0_8x8_q8_0", "ggml_gemm_q4_K_8x8_q8_K",
+                    "ggml_gemv_q2_K_8x8_q8_K", "ggml_gemm_q2_K_8x8_q8_K")
 _REPACK_CHOICE = "    if (cur->type == GGML_TYPE_Q4_0) {\n"
 _REPACK_CHOICE_WASM = (
     "#if defined(__wasm_simd128__) /* pyllm: repack what the x86 (AVX2/AVX-512) build repacks, with its kernels */\n"
     "    if (cur->type == GGML_TYPE_Q4_0) { return cur->ne[1] % 8 == 0 ? &q4_0_8x8_q8_0 : nullptr; }\n"
     "    if (cur->type == GGML_TYPE_Q4_K) { return cur->ne[1] % 8 == 0 ? &q4_K_8x8_q8_K : nullptr; }\n"
+    "    if (cur->type == GGML_TYPE_Q2_K) { return cur->ne[1] % 8 == 0 ? &q2_K_8x8_q8_K : nullptr; }\n"
     "    return nullptr;\n#endif\n")
 _SGEMM_DEF = "bool llamafile_sgemm(const struct ggml_compute_params * params,"
 _SGEMM_BODY = "int64_t ldc, int Atype, int Btype, int Ctype) {\n"

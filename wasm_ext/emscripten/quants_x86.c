@@ -586,11 +586,13 @@ static inline __attribute__((always_inline)) void pyllm_kq_unpack(enum ggml_type
     }
 }
 
-// x86's eight int32 lanes of a super-block against the q8 values (lo: lanes 0-3, hi: 4-7)
+// x86's eight int32 lanes of a super-block against the q8 values (lo: lanes 0-3, hi: 4-7),
+// over the groups k0..k1-1 (0..8: all)
 static inline __attribute__((always_inline)) void pyllm_kq_lanes(enum ggml_type type, const pyllm_kq_block * b,
-                                                                 const int8_t * q8, v128_t * lo, v128_t * hi) {
+                                                                 const int8_t * q8, int k0, int k1, v128_t * lo,
+                                                                 v128_t * hi) {
     v128_t sl = wasm_i32x4_splat(0), sh = sl;
-    for (int k = 0; k < 8; k++) {
+    for (int k = k0; k < k1; k++) {
         v128_t l, h;
 #ifdef __wasm_relaxed_simd__
         if (type != GGML_TYPE_Q3_K) {  // codes 0..31: the i16 pair sums then the scale, as x86's madd
@@ -658,7 +660,7 @@ static inline __attribute__((always_inline)) void pyllm_kq_tile(enum ggml_type t
                 }
             }
             v128_t lo, hi;
-            pyllm_kq_lanes(type, &b, yb->qs, &lo, &hi);
+            pyllm_kq_lanes(type, &b, yb->qs, 0, 8, &lo, &hi);
             acc_lo[c] = pyllm_fma_f32x4(d, wasm_f32x4_convert_i32x4(lo), acc_lo[c]);
             acc_hi[c] = pyllm_fma_f32x4(d, wasm_f32x4_convert_i32x4(hi), acc_hi[c]);
         }
@@ -801,7 +803,7 @@ static inline __attribute__((always_inline)) void pyllm_kq_chain(enum ggml_type 
         int32_t s[8] = {0}, m[8] = {0};
         for (int c = 0; c < NC; c++) {
             v128_t lo, hi;
-            pyllm_kq_lanes(type, &b, y[c][i].qs, &lo, &hi);
+            pyllm_kq_lanes(type, &b, y[c][i].qs, 0, 8, &lo, &hi);
             s[c] = pyllm_hsum_i32x4(wasm_i32x4_add(lo, hi));
             if (has_min) {
                 pyllm_kq_min_lanes(type, &b, &y[c][i], &lo, &hi);
