@@ -25,10 +25,12 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     layout and reduction order, a fused multiply-add (relaxed_madd, or in the baseline
     build computed in f64, rounded to odd where the f64 sum sits on an f32 half-way
     point), the AVX-512 silu;
-  * quantized dot products (Q8_0/Q4_0/Q5_0/Q6_K) with the x86 kernels' lanes, FMAs and
-    horizontal sums (emscripten/quants_x86.c); llamafile's tinyBLAS per-element arithmetic
-    for F32/F16 batches (sgemm_x86.inc); Q4_0/Q4_K repacked as x86 repacks them, with its
-    gemv/gemm arithmetic (repack_x86.c);
+  * quantized dot products (Q8_0/Q4_0/Q5_0, Q2_K-Q6_K) with the x86 kernels' lanes, FMAs
+    and horizontal sums (emscripten/quants_x86.c), and for batches of 8+ rows through
+    non-repacked K-quants the float chain of x86's ggml-cpu/tiled (one fma per super-block
+    and output); llamafile's tinyBLAS per-element arithmetic for F32/F16 batches
+    (sgemm_x86.inc); Q4_0/Q4_K/Q2_K repacked as x86 repacks them, with its gemv/gemm
+    arithmetic (repack_x86.c);
   * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
     default): flash attention's running sum, RoPE's rotation, the GELU table, vec_mad
     leftovers, Mamba's conv and scan.
@@ -36,7 +38,9 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     (emscripten/barrier_wasm.c), so threads sharing busy cores do not spin away the time
     slices of the thread they wait for.
 What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
-do not use (Q4_1/Q5_1/K-quants other than Q4_K/Q6_K, IQ*, softmax, tanh).
+do not use (Q4_1/Q5_1; the IQ types: vec_dot, ggml-cpu/tiled batches, IQ4_NL's repacking;
+MXFP4; MUL_MAT_ID's experts with 8+ rows, which x86 runs through ggml-cpu/tiled; softmax,
+tanh).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.

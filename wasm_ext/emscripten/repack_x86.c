@@ -1,6 +1,7 @@
 // pyllm: the repacked mat-mul kernels of the native x86 build, for wasm (appended to
 // ggml-cpu/arch/wasm/quants.c by wasm_ext/build_wasm.py, which also makes wasm repack
-// exactly the tensors x86 repacks: Q4_0 -> q4_0_8x8, Q4_K -> q4_K_8x8 when rows % 8 == 0).
+// exactly the tensors x86 repacks: Q4_0 -> q4_0_8x8, Q4_K -> q4_K_8x8 and, as the AVX-512
+// build does, Q2_K -> q2_K_8x8 when rows % 8 == 0; not IQ4_NL and MXFP4, which x86 repacks too).
 //
 // x86's gemv/gemm (arch/x86/repack.cpp) compute each output (row, column) as: per block,
 // the exact integer dot product of the block (Q4_K: sum over sub-blocks of scale * dot, and
