@@ -39,8 +39,7 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     slices of the thread they wait for.
 What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
 do not use (Q4_1/Q5_1; the IQ types: vec_dot, ggml-cpu/tiled batches, IQ4_NL's repacking;
-MXFP4; MUL_MAT_ID's experts with 8+ rows, which x86 runs through ggml-cpu/tiled; softmax,
-tanh).
+MXFP4; ggml-cpu/tiled's MUL_MAT_ID, which the engine never builds; softmax, tanh).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.
