@@ -25,10 +25,10 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     layout and reduction order, a fused multiply-add (relaxed_madd, or in the baseline
     build computed in f64, rounded to odd where the f64 sum sits on an f32 half-way
     point), the AVX-512 silu;
-  * quantized dot products (Q8_0/Q4_0/Q5_0, Q2_K-Q6_K) with the x86 kernels' lanes, FMAs
-    and horizontal sums (emscripten/quants_x86.c), and for batches of 8+ rows through
-    non-repacked K-quants the float chain of x86's ggml-cpu/tiled (one fma per super-block
-    and output); llamafile's tinyBLAS per-element arithmetic for F32/F16 batches
+  * quantized dot products (Q8_0/Q4_0/Q5_0, Q4_1/Q5_1, Q2_K-Q6_K) with the x86 kernels'
+    lanes, FMAs and horizontal sums (emscripten/quants_x86.c), and for batches of 8+ rows
+    through non-repacked K-quants the float chain of x86's ggml-cpu/tiled (one fma per
+    super-block and output); llamafile's tinyBLAS per-element arithmetic for F32/F16 batches
     (sgemm_x86.inc); Q4_0/Q4_K/Q2_K repacked as x86 repacks them, with its gemv/gemm
     arithmetic (repack_x86.c);
   * the scalar multiply-adds GCC contracts into FMAs on x86 (-ffp-contract=fast is its
@@ -38,8 +38,8 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     (emscripten/barrier_wasm.c), so threads sharing busy cores do not spin away the time
     slices of the thread they wait for.
 What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
-do not use (Q4_1/Q5_1; the IQ types: vec_dot, ggml-cpu/tiled batches, IQ4_NL's repacking;
-MXFP4; ggml-cpu/tiled's MUL_MAT_ID, which the engine never builds; softmax, tanh).
+do not use (the IQ types: vec_dot, ggml-cpu/tiled batches, IQ4_NL's repacking; MXFP4;
+ggml-cpu/tiled's MUL_MAT_ID, which the engine never builds; softmax, tanh).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.
@@ -105,6 +105,7 @@ REPACK_X86 = HERE / "emscripten" / "repack_x86.c"
 GEMV_X86 = HERE / "emscripten" / "gemv_x86.c"
 BARRIER_WASM = HERE / "emscripten" / "barrier_wasm.c"
 _QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_vec_dot_q8_0_q8_0",
+                    "ggml_vec_dot_q4_1_q8_1", "ggml_vec_dot_q5_1_q8_1",
                     "ggml_vec_dot_q2_K_q8_K", "ggml_vec_dot_q3_K_q8_K", "ggml_vec_dot_q4_K_q8_K",
                     "ggml_vec_dot_q5_K_q8_K", "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
 # repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)

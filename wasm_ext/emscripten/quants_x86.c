@@ -142,9 +142,10 @@ static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * 
 }
 
 // the same block taken unsigned (value + 16, 0..31): the fifth bit ORed in as 16
-static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, v128_t * q1) {
+// (qs, qh: a Q5_0 or Q5_1 block's; the two share the layout)
+static inline void pyllm_q5_unsigned(const uint8_t * qs, const uint8_t * qh, v128_t * q0, v128_t * q1) {
     const v128_t bit = wasm_u8x16_make(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    const v128_t qhv = wasm_v128_load32_splat(b->qh);
+    const v128_t qhv = wasm_v128_load32_splat(qh);
     const v128_t h0 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
         wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit), bit),
         wasm_i8x16_splat(16));
@@ -152,9 +153,13 @@ static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, 
         wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit), bit),
         wasm_i8x16_splat(16));
     v128_t n0, n1;
-    pyllm_nibbles(b->qs, &n0, &n1);
+    pyllm_nibbles(qs, &n0, &n1);
     *q0 = wasm_v128_or(n0, h0);
     *q1 = wasm_v128_or(n1, h1);
+}
+
+static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, v128_t * q1) {
+    pyllm_q5_unsigned(b->qs, b->qh, q0, q1);
 }
 
 // The rows of an m-row product that thread ith of nth computes: one contiguous range, a
@@ -236,6 +241,48 @@ void ggml_vec_dot_q5_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
     UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
     pyllm_vec_dot_q0(GGML_TYPE_Q5_0, n, s, vx, vy);
+}
+
+// Q4_1/Q5_1 x Q8_1, which x86 computes with vec_dot at every batch size (tinyBLAS has
+// neither): the lanes and fmas of the Q0 types, the values taken unsigned (0..15, 0..31),
+// acc = fma(d_x * d_y, float(lane), acc); the offsets apart, summs = fma(m_x, s_y, summs)
+// (GCC's contraction of summs += m_x * s_y); hsum_float_8(acc) + summs at the end
+static inline __attribute__((always_inline)) void pyllm_vec_dot_q1(enum ggml_type type, int n, float * s,
+                                                                   const void * vx, const void * vy) {
+    const block_q8_1 * y = (const block_q8_1 *) vy;
+    v128_t lo = wasm_f32x4_splat(0.0f), hi = lo;
+    float summs = 0.0f;
+    for (int ib = 0; ib < n / QK8_1; ib++) {
+        v128_t q0, q1, l, h;
+        float dx, mx;
+        if (type == GGML_TYPE_Q4_1) {
+            const block_q4_1 * b = (const block_q4_1 *) vx + ib;
+            pyllm_nibbles(b->qs, &q0, &q1);
+            dx = GGML_CPU_FP16_TO_FP32(b->d);
+            mx = GGML_CPU_FP16_TO_FP32(b->m);
+        } else {
+            const block_q5_1 * b = (const block_q5_1 *) vx + ib;
+            pyllm_q5_unsigned(b->qs, b->qh, &q0, &q1);
+            dx = GGML_CPU_FP16_TO_FP32(b->d);
+            mx = GGML_CPU_FP16_TO_FP32(b->m);
+        }
+        summs = pyllm_fmaf(mx, GGML_CPU_FP16_TO_FP32(y[ib].s), summs);
+        pyllm_quad_sums_unsigned(q0, q1, y[ib].qs, &l, &h);
+        pyllm_acc_q0_lanes(&lo, &hi, dx * GGML_CPU_FP16_TO_FP32(y[ib].d), l, h);
+    }
+    *s = pyllm_hsum_float_8(lo, hi) + summs;
+}
+
+void ggml_vec_dot_q4_1_q8_1(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    pyllm_vec_dot_q1(GGML_TYPE_Q4_1, n, s, vx, vy);
+}
+
+void ggml_vec_dot_q5_1_q8_1(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    pyllm_vec_dot_q1(GGML_TYPE_Q5_1, n, s, vx, vy);
 }
 
 #ifdef __wasm_relaxed_simd__
