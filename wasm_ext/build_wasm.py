@@ -25,10 +25,12 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     layout and reduction order, a fused multiply-add (relaxed_madd, or in the baseline
     build computed in f64, rounded to odd where the f64 sum sits on an f32 half-way
     point), the AVX-512 silu;
-  * quantized dot products (Q8_0/Q4_0/Q5_0/Q6_K) with the x86 kernels' lanes, FMAs and
-    horizontal sums (emscripten/quants_x86.c); llamafile's tinyBLAS per-element arithmetic
-    for F32/F16 batches (sgemm_x86.inc); Q4_0/Q4_K repacked as x86 repacks them, with its
-    gemv/gemm arithmetic (repack_x86.c);
+  * quantized dot products (Q8_0/Q4_0/Q5_0, Q4_1/Q5_1, Q2_K-Q6_K) with the x86 kernels'
+    lanes, FMAs and horizontal sums (emscripten/quants_x86.c), and for batches of 8+ rows
+    through non-repacked K-quants the float chain of x86's ggml-cpu/tiled (one fma per
+    super-block and output); llamafile's tinyBLAS per-element arithmetic for F32/F16 batches
+    (sgemm_x86.inc); Q4_0/Q4_K/Q2_K repacked as x86 repacks them, with its gemv/gemm
+    arithmetic (repack_x86.c);
   * flash attention with an F16 KV cache keeps x86's F16 accumulator as F32 values rounded
     to F16 after every step (the same numbers, no F16 stores), converts K/V rows to F32
     in vector arithmetic, once for all the query rows that share them (fattn_wasm.inc);
@@ -41,7 +43,8 @@ tests/browser/test_wasm_engine.py checks it op by op and model by model):
     (emscripten/barrier_wasm.c), so threads sharing busy cores do not spin away the time
     slices of the thread they wait for.
 What stays different: RoPE's cosf/sinf (musl here, glibc natively) and kernels our models
-do not use (Q4_1/Q5_1/K-quants other than Q4_K/Q6_K, IQ*, tanh).
+do not use (the IQ types: vec_dot, ggml-cpu/tiled batches, IQ4_NL's repacking; MXFP4;
+ggml-cpu/tiled's MUL_MAT_ID, which the engine never builds; tanh).
 
 Outputs are cached under ~/.cache/pyllm (PYLLM_CACHE) keyed by the sdist version and a
 hash of every input (engine sources, this recipe, the patch), never in the repo.
@@ -107,15 +110,19 @@ REPACK_X86 = HERE / "emscripten" / "repack_x86.c"
 GEMV_X86 = HERE / "emscripten" / "gemv_x86.c"
 BARRIER_WASM = HERE / "emscripten" / "barrier_wasm.c"
 _QUANTS_REPLACED = ("ggml_vec_dot_q4_0_q8_0", "ggml_vec_dot_q5_0_q8_0", "ggml_vec_dot_q8_0_q8_0",
-                    "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
+                    "ggml_vec_dot_q4_1_q8_1", "ggml_vec_dot_q5_1_q8_1",
+                    "ggml_vec_dot_q2_K_q8_K", "ggml_vec_dot_q3_K_q8_K", "ggml_vec_dot_q4_K_q8_K",
+                    "ggml_vec_dot_q5_K_q8_K", "ggml_vec_dot_q6_K_q8_K", "quantize_row_q8_K")
 # repack kernels that repack_x86.c defines for wasm (upstream aliases them to the generic ones)
 _REPACK_REPLACED = ("ggml_quantize_mat_q8_0_4x8", "ggml_quantize_mat_q8_K_4x8", "ggml_gemv_q4_0_8x8_q8_0",
-                    "ggml_gemv_q4_K_8x8_q8_K", "ggml_gemm_q4_0_8x8_q8_0", "ggml_gemm_q4_K_8x8_q8_K")
+                    "ggml_gemv_q4_K_8x8_q8_K", "ggml_gemm_q4_0_8x8_q8_0", "ggml_gemm_q4_K_8x8_q8_K",
+                    "ggml_gemv_q2_K_8x8_q8_K", "ggml_gemm_q2_K_8x8_q8_K")
 _REPACK_CHOICE = "    if (cur->type == GGML_TYPE_Q4_0) {\n"
 _REPACK_CHOICE_WASM = (
     "#if defined(__wasm_simd128__) /* pyllm: repack what the x86 (AVX2/AVX-512) build repacks, with its kernels */\n"
     "    if (cur->type == GGML_TYPE_Q4_0) { return cur->ne[1] % 8 == 0 ? &q4_0_8x8_q8_0 : nullptr; }\n"
     "    if (cur->type == GGML_TYPE_Q4_K) { return cur->ne[1] % 8 == 0 ? &q4_K_8x8_q8_K : nullptr; }\n"
+    "    if (cur->type == GGML_TYPE_Q2_K) { return cur->ne[1] % 8 == 0 ? &q2_K_8x8_q8_K : nullptr; }\n"
     "    return nullptr;\n#endif\n")
 _SGEMM_DEF = "bool llamafile_sgemm(const struct ggml_compute_params * params,"
 _SGEMM_BODY = "int64_t ldc, int Atype, int Btype, int Ctype) {\n"

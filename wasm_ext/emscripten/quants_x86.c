@@ -142,9 +142,10 @@ static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * 
 }
 
 // the same block taken unsigned (value + 16, 0..31): the fifth bit ORed in as 16
-static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, v128_t * q1) {
+// (qs, qh: a Q5_0 or Q5_1 block's; the two share the layout)
+static inline void pyllm_q5_unsigned(const uint8_t * qs, const uint8_t * qh, v128_t * q0, v128_t * q1) {
     const v128_t bit = wasm_u8x16_make(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-    const v128_t qhv = wasm_v128_load32_splat(b->qh);
+    const v128_t qhv = wasm_v128_load32_splat(qh);
     const v128_t h0 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
         wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit), bit),
         wasm_i8x16_splat(16));
@@ -152,9 +153,13 @@ static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, 
         wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit), bit),
         wasm_i8x16_splat(16));
     v128_t n0, n1;
-    pyllm_nibbles(b->qs, &n0, &n1);
+    pyllm_nibbles(qs, &n0, &n1);
     *q0 = wasm_v128_or(n0, h0);
     *q1 = wasm_v128_or(n1, h1);
+}
+
+static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, v128_t * q1) {
+    pyllm_q5_unsigned(b->qs, b->qh, q0, q1);
 }
 
 // The rows of an m-row product that thread ith of nth computes: one contiguous range, a
@@ -236,6 +241,48 @@ void ggml_vec_dot_q5_0_q8_0(int n, float * GGML_RESTRICT s, size_t bs, const voi
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
     UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
     pyllm_vec_dot_q0(GGML_TYPE_Q5_0, n, s, vx, vy);
+}
+
+// Q4_1/Q5_1 x Q8_1, which x86 computes with vec_dot at every batch size (tinyBLAS has
+// neither): the lanes and fmas of the Q0 types, the values taken unsigned (0..15, 0..31),
+// acc = fma(d_x * d_y, float(lane), acc); the offsets apart, summs = fma(m_x, s_y, summs)
+// (GCC's contraction of summs += m_x * s_y); hsum_float_8(acc) + summs at the end
+static inline __attribute__((always_inline)) void pyllm_vec_dot_q1(enum ggml_type type, int n, float * s,
+                                                                   const void * vx, const void * vy) {
+    const block_q8_1 * y = (const block_q8_1 *) vy;
+    v128_t lo = wasm_f32x4_splat(0.0f), hi = lo;
+    float summs = 0.0f;
+    for (int ib = 0; ib < n / QK8_1; ib++) {
+        v128_t q0, q1, l, h;
+        float dx, mx;
+        if (type == GGML_TYPE_Q4_1) {
+            const block_q4_1 * b = (const block_q4_1 *) vx + ib;
+            pyllm_nibbles(b->qs, &q0, &q1);
+            dx = GGML_CPU_FP16_TO_FP32(b->d);
+            mx = GGML_CPU_FP16_TO_FP32(b->m);
+        } else {
+            const block_q5_1 * b = (const block_q5_1 *) vx + ib;
+            pyllm_q5_unsigned(b->qs, b->qh, &q0, &q1);
+            dx = GGML_CPU_FP16_TO_FP32(b->d);
+            mx = GGML_CPU_FP16_TO_FP32(b->m);
+        }
+        summs = pyllm_fmaf(mx, GGML_CPU_FP16_TO_FP32(y[ib].s), summs);
+        pyllm_quad_sums_unsigned(q0, q1, y[ib].qs, &l, &h);
+        pyllm_acc_q0_lanes(&lo, &hi, dx * GGML_CPU_FP16_TO_FP32(y[ib].d), l, h);
+    }
+    *s = pyllm_hsum_float_8(lo, hi) + summs;
+}
+
+void ggml_vec_dot_q4_1_q8_1(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    pyllm_vec_dot_q1(GGML_TYPE_Q4_1, n, s, vx, vy);
+}
+
+void ggml_vec_dot_q5_1_q8_1(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    pyllm_vec_dot_q1(GGML_TYPE_Q5_1, n, s, vx, vy);
 }
 
 #ifdef __wasm_relaxed_simd__
@@ -459,13 +506,281 @@ void ggml_vec_dot_q6_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const voi
 }
 
 
+// ---- Q2_K, Q3_K, Q4_K, Q5_K (arch/x86/quants.c, AVX2) -------------------------------------
+// x86's vec_dot for these types keeps eight int32 lanes per super-block, as for Q6_K: lane u
+// collects, over the eight 32-element groups, the group's scale times the sum of the
+// products of its elements 4u..4u+3 (Q2_K/Q3_K: one scale per 16 elements, so lanes 0-3
+// and 4-7 of a group have their own), then acc = fma(d_y * d_x, float(lane), acc) and
+// hsum_float_8. The mins (Q2_K, Q4_K, Q5_K) are summed per lane too and take their own
+// float steps, with dmin = -(d_y * dmin_x):
+//   Q2_K  acc = fma(dmin, float(m), acc) before the scales' fma, lane u of m =
+//         min[2u]*bsums[2u] + min[2u+1]*bsums[2u+1];
+//   Q4_K  a second, 4-lane accumulator: acc_m = fma(dmin, float(m), acc_m), lane u of m =
+//         min[2u]*b[2u] + min[2u+1]*b[2u+1] (b[t]: bsums of 32-element group t); at the end
+//         hsum_float_8(acc) + ((m0 + m2) + (m1 + m3));
+//   Q5_K  a scalar, summs = fma(float(m0 + m1 + m2 + m3), dmin, summs) (GCC's contraction);
+//         at the end hsum_float_8(acc) + summs.
+// Q3_K's values are signed (-4..3), the others' unsigned codes (Q2_K 0..3, Q4_K 0..15,
+// Q5_K 0..31).
+
+// 6-bit scale and min j (0..7) of a Q4_K/Q5_K super-block (get_scale_min_k4; the repacked
+// Q4_K blocks keep this layout with column c in place of j)
+static inline void pyllm_scale_min_k4(int j, const uint8_t * q, int * d, int * m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// a super-block unpacked: g[k] = the 32-element group k as int8 {elements 32k..32k+15,
+// 32k+16..32k+31}, sc[k] the scales of its two halves, mins per 16 (Q2_K) or per 32
+// elements (Q4_K/Q5_K: mins[0..7])
+typedef struct {
+    v128_t g[8][2];
+    int16_t sc[8][2];
+    int16_t mins[16];
+    float d, dmin;
+} pyllm_kq_block;
+
+// 0xFF-or-0 bytes: where byte & bit
+static inline v128_t pyllm_bit_set(v128_t v, uint8_t bit) {
+    const v128_t b = wasm_i8x16_splat((char) bit);
+    return wasm_i8x16_eq(wasm_v128_and(v, b), b);
+}
+
+static inline __attribute__((always_inline)) void pyllm_kq_unpack(enum ggml_type type, const uint8_t * row, int i,
+                                                                  pyllm_kq_block * b) {
+    const v128_t m4 = wasm_i8x16_splat(0x0F), m3 = wasm_i8x16_splat(3);
+    if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q5_K) {
+        const uint8_t * qs, * scales, * qh = NULL;
+        if (type == GGML_TYPE_Q4_K) {
+            const block_q4_K * x = (const block_q4_K *) row + i;
+            b->d = GGML_CPU_FP16_TO_FP32(x->d);
+            b->dmin = GGML_CPU_FP16_TO_FP32(x->dmin);
+            qs = x->qs;
+            scales = x->scales;
+        } else {
+            const block_q5_K * x = (const block_q5_K *) row + i;
+            b->d = GGML_CPU_FP16_TO_FP32(x->d);
+            b->dmin = GGML_CPU_FP16_TO_FP32(x->dmin);
+            qs = x->qs;
+            scales = x->scales;
+            qh = x->qh;
+        }
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            pyllm_scale_min_k4(j, scales, &sc, &m);
+            b->sc[j][0] = b->sc[j][1] = (int16_t) sc;
+            b->mins[j] = (int16_t) m;
+        }
+        for (int j = 0; j < 4; j++) {  // 64 elements: the low nibbles of 32 bytes, then their high nibbles
+            const v128_t v0 = wasm_v128_load(qs + 32 * j), v1 = wasm_v128_load(qs + 32 * j + 16);
+            b->g[2 * j][0] = wasm_v128_and(v0, m4);
+            b->g[2 * j][1] = wasm_v128_and(v1, m4);
+            b->g[2 * j + 1][0] = wasm_u8x16_shr(v0, 4);
+            b->g[2 * j + 1][1] = wasm_u8x16_shr(v1, 4);
+        }
+        if (qh) {  // Q5_K: the fifth bit of group k is bit k of qh
+            const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16), sixteen = wasm_i8x16_splat(16);
+            for (int k = 0; k < 8; k++) {
+                b->g[k][0] = wasm_v128_or(b->g[k][0], wasm_v128_and(pyllm_bit_set(h0, (uint8_t) (1 << k)), sixteen));
+                b->g[k][1] = wasm_v128_or(b->g[k][1], wasm_v128_and(pyllm_bit_set(h1, (uint8_t) (1 << k)), sixteen));
+            }
+        }
+    } else if (type == GGML_TYPE_Q2_K) {
+        const block_q2_K * x = (const block_q2_K *) row + i;
+        b->d = GGML_CPU_FP16_TO_FP32(x->d);
+        b->dmin = GGML_CPU_FP16_TO_FP32(x->dmin);
+        for (int s = 0; s < 16; s++) b->mins[s] = x->scales[s] >> 4;
+        for (int j = 0; j < 2; j++) {  // 128 elements: bits 2k..2k+1 of 32 bytes are group 4j + k
+            const v128_t v0 = wasm_v128_load(x->qs + 32 * j), v1 = wasm_v128_load(x->qs + 32 * j + 16);
+            for (int k = 0; k < 4; k++) {
+                b->g[4 * j + k][0] = wasm_v128_and(wasm_u8x16_shr(v0, 2 * k), m3);
+                b->g[4 * j + k][1] = wasm_v128_and(wasm_u8x16_shr(v1, 2 * k), m3);
+                b->sc[4 * j + k][0] = x->scales[8 * j + 2 * k] & 0xF;
+                b->sc[4 * j + k][1] = x->scales[8 * j + 2 * k + 1] & 0xF;
+            }
+        }
+    } else {  // Q3_K
+        const block_q3_K * x = (const block_q3_K *) row + i;
+        b->d = GGML_CPU_FP16_TO_FP32(x->d);
+        b->dmin = 0.0f;
+        // the sixteen 6-bit scales (as the reference decodes them), minus 32
+        uint32_t aux[4];
+        memcpy(aux, x->scales, 12);
+        const uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+        aux[3] = ((aux[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+        aux[0] = (aux[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+        aux[1] = (aux[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+        const int8_t * scales = (const int8_t *) aux;
+        const v128_t h0 = wasm_v128_load(x->hmask), h1 = wasm_v128_load(x->hmask + 16), four = wasm_i8x16_splat(4);
+        for (int j = 0; j < 2; j++) {  // group 4j + k: bits 2k..2k+1 of 32 bytes, minus 4 where hmask bit 4j+k is clear
+            const v128_t v0 = wasm_v128_load(x->qs + 32 * j), v1 = wasm_v128_load(x->qs + 32 * j + 16);
+            for (int k = 0; k < 4; k++) {
+                const uint8_t bit = (uint8_t) (1 << (4 * j + k));
+                b->g[4 * j + k][0] = wasm_i8x16_sub(wasm_v128_and(wasm_u8x16_shr(v0, 2 * k), m3),
+                                                    wasm_v128_andnot(four, pyllm_bit_set(h0, bit)));
+                b->g[4 * j + k][1] = wasm_i8x16_sub(wasm_v128_and(wasm_u8x16_shr(v1, 2 * k), m3),
+                                                    wasm_v128_andnot(four, pyllm_bit_set(h1, bit)));
+                b->sc[4 * j + k][0] = scales[8 * j + 2 * k] - 32;
+                b->sc[4 * j + k][1] = scales[8 * j + 2 * k + 1] - 32;
+            }
+        }
+    }
+}
+
+// x86's eight int32 lanes of a super-block against the q8 values (lo: lanes 0-3, hi: 4-7),
+// over the groups k0..k1-1 (0..8: all)
+static inline __attribute__((always_inline)) void pyllm_kq_lanes(enum ggml_type type, const pyllm_kq_block * b,
+                                                                 const int8_t * q8, int k0, int k1, v128_t * lo,
+                                                                 v128_t * hi) {
+    v128_t sl = wasm_i32x4_splat(0), sh = sl;
+    for (int k = k0; k < k1; k++) {
+        v128_t l, h;
+#ifdef __wasm_relaxed_simd__
+        if (type != GGML_TYPE_Q3_K) {  // codes 0..31: the i16 pair sums then the scale, as x86's madd
+            l = wasm_i32x4_dot_i16x8(pyllm_dot_i8_i7_pairs(wasm_v128_load(q8 + 32 * k), b->g[k][0]),
+                                     wasm_i16x8_splat(b->sc[k][0]));
+            h = wasm_i32x4_dot_i16x8(pyllm_dot_i8_i7_pairs(wasm_v128_load(q8 + 32 * k + 16), b->g[k][1]),
+                                     wasm_i16x8_splat(b->sc[k][1]));
+        } else
+#endif
+        {
+            pyllm_quad_sums(b->g[k][0], b->g[k][1], q8 + 32 * k, &l, &h);
+            l = wasm_i32x4_mul(l, wasm_i32x4_splat(b->sc[k][0]));
+            h = wasm_i32x4_mul(h, wasm_i32x4_splat(b->sc[k][1]));
+        }
+        sl = wasm_i32x4_add(sl, l);
+        sh = wasm_i32x4_add(sh, h);
+    }
+    *lo = sl;
+    *hi = sh;
+}
+
+// the mins' int32 lanes (see above): Q2_K eight (lo, hi), Q4_K/Q5_K four (lo)
+static inline __attribute__((always_inline)) void pyllm_kq_min_lanes(enum ggml_type type, const pyllm_kq_block * b,
+                                                                     const block_q8_K * y, v128_t * lo, v128_t * hi) {
+    const v128_t b0 = wasm_v128_load(y->bsums), b1 = wasm_v128_load(y->bsums + 8);
+    if (type == GGML_TYPE_Q2_K) {
+        *lo = wasm_i32x4_dot_i16x8(wasm_v128_load(b->mins), b0);
+        *hi = wasm_i32x4_dot_i16x8(wasm_v128_load(b->mins + 8), b1);
+    } else {  // the 32-element groups' sums (|sum| <= 32 * 127: exact in i16)
+        const v128_t s32 = wasm_i16x8_add(wasm_i16x8_shuffle(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14),
+                                          wasm_i16x8_shuffle(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15));
+        *lo = wasm_i32x4_dot_i16x8(wasm_v128_load(b->mins), s32);
+        *hi = wasm_i32x4_splat(0);
+    }
+}
+
+// one Q2_K-Q5_K weight row (nb super-blocks) against NC Q8_K columns (NC a constant after
+// inlining), each output x86's vec_dot arithmetic above; a super-block unpacked once for NC
+static inline __attribute__((always_inline)) void pyllm_kq_tile(enum ggml_type type, const uint8_t * row,
+                                                                const block_q8_K * const * y, int nb,
+                                                                float * const * out, const int NC) {
+    v128_t acc_lo[4], acc_hi[4], acc_m[4];
+    float summs[4];
+    for (int c = 0; c < NC; c++) {
+        acc_lo[c] = acc_hi[c] = acc_m[c] = wasm_f32x4_splat(0.0f);
+        summs[c] = 0.0f;
+    }
+    for (int i = 0; i < nb; ++i) {
+        pyllm_kq_block b;
+        pyllm_kq_unpack(type, row, i, &b);
+        for (int c = 0; c < NC; c++) {
+            const block_q8_K * yb = &y[c][i];
+            const v128_t d = wasm_f32x4_splat(yb->d * b.d);
+            const float dmin = -yb->d * b.dmin;
+            if (type != GGML_TYPE_Q3_K) {
+                v128_t m_lo, m_hi;
+                pyllm_kq_min_lanes(type, &b, yb, &m_lo, &m_hi);
+                if (type == GGML_TYPE_Q2_K) {
+                    acc_lo[c] = pyllm_fma_f32x4(wasm_f32x4_splat(dmin), wasm_f32x4_convert_i32x4(m_lo), acc_lo[c]);
+                    acc_hi[c] = pyllm_fma_f32x4(wasm_f32x4_splat(dmin), wasm_f32x4_convert_i32x4(m_hi), acc_hi[c]);
+                } else if (type == GGML_TYPE_Q4_K) {
+                    acc_m[c] = pyllm_fma_f32x4(wasm_f32x4_splat(dmin), wasm_f32x4_convert_i32x4(m_lo), acc_m[c]);
+                } else {
+                    summs[c] = pyllm_fmaf((float) pyllm_hsum_i32x4(m_lo), dmin, summs[c]);
+                }
+            }
+            v128_t lo, hi;
+            pyllm_kq_lanes(type, &b, yb->qs, 0, 8, &lo, &hi);
+            acc_lo[c] = pyllm_fma_f32x4(d, wasm_f32x4_convert_i32x4(lo), acc_lo[c]);
+            acc_hi[c] = pyllm_fma_f32x4(d, wasm_f32x4_convert_i32x4(hi), acc_hi[c]);
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        float r = pyllm_hsum_float_8(acc_lo[c], acc_hi[c]);
+        if (type == GGML_TYPE_Q4_K) {
+            const v128_t m = wasm_f32x4_add(acc_m[c], wasm_i32x4_shuffle(acc_m[c], acc_m[c], 2, 3, 2, 3));
+            r += wasm_f32x4_extract_lane(m, 0) + wasm_f32x4_extract_lane(m, 1);
+        } else if (type == GGML_TYPE_Q5_K) {
+            r += summs[c];
+        }
+        *out[c] = r;
+    }
+}
+
+void ggml_vec_dot_q2_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    const block_q8_K * y[1] = {(const block_q8_K *) vy};
+    float * out[1] = {s};
+    pyllm_kq_tile(GGML_TYPE_Q2_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+}
+
+void ggml_vec_dot_q3_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    const block_q8_K * y[1] = {(const block_q8_K *) vy};
+    float * out[1] = {s};
+    pyllm_kq_tile(GGML_TYPE_Q3_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+}
+
+void ggml_vec_dot_q4_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    const block_q8_K * y[1] = {(const block_q8_K *) vy};
+    float * out[1] = {s};
+    pyllm_kq_tile(GGML_TYPE_Q4_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+}
+
+void ggml_vec_dot_q5_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
+                            const void * GGML_RESTRICT vy, size_t by, int nrc) {
+    UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
+    const block_q8_K * y[1] = {(const block_q8_K *) vy};
+    float * out[1] = {s};
+    pyllm_kq_tile(GGML_TYPE_Q5_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+}
+
+// ---- batches of 8+ columns: ggml-cpu/tiled ---------------------------------------------------
 // Batches of 8+ columns (ggml's src1 rows) go natively to ggml-cpu/tiled instead (x86's
-// mul_mat takes any non-repacked K-quant there first): per output one chain, acc = 0, then
-// per super-block acc = fma(float(s) * d_x, d_y, acc), s the block's whole exact integer
-// sum (the vec_dot lanes' total), as tiled_run_micro_vnni_8x16 computes it (vcvtdq2ps,
-// vmulps, vfmadd; its AVX2 microtile computes the same). Here NC (up to 8) columns in the
-// lanes of the float chains; the integer sums need no lane split, so one accumulator per
-// column.
+// mul_mat takes any non-repacked Q2_K-Q6_K or IQ weight there first, whatever the batch's
+// layout): per output one chain, acc = 0, then per super-block one step on the block's
+// whole exact integer sums, s (the scales' sum, the vec_dot lanes' total) and, for the types
+// with mins, m (the mins' sum):
+//   r = float(s) * d_x;  r = fma(-dmin_x, float(m), r) (vfnmadd);  acc = fma(r, d_y, acc)
+// as tiled_run_micro_vnni_8x16 computes it (vcvtdq2ps, vmulps, vfnmadd, vfmadd; its AVX2
+// microtile computes the same). Here NC (up to 8) columns in the lanes of the float chains;
+// the integer sums need no lane split.
+static inline v128_t pyllm_chain_step(v128_t acc, v128_t s, const v128_t * m, float dx, float dminx, v128_t dy) {
+    v128_t r = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), wasm_f32x4_splat(dx));
+    if (m) {
+        r = pyllm_fma_f32x4(wasm_f32x4_splat(-dminx), wasm_f32x4_convert_i32x4(*m), r);
+    }
+    return pyllm_fma_f32x4(r, dy, acc);
+}
+
+// lane c: column 4q + c's activation scale of super-block i (0 past NC)
+static inline v128_t pyllm_chain_dy(const block_q8_K * const * y, int i, int q, const int NC) {
+    float dy[4];
+    for (int c = 0; c < 4; c++) dy[c] = 4 * q + c < NC ? y[4 * q + c][i].d : 0.0f;
+    return wasm_v128_load(dy);
+}
+
 static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q6_K * x, const block_q8_K * const * y,
                                                                    int nb, float * const * out, const int NC) {
     v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};  // lane c % 4 of acc[c / 4]: column c
@@ -501,9 +816,9 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q
                 }
             }
         }
-        const v128_t dx = wasm_f32x4_splat(GGML_CPU_FP16_TO_FP32(x[i].d));
+        const float dx = GGML_CPU_FP16_TO_FP32(x[i].d);
         for (int q = 0; q < (NC + 3) / 4; q++) {
-            v128_t s, dy;  // lane c: column 4q + c's block sum, its activation scale
+            v128_t s;  // lane c: column 4q + c's block sum
             if (NC >= 4) {
                 const v128_t * u = sumi + 4 * q;
                 const v128_t a = wasm_i32x4_add(wasm_i32x4_shuffle(u[0], u[1], 0, 2, 4, 6),
@@ -511,12 +826,10 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q
                 const v128_t b = wasm_i32x4_add(wasm_i32x4_shuffle(u[2], u[3], 0, 2, 4, 6),
                                                 wasm_i32x4_shuffle(u[2], u[3], 1, 3, 5, 7));
                 s = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6), wasm_i32x4_shuffle(a, b, 1, 3, 5, 7));
-                dy = wasm_f32x4_make(y[4 * q][i].d, y[4 * q + 1][i].d, y[4 * q + 2][i].d, y[4 * q + 3][i].d);
             } else {
                 s = wasm_i32x4_splat(pyllm_hsum_i32x4(sumi[0]));
-                dy = wasm_f32x4_splat(y[0][i].d);
             }
-            acc[q] = pyllm_fma_f32x4(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s), dx), dy, acc[q]);
+            acc[q] = pyllm_chain_step(acc[q], s, NULL, dx, 0.0f, pyllm_chain_dy(y, i, q, NC));
         }
     }
     float res[8];
@@ -525,12 +838,62 @@ static inline __attribute__((always_inline)) void pyllm_q6_K_chain(const block_q
     for (int c = 0; c < NC; c++) *out[c] = res[c];
 }
 
-// Q6_K x Q8_K batches (llamafile_sgemm's wasm hook), as pyllm_gemm_q0_q8_0: a weight row
-// against 8 or 4 columns at a time, this thread's share (pyllm_thread_rows) in blocks of 16 rows. From 8 columns
-// on ggml-cpu/tiled's arithmetic, vec_dot's below (as x86 computes them).
-bool pyllm_gemm_q6_K_q8_K(int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
-                          int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
-    const block_q6_K * rows = (const block_q6_K *) A;
+// the same chain for Q2_K-Q5_K (s, m: the vec_dot lanes' totals)
+static inline __attribute__((always_inline)) void pyllm_kq_chain(enum ggml_type type, const uint8_t * row,
+                                                                 const block_q8_K * const * y, int nb,
+                                                                 float * const * out, const int NC) {
+    v128_t acc[2] = {wasm_f32x4_splat(0.0f), wasm_f32x4_splat(0.0f)};  // lane c % 4 of acc[c / 4]: column c
+    const bool has_min = type != GGML_TYPE_Q3_K;
+    for (int i = 0; i < nb; ++i) {
+        pyllm_kq_block b;
+        pyllm_kq_unpack(type, row, i, &b);
+        int32_t s[8] = {0}, m[8] = {0};
+        for (int c = 0; c < NC; c++) {
+            v128_t lo, hi;
+            pyllm_kq_lanes(type, &b, y[c][i].qs, 0, 8, &lo, &hi);
+            s[c] = pyllm_hsum_i32x4(wasm_i32x4_add(lo, hi));
+            if (has_min) {
+                pyllm_kq_min_lanes(type, &b, &y[c][i], &lo, &hi);
+                m[c] = pyllm_hsum_i32x4(wasm_i32x4_add(lo, hi));
+            }
+        }
+        for (int q = 0; q < (NC + 3) / 4; q++) {
+            const v128_t mv = wasm_v128_load(m + 4 * q);
+            acc[q] = pyllm_chain_step(acc[q], wasm_v128_load(s + 4 * q), has_min ? &mv : NULL, b.d, b.dmin,
+                                      pyllm_chain_dy(y, i, q, NC));
+        }
+    }
+    float res[8];
+    wasm_v128_store(res, acc[0]);
+    wasm_v128_store(res + 4, acc[1]);
+    for (int c = 0; c < NC; c++) *out[c] = res[c];
+}
+
+// one weight row against NC columns: the tiled chain (chain) or vec_dot's arithmetic
+static inline __attribute__((always_inline)) void pyllm_k_row(enum ggml_type type, bool chain, const uint8_t * row,
+                                                              const block_q8_K * const * y, int nb,
+                                                              float * const * out, const int NC) {
+    if (type == GGML_TYPE_Q6_K) {
+        if (chain) {
+            pyllm_q6_K_chain((const block_q6_K *) row, y, nb, out, NC);
+        } else {
+            pyllm_q6_K_tile((const block_q6_K *) row, y, nb, out, NC);
+        }
+    } else if (chain) {
+        pyllm_kq_chain(type, row, y, nb, out, NC);
+    } else {
+        pyllm_kq_tile(type, row, y, nb, out, NC);
+    }
+}
+
+// K-quant x Q8_K batches (llamafile_sgemm's wasm hook), as pyllm_gemm_q0_q8_0: a weight row
+// against 8 or 4 columns at a time, this thread's share (pyllm_thread_rows) in blocks of 16
+// rows. From 8 columns on ggml-cpu/tiled's arithmetic, vec_dot's below (as x86 computes them).
+static inline __attribute__((always_inline)) void pyllm_gemm_k_rows(enum ggml_type type, int64_t m, int64_t n,
+                                                                    int64_t nb, const void * A, int64_t lda,
+                                                                    const void * B, int64_t ldb, float * C,
+                                                                    int64_t ldc, int ith, int nth) {
+    const size_t row_bytes = (size_t) lda * ggml_type_size(type);
     const block_q8_K * cols = (const block_q8_K *) B;
     const bool chain = n >= 8;
     int64_t r0, r1;
@@ -538,39 +901,42 @@ bool pyllm_gemm_q6_K_q8_K(int64_t m, int64_t n, int64_t nb, const void * A, int6
     for (int64_t i0 = r0; i0 < r1; i0 += 16) {  // 16 weight rows stay in cache for all columns
         const int64_t i1 = i0 + 16 < r1 ? i0 + 16 : r1;
         int64_t j = 0;
-        for (; chain && j + 8 <= n; j += 8) {  // (8 columns: 1.1x 4 under V8)
+        for (; chain && j + 8 <= n; j += 8) {  // (8 columns: 1.1x 4 under V8, for Q6_K)
             const block_q8_K * y[8];
             for (int c = 0; c < 8; c++) y[c] = cols + (j + c) * ldb;
             for (int64_t i = i0; i < i1; i++) {
                 float * out[8];
                 for (int c = 0; c < 8; c++) out[c] = C + (j + c) * ldc + i;
-                pyllm_q6_K_chain(rows + i * lda, y, (int) nb, out, 8);
+                pyllm_k_row(type, true, (const uint8_t *) A + i * row_bytes, y, (int) nb, out, 8);
             }
         }
         for (; j + 4 <= n; j += 4) {
             const block_q8_K * y[4] = {cols + j * ldb, cols + (j + 1) * ldb, cols + (j + 2) * ldb, cols + (j + 3) * ldb};
             for (int64_t i = i0; i < i1; i++) {
                 float * out[4] = {C + j * ldc + i, C + (j + 1) * ldc + i, C + (j + 2) * ldc + i, C + (j + 3) * ldc + i};
-                if (chain) {
-                    pyllm_q6_K_chain(rows + i * lda, y, (int) nb, out, 4);
-                } else {
-                    pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 4);
-                }
+                pyllm_k_row(type, chain, (const uint8_t *) A + i * row_bytes, y, (int) nb, out, 4);
             }
         }
         for (; j < n; j++) {
             const block_q8_K * y[1] = {cols + j * ldb};
             for (int64_t i = i0; i < i1; i++) {
                 float * out[1] = {C + j * ldc + i};
-                if (chain) {
-                    pyllm_q6_K_chain(rows + i * lda, y, (int) nb, out, 1);
-                } else {
-                    pyllm_q6_K_tile(rows + i * lda, y, (int) nb, out, 1);
-                }
+                pyllm_k_row(type, chain, (const uint8_t *) A + i * row_bytes, y, (int) nb, out, 1);
             }
         }
     }
-    return true;
+}
+
+bool pyllm_gemm_k_q8_K(int type, int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
+                       int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
+    switch (type) {  // one instance per type (the type tests out of the loops)
+    case GGML_TYPE_Q2_K: pyllm_gemm_k_rows(GGML_TYPE_Q2_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
+    case GGML_TYPE_Q3_K: pyllm_gemm_k_rows(GGML_TYPE_Q3_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
+    case GGML_TYPE_Q4_K: pyllm_gemm_k_rows(GGML_TYPE_Q4_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
+    case GGML_TYPE_Q5_K: pyllm_gemm_k_rows(GGML_TYPE_Q5_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
+    case GGML_TYPE_Q6_K: pyllm_gemm_k_rows(GGML_TYPE_Q6_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
+    default: return false;
+    }
 }
 
 // x86 quantizes q8_K activations with the reference code (compiled without FMA there)

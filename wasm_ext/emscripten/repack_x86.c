@@ -1,6 +1,7 @@
 // pyllm: the repacked mat-mul kernels of the native x86 build, for wasm (appended to
 // ggml-cpu/arch/wasm/quants.c by wasm_ext/build_wasm.py, which also makes wasm repack
-// exactly the tensors x86 repacks: Q4_0 -> q4_0_8x8, Q4_K -> q4_K_8x8 when rows % 8 == 0).
+// exactly the tensors x86 repacks: Q4_0 -> q4_0_8x8, Q4_K -> q4_K_8x8 and, as the AVX-512
+// build does, Q2_K -> q2_K_8x8 when rows % 8 == 0; not IQ4_NL and MXFP4, which x86 repacks too).
 //
 // x86's gemv/gemm (arch/x86/repack.cpp) compute each output (row, column) as: per block,
 // the exact integer dot product of the block (Q4_K: sum over sub-blocks of scale * dot, and
@@ -96,16 +97,6 @@ static inline __attribute__((always_inline)) void pyllm_q4_0x8_rows(const pyllm_
     float res[4];
     wasm_v128_store(res, acc);
     for (int r = 0; r < R; r++) out[r * ostride] = res[r];
-}
-
-static inline void pyllm_scale_min_k4(int j, const uint8_t * q, int * d, int * m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
 }
 
 // per_chunk: x86's gemm (4-row tiles) accumulates in floats after every 64 elements, its
@@ -381,6 +372,94 @@ void ggml_gemm_q4_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const vo
 #else
             for (int c = 0; c < 8; c++) pyllm_q4_Kx8_rows(b, c, tile, 4, nb, true, &s[(y * 4) * bs + x * 8 + c], bs, 4);
 #endif
+        }
+    }
+}
+
+// ---- Q2_K repacked (q2_K_8x8: x86's AVX-512 build repacks Q2_K when rows % 8 == 0) ----------
+// Per output (row, column), the super-block's exact integer sums for the scales (I) and the
+// mins (M, min * bsums), then acc = fma(float(I), d_col * d_row, acc), acc_min =
+// fma(float(M), dmin_col * d_row, acc_min), and acc - acc_min at the end: its gemv once per
+// super-block, its gemm after every 128 elements (arch/x86/repack.cpp, the AVX-512 and AVX2
+// paths alike). Here each column of a group is taken back out of the interleave as a plain
+// block_q2_K and its integer sums formed as in quants_x86.c; rows in lanes as above.
+
+typedef struct { ggml_half d[8]; ggml_half dmin[8]; uint8_t scales[128]; uint8_t qs[512]; } pyllm_block_q2_Kx8;
+
+// column c of a repacked super-block (make_block_q2_Kx8: 8-byte chunk k of column c at
+// chunk 8k + c; scale byte s of column c at 16 * (s / 2) + 2c + s % 2)
+static inline void pyllm_q2_Kx8_column(const pyllm_block_q2_Kx8 * b, int c, block_q2_K * out) {
+    out->d = b->d[c];
+    out->dmin = b->dmin[c];
+    for (int k = 0; k < 8; k++) memcpy(out->qs + 8 * k, b->qs + (8 * k + c) * 8, 8);
+    for (int s = 0; s < 16; s++) out->scales[s] = b->scales[16 * (s / 2) + 2 * c + s % 2];
+}
+
+// per_half: the gemm's steps (after every 128 elements), else the gemv's. Rows, lanes and
+// out as in pyllm_q4_0x8_rows.
+static inline __attribute__((always_inline)) void pyllm_q2_Kx8_rows(const pyllm_block_q2_Kx8 * b, int c,
+                                                                    const block_q8_K * a, int astride, int nb,
+                                                                    bool per_half, float * out, size_t ostride,
+                                                                    const int R) {
+    v128_t acc = wasm_f32x4_splat(0.0f), acc_min = acc;
+    for (int ib = 0; ib < nb; ib++) {
+        block_q2_K plain;
+        pyllm_q2_Kx8_column(&b[ib], c, &plain);
+        pyllm_kq_block kb;
+        pyllm_kq_unpack(GGML_TYPE_Q2_K, (const uint8_t *) &plain, 0, &kb);
+        float d[4], dmin[4];
+        int32_t isum[2][4], imin[2][4];  // per half (128 elements), per row
+        for (int r = 0; r < R; r++) {
+            const block_q8_K * ab = a + ib * astride + r;
+            d[r] = kb.d * ab->d;
+            dmin[r] = kb.dmin * ab->d;
+            v128_t lo, hi;
+            for (int j = 0; j < 2; j++) {
+                pyllm_kq_lanes(GGML_TYPE_Q2_K, &kb, ab->qs, 4 * j, 4 * j + 4, &lo, &hi);
+                isum[j][r] = pyllm_hsum_i32x4(wasm_i32x4_add(lo, hi));
+            }
+            pyllm_kq_min_lanes(GGML_TYPE_Q2_K, &kb, ab, &lo, &hi);  // lo: sub-blocks 0-7 (half 0), hi: 8-15
+            imin[0][r] = pyllm_hsum_i32x4(lo);
+            imin[1][r] = pyllm_hsum_i32x4(hi);
+        }
+        if (!per_half) {
+            for (int r = 0; r < R; r++) {
+                isum[0][r] += isum[1][r];
+                imin[0][r] += imin[1][r];
+            }
+        }
+        for (int j = 0; j < (per_half ? 2 : 1); j++) {
+            acc = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(pyllm_i32_rows(isum[j], R)), pyllm_f32_rows(d, R), acc);
+            acc_min = pyllm_fma_f32x4(wasm_f32x4_convert_i32x4(pyllm_i32_rows(imin[j], R)), pyllm_f32_rows(dmin, R),
+                                      acc_min);
+        }
+    }
+    float res[4];
+    wasm_v128_store(res, wasm_f32x4_sub(acc, acc_min));
+    for (int r = 0; r < R; r++) out[r * ostride] = res[r];
+}
+
+void ggml_gemv_q2_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
+                             const void * GGML_RESTRICT vy, int nr, int nc) {
+    UNUSED(bs);
+    const int nb = n / QK_K;
+    for (int y = 0; y < nr; y++) {
+        const block_q8_K * a = (const block_q8_K *) vy + y * nb;
+        for (int x = 0; x < nc / 8; x++) {
+            const pyllm_block_q2_Kx8 * b = (const pyllm_block_q2_Kx8 *) vx + x * nb;
+            for (int c = 0; c < 8; c++) pyllm_q2_Kx8_rows(b, c, a, 1, nb, false, &s[y * nr + x * 8 + c], 0, 1);
+        }
+    }
+}
+
+void ggml_gemm_q2_K_8x8_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx,
+                             const void * GGML_RESTRICT vy, int nr, int nc) {
+    const int nb = n / QK_K;
+    for (int y = 0; y < nr / 4; y++) {
+        const block_q8_K * tile = (const block_q8_K *) vy + (size_t) y * nb * 4;
+        for (int x = 0; x < nc / 8; x++) {
+            const pyllm_block_q2_Kx8 * b = (const pyllm_block_q2_Kx8 *) vx + x * nb;
+            for (int c = 0; c < 8; c++) pyllm_q2_Kx8_rows(b, c, tile, 4, nb, true, &s[(y * 4) * bs + x * 8 + c], bs, 4);
         }
     }
 }
