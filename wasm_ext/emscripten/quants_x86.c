@@ -310,6 +310,8 @@ static void * pyllm_scratch(size_t bytes) {
 // one activation column (decode): emscripten/gemv_x86.c
 static bool pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
                                const block_q8_0 * y, float * C, int ith, int nth);
+static void pyllm_gemv_q6_K_q8_K(int64_t m, int nb, const block_q6_K * A, int64_t lda, const block_q8_K * y, float * C,
+                                 int ith, int nth);
 #endif
 
 // C[ldc*j + i] = row i of A (m rows of nb blocks, lda blocks apart) . column j of B (n
@@ -373,22 +375,24 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
 
 // 128 values of a Q6_K super-block (half j: ql + 64j, qh + 32j) as four 32-value groups
 // g[k] = {values 32k..32k+15, 32k+16..32k+31}, unsigned 0..63 (the -32 offset is applied
-// to the q8 side)
+// to the q8 side). The shifts are u16 lane shifts (V8 compiles an i8x16 shift to ~5
+// instructions), exact here: each shifted value is masked so that no bit crosses a byte.
+static inline __attribute__((always_inline)) void pyllm_q6_K_unpack16(v128_t la, v128_t lb, v128_t h, v128_t g[4]) {
+    const v128_t m15 = wasm_i8x16_splat(15);
+    g[0] = wasm_v128_or(wasm_v128_and(la, m15), wasm_i16x8_shl(wasm_v128_and(h, wasm_i8x16_splat(3)), 4));
+    g[1] = wasm_v128_or(wasm_v128_and(lb, m15), wasm_i16x8_shl(wasm_v128_and(h, wasm_i8x16_splat(12)), 2));
+    g[2] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(la, 4), m15), wasm_v128_and(h, wasm_i8x16_splat(48)));
+    g[3] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(lb, 4), m15),
+                        wasm_u16x8_shr(wasm_v128_and(h, wasm_i8x16_splat((char) 192)), 2));
+}
+
 static inline __attribute__((always_inline)) void pyllm_q6_K_groups(const uint8_t * ql, const uint8_t * qh,
                                                                     v128_t g[4][2]) {
-    const v128_t m15 = wasm_i8x16_splat(15), m3 = wasm_i8x16_splat(3), m12 = wasm_i8x16_splat(12);
-    const v128_t m48 = wasm_i8x16_splat(48), m192 = wasm_i8x16_splat((char) 192);
-    const v128_t la0 = wasm_v128_load(ql), la1 = wasm_v128_load(ql + 16);
-    const v128_t lb0 = wasm_v128_load(ql + 32), lb1 = wasm_v128_load(ql + 48);
-    const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
-    g[0][0] = wasm_v128_or(wasm_v128_and(la0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m3), 4));
-    g[0][1] = wasm_v128_or(wasm_v128_and(la1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m3), 4));
-    g[1][0] = wasm_v128_or(wasm_v128_and(lb0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m12), 2));
-    g[1][1] = wasm_v128_or(wasm_v128_and(lb1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m12), 2));
-    g[2][0] = wasm_v128_or(wasm_u8x16_shr(la0, 4), wasm_v128_and(h0, m48));
-    g[2][1] = wasm_v128_or(wasm_u8x16_shr(la1, 4), wasm_v128_and(h1, m48));
-    g[3][0] = wasm_v128_or(wasm_u8x16_shr(lb0, 4), wasm_u8x16_shr(wasm_v128_and(h0, m192), 2));
-    g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
+    for (int t = 0; t < 2; t++) {  // values 32k + 16t .. 32k + 16t + 15
+        v128_t u[4];
+        pyllm_q6_K_unpack16(wasm_v128_load(ql + 16 * t), wasm_v128_load(ql + 32 + 16 * t), wasm_v128_load(qh + 16 * t), u);
+        for (int k = 0; k < 4; k++) g[k][t] = u[k];
+    }
 }
 
 // Q6_K (arch/x86/quants.c, AVX2): per super-block, eight int32 lanes; lane u collects, over
@@ -532,6 +536,14 @@ bool pyllm_gemm_q6_K_q8_K(int64_t m, int64_t n, int64_t nb, const void * A, int6
                           int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
     const block_q6_K * rows = (const block_q6_K *) A;
     const block_q8_K * cols = (const block_q8_K *) B;
+    if (n == 1) {
+#ifdef __wasm_relaxed_simd__
+        pyllm_gemv_q6_K_q8_K(m, (int) nb, rows, lda, cols, C, ith, nth);
+        return true;
+#else
+        return false;  // vec_dot row by row
+#endif
+    }
     const bool chain = n >= 8;
     int64_t r0, r1;
     pyllm_thread_rows(m, ith, nth, &r0, &r1);
