@@ -40,6 +40,9 @@ static void pyllm_gemv_act(enum ggml_type type, const block_q8_0 * y, int64_t nb
 // activation loads between 2 or 4 rows measured 1.7-2x slower under V8 (Node 20) than this.
 static inline void pyllm_gemv_q0_row(enum ggml_type type, const uint8_t * row, int64_t nb, const v128_t * act,
                                      const float * dy, float * out) {
+    // the i16 pair sums to quads by i32x4.dot with ones: V8 compiles extadd_pairwise to the
+    // same pmaddwd, but against a constant whose address it reloads every time
+    const v128_t ones = wasm_i16x8_splat(1);
     v128_t lo = wasm_f32x4_splat(0.0f), hi = lo;
     for (int64_t ib = 0; ib < nb; ib++) {
         const v128_t * a = act + 4 * ib;
@@ -50,14 +53,14 @@ static inline void pyllm_gemv_q0_row(enum ggml_type type, const uint8_t * row, i
             x0 = wasm_v128_load(b->qs);
             x1 = wasm_v128_load(b->qs + 16);
             dx = GGML_CPU_FP16_TO_FP32(b->d);
-            l = wasm_i32x4_extadd_pairwise_i16x8(
-                wasm_i16x8_sub(pyllm_dot_i8_i7_pairs(x0, a[0]), pyllm_dot_i8_i7_pairs(x0, a[2])));
-            h = wasm_i32x4_extadd_pairwise_i16x8(
-                wasm_i16x8_sub(pyllm_dot_i8_i7_pairs(x1, a[1]), pyllm_dot_i8_i7_pairs(x1, a[3])));
+            l = wasm_i32x4_dot_i16x8(
+                wasm_i16x8_sub(pyllm_dot_i8_i7_pairs(x0, a[0]), pyllm_dot_i8_i7_pairs(x0, a[2])), ones);
+            h = wasm_i32x4_dot_i16x8(
+                wasm_i16x8_sub(pyllm_dot_i8_i7_pairs(x1, a[1]), pyllm_dot_i8_i7_pairs(x1, a[3])), ones);
         } else {
             dx = pyllm_block_q0_unsigned(type, row, ib, &x0, &x1);
-            l = wasm_i32x4_sub(pyllm_quads(a[0], x0), a[2]);
-            h = wasm_i32x4_sub(pyllm_quads(a[1], x1), a[3]);
+            l = wasm_i32x4_sub(wasm_i32x4_dot_i16x8(pyllm_dot_i8_i7_pairs(a[0], x0), ones), a[2]);
+            h = wasm_i32x4_sub(wasm_i32x4_dot_i16x8(pyllm_dot_i8_i7_pairs(a[1], x1), ones), a[3]);
         }
         pyllm_acc_q0_lanes(&lo, &hi, dx * dy[ib], l, h);
     }
