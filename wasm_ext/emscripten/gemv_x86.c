@@ -1,6 +1,7 @@
-// pyllm: decode mat-vecs (one activation column) of the Q0 weight types for the relaxed-SIMD
-// build (appended to ggml-cpu/arch/wasm/quants.c after quants_x86.c by build_wasm.py;
-// llamafile_sgemm's wasm hook sends n == 1 here). Every output is vec_dot's arithmetic
+// pyllm: decode mat-vecs (one activation column) of the Q0 weight types and Q6_K (at the
+// end) for the relaxed-SIMD build (appended to ggml-cpu/arch/wasm/quants.c after
+// quants_x86.c by build_wasm.py; llamafile_sgemm's wasm hook sends n == 1 here; the
+// baseline build keeps vec_dot row by row). Every output is vec_dot's arithmetic
 // (quants_x86.c: exact int32 quad sums per block, acc = fma(d_x * d_y, float(lane), acc),
 // hsum_float_8), only the integer quad sums are formed another way, which is exact in any
 // order:
