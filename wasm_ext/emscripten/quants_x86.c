@@ -112,11 +112,12 @@ static inline float pyllm_hsum_float_8(v128_t lo, v128_t hi) {
     return wasm_f32x4_extract_lane(t, 0) + wasm_f32x4_extract_lane(t, 1);
 }
 
-// 16 bytes of packed nibbles -> (low nibbles, high nibbles) = elements 0-15, 16-31
+// 16 bytes of packed nibbles -> (low nibbles, high nibbles) = elements 0-15, 16-31 (a u16
+// shift + mask: V8 compiles an i8x16 shift to ~5 instructions, rebuilding its mask each time)
 static inline void pyllm_nibbles(const uint8_t * qs, v128_t * x0, v128_t * x1) {
-    const v128_t v = wasm_v128_load(qs);
-    *x0 = wasm_v128_and(v, wasm_i8x16_splat(0x0F));
-    *x1 = wasm_u8x16_shr(v, 4);
+    const v128_t v = wasm_v128_load(qs), m4 = wasm_i8x16_splat(0x0F);
+    *x0 = wasm_v128_and(v, m4);
+    *x1 = wasm_v128_and(wasm_u16x8_shr(v, 4), m4);
 }
 
 
@@ -142,16 +143,18 @@ static inline void pyllm_block_q5_0(const block_q5_0 * b, v128_t * x0, v128_t * 
 }
 
 // the same block taken unsigned (value + 16, 0..31): the fifth bit ORed in as 16
-// (qs, qh: a Q5_0 or Q5_1 block's; the two share the layout)
+// (qs, qh: a Q5_0 or Q5_1 block's; the two share the layout). Each byte's bit b (value 2^b
+// or 0 after the mask) becomes 1 or 0 by a saturating subtraction of 2^b - 1, then 16 or 0
+// by a u16 shift (no bit crosses a byte): fewer x86 instructions under V8 than a compare,
+// which LLVM turns into i8x16.ne (an eq and a not there).
 static inline void pyllm_q5_unsigned(const uint8_t * qs, const uint8_t * qh, v128_t * q0, v128_t * q1) {
     const v128_t bit = wasm_u8x16_make(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    const v128_t low = wasm_u8x16_make(0, 1, 3, 7, 15, 31, 63, 127, 0, 1, 3, 7, 15, 31, 63, 127);
     const v128_t qhv = wasm_v128_load32_splat(qh);
-    const v128_t h0 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
-        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit), bit),
-        wasm_i8x16_splat(16));
-    const v128_t h1 = wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(
-        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit), bit),
-        wasm_i8x16_splat(16));
+    const v128_t h0 = wasm_i16x8_shl(wasm_u8x16_sub_sat(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit), low), 4);
+    const v128_t h1 = wasm_i16x8_shl(wasm_u8x16_sub_sat(wasm_v128_and(
+        wasm_i8x16_swizzle(qhv, wasm_u8x16_make(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit), low), 4);
     v128_t n0, n1;
     pyllm_nibbles(qs, &n0, &n1);
     *q0 = wasm_v128_or(n0, h0);
@@ -357,6 +360,8 @@ static void * pyllm_scratch(size_t bytes) {
 // one activation column (decode): emscripten/gemv_x86.c
 static bool pyllm_gemv_q0_q8_0(enum ggml_type type, int64_t m, int64_t nb, const uint8_t * A, size_t row_bytes,
                                const block_q8_0 * y, float * C, int ith, int nth);
+static void pyllm_gemv_q6_K_q8_K(int64_t m, int nb, const block_q6_K * A, int64_t lda, const block_q8_K * y, float * C,
+                                 int ith, int nth);
 #endif
 
 // C[ldc*j + i] = row i of A (m rows of nb blocks, lda blocks apart) . column j of B (n
@@ -420,22 +425,24 @@ bool pyllm_gemm_q0_q8_0(int type, int64_t m, int64_t n, int64_t nb, const void *
 
 // 128 values of a Q6_K super-block (half j: ql + 64j, qh + 32j) as four 32-value groups
 // g[k] = {values 32k..32k+15, 32k+16..32k+31}, unsigned 0..63 (the -32 offset is applied
-// to the q8 side)
+// to the q8 side). The shifts are u16 lane shifts (V8 compiles an i8x16 shift to ~5
+// instructions), exact here: each shifted value is masked so that no bit crosses a byte.
+static inline __attribute__((always_inline)) void pyllm_q6_K_unpack16(v128_t la, v128_t lb, v128_t h, v128_t g[4]) {
+    const v128_t m15 = wasm_i8x16_splat(15);
+    g[0] = wasm_v128_or(wasm_v128_and(la, m15), wasm_i16x8_shl(wasm_v128_and(h, wasm_i8x16_splat(3)), 4));
+    g[1] = wasm_v128_or(wasm_v128_and(lb, m15), wasm_i16x8_shl(wasm_v128_and(h, wasm_i8x16_splat(12)), 2));
+    g[2] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(la, 4), m15), wasm_v128_and(h, wasm_i8x16_splat(48)));
+    g[3] = wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(lb, 4), m15),
+                        wasm_u16x8_shr(wasm_v128_and(h, wasm_i8x16_splat((char) 192)), 2));
+}
+
 static inline __attribute__((always_inline)) void pyllm_q6_K_groups(const uint8_t * ql, const uint8_t * qh,
                                                                     v128_t g[4][2]) {
-    const v128_t m15 = wasm_i8x16_splat(15), m3 = wasm_i8x16_splat(3), m12 = wasm_i8x16_splat(12);
-    const v128_t m48 = wasm_i8x16_splat(48), m192 = wasm_i8x16_splat((char) 192);
-    const v128_t la0 = wasm_v128_load(ql), la1 = wasm_v128_load(ql + 16);
-    const v128_t lb0 = wasm_v128_load(ql + 32), lb1 = wasm_v128_load(ql + 48);
-    const v128_t h0 = wasm_v128_load(qh), h1 = wasm_v128_load(qh + 16);
-    g[0][0] = wasm_v128_or(wasm_v128_and(la0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m3), 4));
-    g[0][1] = wasm_v128_or(wasm_v128_and(la1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m3), 4));
-    g[1][0] = wasm_v128_or(wasm_v128_and(lb0, m15), wasm_i8x16_shl(wasm_v128_and(h0, m12), 2));
-    g[1][1] = wasm_v128_or(wasm_v128_and(lb1, m15), wasm_i8x16_shl(wasm_v128_and(h1, m12), 2));
-    g[2][0] = wasm_v128_or(wasm_u8x16_shr(la0, 4), wasm_v128_and(h0, m48));
-    g[2][1] = wasm_v128_or(wasm_u8x16_shr(la1, 4), wasm_v128_and(h1, m48));
-    g[3][0] = wasm_v128_or(wasm_u8x16_shr(lb0, 4), wasm_u8x16_shr(wasm_v128_and(h0, m192), 2));
-    g[3][1] = wasm_v128_or(wasm_u8x16_shr(lb1, 4), wasm_u8x16_shr(wasm_v128_and(h1, m192), 2));
+    for (int t = 0; t < 2; t++) {  // values 32k + 16t .. 32k + 16t + 15
+        v128_t u[4];
+        pyllm_q6_K_unpack16(wasm_v128_load(ql + 16 * t), wasm_v128_load(ql + 32 + 16 * t), wasm_v128_load(qh + 16 * t), u);
+        for (int k = 0; k < 4; k++) g[k][t] = u[k];
+    }
 }
 
 // Q6_K (arch/x86/quants.c, AVX2): per super-block, eight int32 lanes; lane u collects, over
@@ -889,12 +896,22 @@ static inline __attribute__((always_inline)) void pyllm_k_row(enum ggml_type typ
 // K-quant x Q8_K batches (llamafile_sgemm's wasm hook), as pyllm_gemm_q0_q8_0: a weight row
 // against 8 or 4 columns at a time, this thread's share (pyllm_thread_rows) in blocks of 16
 // rows. From 8 columns on ggml-cpu/tiled's arithmetic, vec_dot's below (as x86 computes them).
-static inline __attribute__((always_inline)) void pyllm_gemm_k_rows(enum ggml_type type, int64_t m, int64_t n,
+// One column: Q6_K's gemv (relaxed build); false for the others (vec_dot row by row).
+static inline __attribute__((always_inline)) bool pyllm_gemm_k_rows(enum ggml_type type, int64_t m, int64_t n,
                                                                     int64_t nb, const void * A, int64_t lda,
                                                                     const void * B, int64_t ldb, float * C,
                                                                     int64_t ldc, int ith, int nth) {
     const size_t row_bytes = (size_t) lda * ggml_type_size(type);
     const block_q8_K * cols = (const block_q8_K *) B;
+    if (n == 1) {
+#ifdef __wasm_relaxed_simd__
+        if (type == GGML_TYPE_Q6_K) {
+            pyllm_gemv_q6_K_q8_K(m, (int) nb, (const block_q6_K *) A, lda, cols, C, ith, nth);
+            return true;
+        }
+#endif
+        return false;  // vec_dot row by row
+    }
     const bool chain = n >= 8;
     int64_t r0, r1;
     pyllm_thread_rows(m, ith, nth, &r0, &r1);
@@ -925,16 +942,17 @@ static inline __attribute__((always_inline)) void pyllm_gemm_k_rows(enum ggml_ty
             }
         }
     }
+    return true;
 }
 
 bool pyllm_gemm_k_q8_K(int type, int64_t m, int64_t n, int64_t nb, const void * A, int64_t lda, const void * B,
                        int64_t ldb, float * C, int64_t ldc, int ith, int nth) {
     switch (type) {  // one instance per type (the type tests out of the loops)
-    case GGML_TYPE_Q2_K: pyllm_gemm_k_rows(GGML_TYPE_Q2_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
-    case GGML_TYPE_Q3_K: pyllm_gemm_k_rows(GGML_TYPE_Q3_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
-    case GGML_TYPE_Q4_K: pyllm_gemm_k_rows(GGML_TYPE_Q4_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
-    case GGML_TYPE_Q5_K: pyllm_gemm_k_rows(GGML_TYPE_Q5_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
-    case GGML_TYPE_Q6_K: pyllm_gemm_k_rows(GGML_TYPE_Q6_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth); return true;
+    case GGML_TYPE_Q2_K: return pyllm_gemm_k_rows(GGML_TYPE_Q2_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth);
+    case GGML_TYPE_Q3_K: return pyllm_gemm_k_rows(GGML_TYPE_Q3_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth);
+    case GGML_TYPE_Q4_K: return pyllm_gemm_k_rows(GGML_TYPE_Q4_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth);
+    case GGML_TYPE_Q5_K: return pyllm_gemm_k_rows(GGML_TYPE_Q5_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth);
+    case GGML_TYPE_Q6_K: return pyllm_gemm_k_rows(GGML_TYPE_Q6_K, m, n, nb, A, lda, B, ldb, C, ldc, ith, nth);
     default: return false;
     }
 }

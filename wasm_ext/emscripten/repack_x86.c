@@ -193,8 +193,9 @@ static inline v128_t pyllm_q4_Kx8_scales(const uint8_t * q) {
     const v128_t b = wasm_i8x16_swizzle(v, wasm_u8x16_make(16, 16, 16, 16, 0, 1, 2, 3, 16, 16, 16, 16, 4, 5, 6, 7));
     const v128_t low = wasm_v128_or(
         wasm_v128_and(a, wasm_u8x16_make(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)),
-        wasm_v128_and(wasm_u8x16_shr(a, 4), wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
-    return wasm_v128_or(low, wasm_u8x16_shr(wasm_v128_and(b, wasm_i8x16_splat((char) 0xC0)), 2));
+        wasm_v128_and(wasm_u16x8_shr(a, 4), wasm_u8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
+    // (u16 shifts, exact after the masks: no bit crosses into the neighbouring byte)
+    return wasm_v128_or(low, wasm_u16x8_shr(wasm_v128_and(b, wasm_i8x16_splat((char) 0xC0)), 2));
 }
 
 // i16 lanes: bytes a, a, b, b, c, c, d, d of v, zero-extended (swizzle indices >= 16 give 0)
@@ -228,15 +229,20 @@ static void pyllm_gemv_q4_Kx8(const pyllm_block_q4_Kx8 * b, const block_q8_K * a
             // holds both; its low nibbles are elements 64j + 8t + 0..7 (k = 4j + t), its high
             // nibbles those 32 further, against the activation's 8 bytes duplicated. The i16
             // pair sums of a sub-block's four chunks stay below 4 * 2 * 15 * 128.
+            // (p and t unrolled in full: the swizzle masks below become constants, which V8
+            // otherwise rebuilds lane by lane; a u16 shift + mask, as V8 compiles an i8x16
+            // shift to ~5 instructions)
             v128_t iacc[4];  // i32 lanes: column 2p, 2p, 2p+1, 2p+1
+#pragma clang loop unroll(full)
             for (int p = 0; p < 4; p++) {
                 v128_t pl = wasm_i16x8_splat(0), ph = pl;
+#pragma clang loop unroll(full)
                 for (int t = 0; t < 4; t++) {
                     const v128_t v = wasm_v128_load(qs + (4 * j + t) * 64 + 16 * p);
                     pl = wasm_i16x8_add(pl, pyllm_dot_i8_i7_pairs(wasm_v128_load64_splat(q8 + 64 * j + 8 * t),
                                                                   wasm_v128_and(v, m4)));
                     ph = wasm_i16x8_add(ph, pyllm_dot_i8_i7_pairs(wasm_v128_load64_splat(q8 + 64 * j + 32 + 8 * t),
-                                                                  wasm_u8x16_shr(v, 4)));
+                                                                  wasm_v128_and(wasm_u16x8_shr(v, 4), m4)));
                 }
                 iacc[p] = wasm_i32x4_add(
                     wasm_i32x4_dot_i16x8(pl, PYLLM_U8_TO_I16(sm_lo, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1)),
