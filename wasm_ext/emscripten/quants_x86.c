@@ -166,10 +166,12 @@ static inline void pyllm_block_q5_0_unsigned(const block_q5_0 * b, v128_t * q0, 
 }
 
 // The rows of an m-row product that thread ith of nth computes: one contiguous range, a
-// multiple of 64 rows long (whole cache lines of the output). Interleaving small blocks of rows between threads made
-// the threads write neighbouring output floats all the time, and the cache lines they share
-// bounced between the cores: 2 threads took 2.4x as long as one for a decode mat-vec.
-static void pyllm_thread_rows(int64_t m, int ith, int nth, int64_t * i0, int64_t * i1) {
+// multiple of 64 rows long (whole cache lines of the output). Interleaving small blocks of
+// rows between threads made the threads write neighbouring output floats all the time, and
+// the cache lines they share bounced between the cores: 2 threads took 2.4x as long as one
+// for a decode mat-vec. (Also called by sgemm_x86.inc's F32/F16 rows.)
+void pyllm_thread_rows(int64_t m, int ith, int nth, int64_t * i0, int64_t * i1);
+void pyllm_thread_rows(int64_t m, int ith, int nth, int64_t * i0, int64_t * i1) {
     const int64_t per = (((m + nth - 1) / nth) + 63) & ~(int64_t) 63;
     *i0 = per * ith < m ? per * ith : m;
     *i1 = *i0 + per < m ? *i0 + per : m;
@@ -731,36 +733,36 @@ static inline __attribute__((always_inline)) void pyllm_kq_tile(enum ggml_type t
     }
 }
 
+// ggml's vec_dot for Q2_K-Q5_K: a tile with one column
+static inline __attribute__((always_inline)) void pyllm_vec_dot_kq(enum ggml_type type, int n, float * s, const void * vx,
+                                                                   const void * vy) {
+    const block_q8_K * y[1] = {(const block_q8_K *) vy};
+    float * out[1] = {s};
+    pyllm_kq_tile(type, (const uint8_t *) vx, y, n / QK_K, out, 1);
+}
+
 void ggml_vec_dot_q2_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
     UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const block_q8_K * y[1] = {(const block_q8_K *) vy};
-    float * out[1] = {s};
-    pyllm_kq_tile(GGML_TYPE_Q2_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+    pyllm_vec_dot_kq(GGML_TYPE_Q2_K, n, s, vx, vy);
 }
 
 void ggml_vec_dot_q3_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
     UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const block_q8_K * y[1] = {(const block_q8_K *) vy};
-    float * out[1] = {s};
-    pyllm_kq_tile(GGML_TYPE_Q3_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+    pyllm_vec_dot_kq(GGML_TYPE_Q3_K, n, s, vx, vy);
 }
 
 void ggml_vec_dot_q4_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
     UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const block_q8_K * y[1] = {(const block_q8_K *) vy};
-    float * out[1] = {s};
-    pyllm_kq_tile(GGML_TYPE_Q4_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+    pyllm_vec_dot_kq(GGML_TYPE_Q4_K, n, s, vx, vy);
 }
 
 void ggml_vec_dot_q5_K_q8_K(int n, float * GGML_RESTRICT s, size_t bs, const void * GGML_RESTRICT vx, size_t bx,
                             const void * GGML_RESTRICT vy, size_t by, int nrc) {
     UNUSED(bs); UNUSED(bx); UNUSED(by); UNUSED(nrc);
-    const block_q8_K * y[1] = {(const block_q8_K *) vy};
-    float * out[1] = {s};
-    pyllm_kq_tile(GGML_TYPE_Q5_K, (const uint8_t *) vx, y, n / QK_K, out, 1);
+    pyllm_vec_dot_kq(GGML_TYPE_Q5_K, n, s, vx, vy);
 }
 
 // ---- batches of 8+ columns: ggml-cpu/tiled ---------------------------------------------------
